@@ -1,0 +1,65 @@
+#include "core/allocator.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "core/error.h"
+
+namespace minivl {
+namespace {
+
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override {
+    if (nbytes == 0) return nullptr;
+    size_t rounded = (nbytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    MINIVL_CHECK(p != nullptr, "out of host memory: asked for ", nbytes, " bytes with ", allocated_.load(),
+                 " bytes already allocated by minivl (peak ", peak_.load(),
+                 "); reduce the batch size or use bf16");
+    int64_t now = allocated_.fetch_add(int64_t(nbytes)) + int64_t(nbytes);
+    int64_t peak = peak_.load();
+    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    }
+    ++num_allocs_;
+    return p;
+  }
+  void deallocate(void* ptr, size_t nbytes) override {
+    if (!ptr) return;
+    allocated_.fetch_sub(int64_t(nbytes));
+    std::free(ptr);
+  }
+  AllocatorStats stats() const override {
+    AllocatorStats s;
+    s.allocated = allocated_.load();
+    s.reserved = s.allocated;
+    s.peak_allocated = peak_.load();
+    s.num_allocs = num_allocs_.load();
+    return s;
+  }
+  void reset_peak() override { peak_.store(allocated_.load()); }
+
+ private:
+  std::atomic<int64_t> allocated_{0}, peak_{0}, num_allocs_{0};
+};
+
+Allocator* g_cuda_allocator = nullptr;
+
+}  // namespace
+
+Allocator* cpu_allocator() {
+  static CpuAllocator allocator;
+  return &allocator;
+}
+
+void set_cuda_allocator(Allocator* allocator) { g_cuda_allocator = allocator; }
+
+Allocator* allocator_for(Device device) {
+  if (device.is_cpu()) return cpu_allocator();
+  MINIVL_CHECK(g_cuda_allocator != nullptr, "cannot allocate on ", device.str(), ": ",
+               cuda_unavailable_reason());
+  return g_cuda_allocator;
+}
+
+}  // namespace minivl

@@ -1,0 +1,197 @@
+#include "core/autograd.h"
+
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace minivl {
+namespace {
+
+thread_local bool t_grad_enabled = true;
+
+// Accumulates the incoming gradient into a leaf's .grad (out of place, so a
+// gradient tensor shared between two leaves is never written through).
+struct AccumulateGrad final : Node {
+  std::weak_ptr<TensorImpl> leaf;
+  const char* name() const override { return "AccumulateGrad"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    auto impl = leaf.lock();
+    if (!impl) return {};
+    Tensor g = grads[0];
+    Tensor t(impl);
+    MINIVL_CHECK(g.shape() == t.shape(), "AccumulateGrad: gradient ", g.shape_str(), " for a leaf of shape ",
+                 t.shape_str());
+    if (g.dtype() != t.dtype()) g = g.to(t.dtype());
+    Tensor old = t.grad();
+    t.set_grad(old.defined() ? add(old, g) : g.clone());
+    return {};
+  }
+};
+
+std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
+  auto impl = leaf.impl_ptr();
+  if (auto existing = impl->grad_accumulator.lock()) return existing;
+  auto node = std::make_shared<AccumulateGrad>();
+  node->leaf = impl;
+  node->outputs.push_back({leaf.shape(), leaf.dtype(), leaf.device()});
+  impl->grad_accumulator = node;
+  return node;
+}
+
+}  // namespace
+
+// ---- saved tensors ----
+SavedTensor::SavedTensor(const Tensor& t) {
+  if (!t.defined()) return;
+  tensor_ = t.detach();
+  version_ = t.storage()->version();
+}
+
+Tensor SavedTensor::get(const char* node_name) const {
+  MINIVL_CHECK(!released_, node_name,
+               ": its saved tensors were freed by an earlier backward; call backward(..., retain_graph=true) "
+               "the first time to backward through the graph twice");
+  if (tensor_.defined()) {
+    uint64_t now = tensor_.storage()->version();
+    MINIVL_CHECK(now == version_, node_name, ": a tensor ", tensor_.desc(),
+                 " saved for the backward was modified in place after it was saved (version ", version_,
+                 ", now ", now, "); clone it before the in-place op");
+  }
+  return tensor_;
+}
+
+// ---- grad mode ----
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs) {
+  node->next_edges.clear();
+  for (const Tensor& in : inputs) {
+    Edge e;
+    if (in.defined() && in.requires_grad()) {
+      if (in.grad_fn()) {
+        e.fn = in.grad_fn();
+        e.input_nr = in.impl()->output_nr;
+      } else {
+        e.fn = grad_accumulator(in);
+      }
+    }
+    node->next_edges.push_back(e);
+  }
+  node->outputs.clear();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    node->outputs.push_back({out.shape(), out.dtype(), out.device()});
+    out.impl()->grad_fn = node;
+    out.impl()->output_nr = uint32_t(i);
+    out.impl()->requires_grad = true;
+  }
+}
+
+// ---- the engine ----
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
+  NoGradGuard no_grad;
+  // Seed: the roots' own nodes (a leaf root accumulates straight into itself).
+  std::vector<Edge> seeds;
+  for (const Tensor& r : roots) {
+    Edge e;
+    e.fn = r.grad_fn() ? r.grad_fn() : grad_accumulator(r);
+    e.input_nr = r.grad_fn() ? r.impl()->output_nr : 0;
+    seeds.push_back(e);
+  }
+
+  // Count, for every reachable node, how many edges point at it (iterative DFS).
+  std::unordered_map<Node*, int> dependencies;
+  std::vector<Node*> stack;
+  std::unordered_map<Node*, bool> seen;
+  for (const Edge& e : seeds) {
+    if (!seen[e.fn.get()]) {
+      seen[e.fn.get()] = true;
+      stack.push_back(e.fn.get());
+    }
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges) {
+      if (!e.fn) continue;
+      ++dependencies[e.fn.get()];
+      if (!seen[e.fn.get()]) {
+        seen[e.fn.get()] = true;
+        stack.push_back(e.fn.get());
+      }
+    }
+  }
+
+  // Gradients waiting for each node, summed as they arrive.
+  std::unordered_map<Node*, std::vector<Tensor>> buffers;
+  auto accumulate = [&](const Edge& e, const Tensor& g) {
+    auto& buf = buffers[e.fn.get()];
+    if (buf.empty()) buf.resize(e.fn->outputs.size());
+    Tensor& slot = buf[e.input_nr];
+    slot = slot.defined() ? add(slot, g) : g;
+  };
+  std::vector<std::shared_ptr<Node>> ready;
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    accumulate(seeds[i], grads[i]);
+  }
+  for (const Edge& e : seeds) {
+    if (dependencies[e.fn.get()] == 0) {
+      bool queued = false;
+      for (auto& r : ready) queued |= r == e.fn;
+      if (!queued) ready.push_back(e.fn);
+    }
+  }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.back();
+    ready.pop_back();
+    std::vector<Tensor> in = std::move(buffers[node.get()]);
+    buffers.erase(node.get());
+    in.resize(node->outputs.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!in[i].defined()) {
+        const OutputMeta& m = node->outputs[i];
+        in[i] = zeros(m.shape, m.dtype, m.device);
+      }
+    }
+    std::vector<Tensor> out = node->apply(std::move(in));
+    if (!retain_graph) node->release_saved();
+    for (size_t i = 0; i < node->next_edges.size(); ++i) {
+      const Edge& e = node->next_edges[i];
+      if (!e.fn) continue;
+      if (i < out.size() && out[i].defined()) accumulate(e, out[i]);
+      if (--dependencies[e.fn.get()] == 0) ready.push_back(e.fn);
+    }
+  }
+}
+
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  int64_t lead = grad.dim() - int64_t(shape.size());
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < grad.dim(); ++d) {
+    if (d < lead || (shape[d - lead] == 1 && grad.size(d) != 1)) dims.push_back(d);
+  }
+  Tensor r = dims.empty() ? grad : sum(grad, dims, /*keepdim=*/true);
+  return r.reshape(shape);
+}
+
+}  // namespace minivl

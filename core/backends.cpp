@@ -1,0 +1,43 @@
+// The one place core/ learns whether the CUDA backend was built. Everything
+// else asks cuda_available() or looks in the kernel table.
+#include "core/device.h"
+#include "core/dispatch.h"
+#include "core/error.h"
+
+#if MINIVL_CUDA
+#include "kernels/cuda/backend.h"
+#endif
+
+namespace minivl {
+
+std::string Device::str() const {
+  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda") return Device::cuda(0);
+  if (s.rfind("cuda:", 0) == 0) {
+    try {
+      return Device::cuda(std::stoi(s.substr(5)));
+    } catch (const std::exception&) {
+    }
+  }
+  MINIVL_FAIL("unknown device '", s, "' (expected cpu, cuda or cuda:N)");
+}
+
+#if MINIVL_CUDA
+bool cuda_available() { return cuda::device_count() > 0; }
+std::string cuda_unavailable_reason() { return cuda::unavailable_reason(); }
+void register_cuda_kernels(KernelTable& table) {
+  cuda::register_kernels(table);  // registered when built; a missing GPU fails at allocation
+}
+#else
+bool cuda_available() { return false; }
+std::string cuda_unavailable_reason() { return "built without CUDA"; }
+void register_cuda_kernels(KernelTable&) {}
+#endif
+
+}  // namespace minivl

@@ -1,0 +1,29 @@
+#pragma once
+#include <string>
+
+namespace minivl {
+
+enum class DeviceType : unsigned char { CPU = 0, CUDA = 1 };
+inline constexpr int kNumDeviceTypes = 2;
+
+struct Device {
+  DeviceType type = DeviceType::CPU;
+  int index = 0;
+
+  static Device cpu() { return {DeviceType::CPU, 0}; }
+  static Device cuda(int index = 0) { return {DeviceType::CUDA, index}; }
+  bool is_cpu() const { return type == DeviceType::CPU; }
+  bool is_cuda() const { return type == DeviceType::CUDA; }
+  bool operator==(const Device&) const = default;
+  std::string str() const;  // "cpu", "cuda:0"
+};
+
+Device parse_device(const std::string& s);  // "cpu", "cuda", "cuda:1"
+const char* device_type_name(DeviceType t);
+
+// True when built with CUDA and at least one GPU is visible at run time.
+bool cuda_available();
+// Why CUDA is unavailable ("built without CUDA", "no CUDA device: ..."), empty when available.
+std::string cuda_unavailable_reason();
+
+}  // namespace minivl

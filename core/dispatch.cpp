@@ -1,0 +1,58 @@
+#include "core/dispatch.h"
+
+namespace minivl {
+namespace {
+
+const OpInfo kOpInfos[] = {
+#define MINIVL_OP(name, family, differentiable) {#name, KernelFamily::family, differentiable},
+#include "core/ops.def"
+#undef MINIVL_OP
+};
+
+KernelTable make_table() {
+  KernelTable table;
+  register_cpu_kernels(table);
+  register_cuda_kernels(table);
+  return table;
+}
+
+bool family_available(const KernelTable& t, KernelFamily family, int d) {
+  switch (family) {
+    case KernelFamily::view: return true;
+    case KernelFamily::composed: return t.copy[d] && t.binary[d] && t.unary[d] && t.reduce[d];
+    case KernelFamily::copy: return t.copy[d] != nullptr;
+    case KernelFamily::fill: return t.fill[d] && t.random[d];
+    case KernelFamily::unary: return t.unary[d] && t.unary_backward[d];
+    case KernelFamily::binary: return t.binary[d] != nullptr;
+    case KernelFamily::where: return t.where[d] != nullptr;
+    case KernelFamily::reduce: return t.reduce[d] != nullptr;
+    case KernelFamily::arg_reduce: return t.argmax[d] && t.topk[d];
+    case KernelFamily::matmul: return t.gemm[d] != nullptr;
+    case KernelFamily::softmax: return t.softmax[d] && t.softmax_backward[d];
+    case KernelFamily::cross_entropy: return t.cross_entropy[d] && t.cross_entropy_backward[d];
+    case KernelFamily::embedding: return t.embedding[d] && t.embedding_backward[d];
+    case KernelFamily::dropout: return t.dropout[d] != nullptr;
+  }
+  return false;
+}
+
+}  // namespace
+
+const OpInfo& op_info(OpId op) { return kOpInfos[int(op)]; }
+
+const KernelTable& kernels() {
+  static const KernelTable table = make_table();
+  return table;
+}
+
+bool op_available(OpId op, DeviceType device) {
+  return family_available(kernels(), op_info(op).family, int(device));
+}
+
+std::string missing_kernel_message(const char* op, Device device) {
+  std::string msg = std::string(op) + ": no kernel for device " + device.str();
+  if (device.is_cuda() && !cuda_available()) msg += " (" + cuda_unavailable_reason() + ")";
+  return msg;
+}
+
+}  // namespace minivl

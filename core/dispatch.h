@@ -1,0 +1,127 @@
+#pragma once
+// The dispatch table: for every kernel family, one function pointer per device
+// type. Backends fill it from one explicit function each
+// (register_cpu_kernels, register_cuda_kernels); the op layer looks kernels up
+// here and never names a backend. The op list (ops.def) maps ops to families,
+// which is how `minivl ops` prints the op x device coverage.
+#include <cstdint>
+#include <string>
+
+#include "core/device.h"
+#include "kernels/elementwise_ops.h"
+#include "kernels/strided_view.h"
+
+namespace minivl {
+
+enum class OpId {
+#define MINIVL_OP(name, family, differentiable) name,
+#include "core/ops.def"
+#undef MINIVL_OP
+  count_
+};
+inline constexpr int kNumOps = int(OpId::count_);
+
+enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout };
+
+struct OpInfo {
+  const char* name;
+  KernelFamily family;
+  bool differentiable;
+};
+const OpInfo& op_info(OpId op);
+bool op_available(OpId op, DeviceType device);  // has a kernel (or needs none) on that device type
+
+// One GEMM problem: C[b] = alpha * A[b] @ B[b] + beta * C[b]; element (i, j) of A[b] is
+// a[a_offsets[b] + i * a_row_stride + j * a_col_stride] (same for B, C). beta == 0: C is not read.
+struct GemmProblem {
+  DType dtype = DType::f32;
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  double alpha = 1.0, beta = 0.0;
+  const void* a = nullptr;
+  int64_t a_row_stride = 0, a_col_stride = 0;
+  const int64_t* a_offsets = nullptr;
+  const void* b = nullptr;
+  int64_t b_row_stride = 0, b_col_stride = 0;
+  const int64_t* b_offsets = nullptr;
+  void* c = nullptr;
+  int64_t c_row_stride = 0, c_col_stride = 0;
+  const int64_t* c_offsets = nullptr;
+};
+
+enum class RandomKind { uniform, normal };
+
+struct KernelTable {
+  // dst = src (same shape; converts dtype)
+  using CopyFn = void (*)(const StridedView& src, const StridedView& dst);
+  using FillFn = void (*)(const StridedView& dst, double value);
+  using RandomFn = void (*)(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset);
+  using UnaryFn = void (*)(UnaryOp op, UnaryParams p, const StridedView& x, const StridedView& out);
+  // gx = f'(x) * gy
+  using UnaryBackwardFn = void (*)(UnaryOp op, UnaryParams p, const StridedView& x, const StridedView& gy,
+                                   const StridedView& gx);
+  // a, b already broadcast (expanded) to out's shape
+  using BinaryFn = void (*)(BinaryOp op, const StridedView& a, const StridedView& b, const StridedView& out);
+  using WhereFn = void (*)(const StridedView& cond, const StridedView& a, const StridedView& b,
+                           const StridedView& out);
+  // in: kept dims first (matching out's dims), then `n_reduced` reduced dims last.
+  using ReduceFn = void (*)(ReduceOp op, const StridedView& in, int n_reduced, const StridedView& out);
+  // in: (R, L) rows; out: (R) i64 index of the first maximum
+  using ArgmaxFn = void (*)(const StridedView& in, const StridedView& out);
+  // in: (R, L) rows; values (R, k) and indices (R, k), sorted descending
+  using TopkFn = void (*)(const StridedView& in, int64_t k, const StridedView& values, const StridedView& indices);
+  using GemmFn = void (*)(const GemmProblem& problem);
+  // x, y: contiguous (R, L); softmax (or log-softmax) along L
+  using SoftmaxFn = void (*)(const StridedView& x, const StridedView& y, bool log);
+  using SoftmaxBackwardFn = void (*)(const StridedView& y, const StridedView& gy, const StridedView& gx, bool log);
+  // logits (N, C) contiguous, target (N) i64; per-row loss (N) and row log-sum-exp (N, f32/f64)
+  using CrossEntropyFn = void (*)(const StridedView& logits, const StridedView& target, const StridedView& loss,
+                                  const StridedView& lse, int64_t ignore_index, double label_smoothing);
+  // glogits = grow * (softmax - target distribution); zero for ignored rows
+  using CrossEntropyBackwardFn = void (*)(const StridedView& logits, const StridedView& target,
+                                          const StridedView& lse, const StridedView& grow,
+                                          const StridedView& glogits, int64_t ignore_index, double label_smoothing);
+  // weight (V, D), ids (n) i64, out (n, D)
+  using EmbeddingFn = void (*)(const StridedView& weight, const StridedView& ids, const StridedView& out);
+  // gweight (V, D) zero-filled, += rows of gout (n, D) at ids; deterministic order
+  using EmbeddingBackwardFn = void (*)(const StridedView& gout, const StridedView& ids, const StridedView& gweight);
+  // out = x * keep / (1 - p), keep(i) = philox_uniform(seed, offset, i) >= p
+  using DropoutFn = void (*)(const StridedView& x, const StridedView& out, double p, uint64_t seed, uint64_t offset);
+
+  CopyFn copy[kNumDeviceTypes] = {};
+  FillFn fill[kNumDeviceTypes] = {};
+  RandomFn random[kNumDeviceTypes] = {};
+  UnaryFn unary[kNumDeviceTypes] = {};
+  UnaryBackwardFn unary_backward[kNumDeviceTypes] = {};
+  BinaryFn binary[kNumDeviceTypes] = {};
+  WhereFn where[kNumDeviceTypes] = {};
+  ReduceFn reduce[kNumDeviceTypes] = {};
+  ArgmaxFn argmax[kNumDeviceTypes] = {};
+  TopkFn topk[kNumDeviceTypes] = {};
+  GemmFn gemm[kNumDeviceTypes] = {};
+  SoftmaxFn softmax[kNumDeviceTypes] = {};
+  SoftmaxBackwardFn softmax_backward[kNumDeviceTypes] = {};
+  CrossEntropyFn cross_entropy[kNumDeviceTypes] = {};
+  CrossEntropyBackwardFn cross_entropy_backward[kNumDeviceTypes] = {};
+  EmbeddingFn embedding[kNumDeviceTypes] = {};
+  EmbeddingBackwardFn embedding_backward[kNumDeviceTypes] = {};
+  DropoutFn dropout[kNumDeviceTypes] = {};
+
+  // Host <-> device copies of contiguous bytes (set by the CUDA backend).
+  using DeviceCopyFn = void (*)(const void* src, Device src_device, void* dst, Device dst_device, size_t nbytes);
+  DeviceCopyFn device_copy = nullptr;
+};
+
+// The table, filled on first use by the backends' registration functions.
+const KernelTable& kernels();
+
+// Looks up a slot with an error naming the op and the device when it is empty.
+template <typename Fn>
+Fn kernel_for(const Fn (&slots)[kNumDeviceTypes], Device device, const char* op);
+
+// Backend registration (called once, from kernels()).
+void register_cpu_kernels(KernelTable& table);
+void register_cuda_kernels(KernelTable& table);  // no-op without CUDA
+
+}  // namespace minivl
+
+#include "core/dispatch_impl.h"

@@ -1,0 +1,87 @@
+// Fills the kernel table's CPU slots from kernels/cpu (the only place that
+// knows the CPU backend's function names).
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/gemm.h"
+
+namespace minivl {
+namespace {
+
+// bf16/f16 GEMM on the CPU: widen each batch to f32, multiply, narrow back.
+template <typename T>
+void gemm_half_via_f32(const GemmProblem& p) {
+  std::vector<float> a(size_t(p.M * p.K)), b(size_t(p.K * p.N)), c(size_t(p.M * p.N));
+  const T* ap = static_cast<const T*>(p.a);
+  const T* bp = static_cast<const T*>(p.b);
+  T* cp = static_cast<T*>(p.c);
+  for (int64_t bi = 0; bi < p.batch; ++bi) {
+    const int64_t ao = p.a_offsets ? p.a_offsets[bi] : 0, bo = p.b_offsets ? p.b_offsets[bi] : 0,
+                  co = p.c_offsets ? p.c_offsets[bi] : 0;
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t k = 0; k < p.K; ++k) a[size_t(i * p.K + k)] = load(ap + ao + i * p.a_row_stride + k * p.a_col_stride);
+    for (int64_t k = 0; k < p.K; ++k)
+      for (int64_t j = 0; j < p.N; ++j) b[size_t(k * p.N + j)] = load(bp + bo + k * p.b_row_stride + j * p.b_col_stride);
+    if (p.beta != 0.0) {
+      for (int64_t i = 0; i < p.M; ++i)
+        for (int64_t j = 0; j < p.N; ++j) c[size_t(i * p.N + j)] = load(cp + co + i * p.c_row_stride + j * p.c_col_stride);
+    }
+    int64_t zero = 0;
+    cpu::gemm_f32(1, p.M, p.N, p.K, float(p.alpha), a.data(), p.K, 1, &zero, b.data(), p.N, 1, &zero,
+                  float(p.beta), c.data(), p.N, 1, &zero);
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j) store(cp + co + i * p.c_row_stride + j * p.c_col_stride, c[size_t(i * p.N + j)]);
+  }
+}
+
+void gemm_cpu(const GemmProblem& p) {
+  switch (p.dtype) {
+    case DType::f32:
+      cpu::gemm_f32(p.batch, p.M, p.N, p.K, float(p.alpha), static_cast<const float*>(p.a), p.a_row_stride,
+                    p.a_col_stride, p.a_offsets, static_cast<const float*>(p.b), p.b_row_stride, p.b_col_stride,
+                    p.b_offsets, float(p.beta), static_cast<float*>(p.c), p.c_row_stride, p.c_col_stride,
+                    p.c_offsets);
+      return;
+    case DType::f64:
+      cpu::gemm_f64(p.batch, p.M, p.N, p.K, p.alpha, static_cast<const double*>(p.a), p.a_row_stride,
+                    p.a_col_stride, p.a_offsets, static_cast<const double*>(p.b), p.b_row_stride, p.b_col_stride,
+                    p.b_offsets, p.beta, static_cast<double*>(p.c), p.c_row_stride, p.c_col_stride, p.c_offsets);
+      return;
+    case DType::bf16: return gemm_half_via_f32<bf16>(p);
+    case DType::f16: return gemm_half_via_f32<f16>(p);
+    default: MINIVL_FAIL("matmul: no CPU GEMM for dtype ", dtype_name(p.dtype));
+  }
+}
+
+void random_cpu(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset) {
+  cpu::random_fill(dst, kind == RandomKind::uniform ? 0 : 1, seed, offset);
+}
+
+}  // namespace
+
+void register_cpu_kernels(KernelTable& t) {
+  const int d = int(DeviceType::CPU);
+  t.copy[d] = cpu::copy;
+  t.fill[d] = cpu::fill;
+  t.random[d] = random_cpu;
+  t.unary[d] = cpu::unary;
+  t.unary_backward[d] = cpu::unary_backward;
+  t.binary[d] = cpu::binary;
+  t.where[d] = cpu::where;
+  t.reduce[d] = cpu::reduce;
+  t.argmax[d] = cpu::argmax;
+  t.topk[d] = cpu::topk;
+  t.gemm[d] = gemm_cpu;
+  t.softmax[d] = cpu::softmax;
+  t.softmax_backward[d] = cpu::softmax_backward;
+  t.cross_entropy[d] = cpu::cross_entropy;
+  t.cross_entropy_backward[d] = cpu::cross_entropy_backward;
+  t.embedding[d] = cpu::embedding;
+  t.embedding_backward[d] = cpu::embedding_backward;
+  t.dropout[d] = cpu::dropout;
+}
+
+}  // namespace minivl

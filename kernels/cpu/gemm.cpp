@@ -1,0 +1,622 @@
+// CPU GEMM: packed, register-blocked, BLIS-style (see gemm.h for the contract).
+//
+// Loops, outermost first (GotoBLAS / BLIS naming):
+//   jc over N by nc:  pack B(:, jc:jc+nc), all of K, into KC x NR micro-panels   (L3, <= 8 MiB)
+//     unit = (mc rows of A) x (a chunk of B micro-panels), taken dynamically by threads
+//       pc over K by KC:  pack A(ic:ic+mc, pc:pc+KC) into MR x KC micro-panels   (L2)
+//         jr over the chunk by NR, ir over mc by MR:  microkernel, C(MR x NR) += A panel @ B panel
+// The KC x NR B micro-panel stays in L1 while ir sweeps the packed A block.
+//
+// Microkernel (chosen at compile time):
+//   AVX-512: f32 14 x 32 (28 zmm accumulators, 2 B vectors, 1 broadcast of A),
+//            f64 14 x 16 (same register shape). Per k: 2 vector loads of B,
+//            14 broadcasts of A, 28 FMAs; 28 independent chains cover the FMA
+//            latency x throughput (4 cycles x 2 pipes = 8), so it is FMA-bound.
+//   AVX2+FMA: f32 6 x 16, f64 6 x 8 (12 ymm accumulators).
+//   Scalar:   4 x 4.
+// Blocking (f32 AVX-512; L1d 48 KiB, L2 1 MiB per core on the Zen 5 dev box):
+//   KC = 256: B micro-panel 256 x 32 x 4 B = 32 KiB fits L1 beside the streaming A panel.
+//   MC = 336: packed A block 336 x 256 x 4 B = 336 KiB stays in L2 (smaller mc when
+//             threads need more units; never under 4 * MR rows).
+//   nc:       all of K x nc of B packed once, capped at 8 MiB (L3 is 32 MiB).
+// Bound: compute. Packing costs O(MK + KN) scalar copies against 2MNK FLOPs; the
+// C update is one read-modify-write of C per KC slice.
+// Edge tiles: packing zero-pads A rows / B columns to MR / NR, so the microkernel
+// always runs a full tile; only the C update is clipped (masked loads/stores).
+//
+// Threads (OpenMP): a batch of many or small GEMMs runs one GEMM per thread with
+// private pack buffers; otherwise one team packs B cooperatively (a barrier), then
+// each thread takes units from a shared atomic counter and packs its own A, so a
+// thread the OS delays does not stall the other (only two barriers per nc block).
+#include "kernels/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace minivl::cpu {
+namespace {
+
+// ---------------------------------------------------------------------------
+// SIMD vocabulary: one struct per (ISA, scalar type), all with the same members.
+// ---------------------------------------------------------------------------
+#if defined(__AVX512F__)
+struct SimdF32 {
+  using Scalar = float;
+  using Vec = __m512;
+  static constexpr int kWidth = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec broadcast(float x) { return _mm512_set1_ps(x); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec load_first(const float* p, int count) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), p);
+  }
+  static void store_first(float* p, Vec v, int count) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1), v);
+  }
+};
+struct SimdF64 {
+  using Scalar = double;
+  using Vec = __m512d;
+  static constexpr int kWidth = 8;
+  static Vec zero() { return _mm512_setzero_pd(); }
+  static Vec broadcast(double x) { return _mm512_set1_pd(x); }
+  static Vec load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, Vec v) { _mm512_storeu_pd(p, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_pd(a, b); }
+  static Vec load_first(const double* p, int count) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << count) - 1), p);
+  }
+  static void store_first(double* p, Vec v, int count) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << count) - 1), v);
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+// Sliding window over {-1 x W, 0 x W}: the first `count` lanes set.
+alignas(64) constexpr int32_t kLaneMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+alignas(64) constexpr int64_t kLaneMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+struct SimdF32 {
+  using Scalar = float;
+  using Vec = __m256;
+  static constexpr int kWidth = 8;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec broadcast(float x) { return _mm256_set1_ps(x); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static __m256i mask(int count) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneMask32 + 8 - count));
+  }
+  static Vec load_first(const float* p, int count) { return _mm256_maskload_ps(p, mask(count)); }
+  static void store_first(float* p, Vec v, int count) { _mm256_maskstore_ps(p, mask(count), v); }
+};
+struct SimdF64 {
+  using Scalar = double;
+  using Vec = __m256d;
+  static constexpr int kWidth = 4;
+  static Vec zero() { return _mm256_setzero_pd(); }
+  static Vec broadcast(double x) { return _mm256_set1_pd(x); }
+  static Vec load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, Vec v) { _mm256_storeu_pd(p, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_pd(a, b); }
+  static __m256i mask(int count) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneMask64 + 4 - count));
+  }
+  static Vec load_first(const double* p, int count) { return _mm256_maskload_pd(p, mask(count)); }
+  static void store_first(double* p, Vec v, int count) { _mm256_maskstore_pd(p, mask(count), v); }
+};
+#else
+template <class T>
+struct SimdScalar {
+  using Scalar = T;
+  using Vec = T;
+  static constexpr int kWidth = 1;
+  static Vec zero() { return T(0); }
+  static Vec broadcast(T x) { return x; }
+  static Vec load(const T* p) { return *p; }
+  static void store(T* p, Vec v) { *p = v; }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return a * b + c; }
+  static Vec mul(Vec a, Vec b) { return a * b; }
+  static Vec load_first(const T* p, int count) { return count > 0 ? *p : T(0); }
+  static void store_first(T* p, Vec v, int count) {
+    if (count > 0) *p = v;
+  }
+};
+using SimdF32 = SimdScalar<float>;
+using SimdF64 = SimdScalar<double>;
+#endif
+
+// ---------------------------------------------------------------------------
+// Microkernel: C(m_valid x n_valid) = alpha * Apanel @ Bpanel + beta * C.
+// a_panel: (kc, MR) packed, a_panel[k * MR + i]; b_panel: (kc, NR) packed,
+// b_panel[k * NR + j]; both zero-padded, so the FMA loop never branches.
+// ---------------------------------------------------------------------------
+template <class Simd, int kMR, int kNR>
+struct Microkernel {
+  using T = typename Simd::Scalar;
+  using Vec = typename Simd::Vec;
+  static constexpr int MR = kMR;
+  static constexpr int NR = kNR;
+  static constexpr int kVecsPerRow = NR / Simd::kWidth;
+  static_assert(NR % Simd::kWidth == 0, "NR must be a whole number of vectors");
+
+  static void run(int64_t kc, const T* __restrict a_panel, const T* __restrict b_panel, T* c,
+                  int64_t c_row_stride, int64_t c_col_stride, int m_valid, int n_valid, T alpha,
+                  T beta) {
+    Vec acc[MR][kVecsPerRow];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecsPerRow; ++v) acc[i][v] = Simd::zero();
+
+    for (int64_t k = 0; k < kc; ++k) {
+      Vec b_row[kVecsPerRow];
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecsPerRow; ++v) b_row[v] = Simd::load(b_panel + v * Simd::kWidth);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const Vec a_broadcast = Simd::broadcast(a_panel[i]);
+#pragma GCC unroll 8
+        for (int v = 0; v < kVecsPerRow; ++v) acc[i][v] = Simd::fmadd(a_broadcast, b_row[v], acc[i][v]);
+      }
+      a_panel += MR;
+      b_panel += NR;
+    }
+
+    const Vec alpha_vec = Simd::broadcast(alpha);
+    const Vec beta_vec = Simd::broadcast(beta);
+    if (c_col_stride == 1) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        if (i >= m_valid) break;
+        T* c_row = c + i * c_row_stride;
+#pragma GCC unroll 8
+        for (int v = 0; v < kVecsPerRow; ++v) {
+          const int count = n_valid - v * Simd::kWidth;
+          if (count <= 0) break;
+          T* c_vec = c_row + v * Simd::kWidth;
+          Vec result = Simd::mul(alpha_vec, acc[i][v]);
+          if (count >= Simd::kWidth) {
+            if (beta != T(0)) result = Simd::fmadd(beta_vec, Simd::load(c_vec), result);
+            Simd::store(c_vec, result);
+          } else {
+            if (beta != T(0)) result = Simd::fmadd(beta_vec, Simd::load_first(c_vec, count), result);
+            Simd::store_first(c_vec, result, count);
+          }
+        }
+      }
+      return;
+    }
+    // Any other C layout: spill the tile and update element by element.
+    alignas(64) T tile[MR * NR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < kVecsPerRow; ++v) Simd::store(tile + i * NR + v * Simd::kWidth, acc[i][v]);
+    for (int i = 0; i < m_valid; ++i)
+      for (int j = 0; j < n_valid; ++j) {
+        T& out = c[i * c_row_stride + j * c_col_stride];
+        out = beta == T(0) ? alpha * tile[i * NR + j] : alpha * tile[i * NR + j] + beta * out;
+      }
+  }
+};
+
+#if defined(__AVX512F__)
+using KernelF32 = Microkernel<SimdF32, 14, 32>;
+using KernelF64 = Microkernel<SimdF64, 14, 16>;
+constexpr const char* kKernelF32Name = "avx512 14x32";
+#elif defined(__AVX2__) && defined(__FMA__)
+using KernelF32 = Microkernel<SimdF32, 6, 16>;
+using KernelF64 = Microkernel<SimdF64, 6, 8>;
+constexpr const char* kKernelF32Name = "avx2+fma 6x16";
+#else
+using KernelF32 = Microkernel<SimdF32, 4, 4>;
+using KernelF64 = Microkernel<SimdF64, 4, 4>;
+constexpr const char* kKernelF32Name = "scalar 4x4";
+#endif
+
+// Cache blocking, in elements (see the header comment for the byte budgets).
+template <class T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr int64_t KC = 256;
+  static constexpr int64_t MC = 336 / KernelF32::MR * KernelF32::MR;
+};
+template <>
+struct Blocking<double> {
+  static constexpr int64_t KC = 192;
+  static constexpr int64_t MC = 168 / KernelF64::MR * KernelF64::MR;
+};
+
+// ---------------------------------------------------------------------------
+// Packing. Both write zeros beyond the valid rows / columns of an edge panel.
+// ---------------------------------------------------------------------------
+
+// panel[k * kWidth + i] = src[i * src_stride + k] for i < lines, 0 for lines <= i < kWidth:
+// a transposing copy of `lines` contiguous runs of kc elements (row-major A, column-major B).
+template <int kWidth, class T>
+void pack_transposed_scalar(const T* src, int64_t src_stride, int lines, int64_t k_begin, int64_t kc, T* panel) {
+  for (int i = 0; i < lines; ++i) {
+    const T* run = src + i * src_stride;
+    for (int64_t k = k_begin; k < kc; ++k) panel[k * kWidth + i] = run[k];
+  }
+  for (int64_t k = k_begin; k < kc; ++k)
+    for (int i = lines; i < kWidth; ++i) panel[k * kWidth + i] = T(0);
+}
+
+#if defined(__AVX512F__)
+// Full-mask forms of the shuffles: GCC 12's unmasked intrinsics start from
+// _mm512_undefined_ps(), which trips a false -Wuninitialized at -O3 (GCC bug 105593).
+inline __m512 unpacklo_32(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+inline __m512 unpackhi_32(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+inline __m512 unpacklo_64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, 0xFF, x, _mm512_castps_pd(b)));
+}
+inline __m512 unpackhi_64(__m512 a, __m512 b) {
+  const __m512d x = _mm512_castps_pd(a);
+  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, 0xFF, x, _mm512_castps_pd(b)));
+}
+template <int kLaneSelect>
+inline __m512 shuffle_128(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kLaneSelect);
+}
+
+// Transposes a 16 x 16 block in registers: rows[i] lane k -> rows[k] lane i.
+inline void transpose_16x16(__m512 rows[16]) {
+  __m512 pairs[16], quads[16];
+  for (int p = 0; p < 8; ++p) {  // lane L of pairs[2p]: rows 2p, 2p+1 at columns 4L, 4L+1
+    pairs[2 * p] = unpacklo_32(rows[2 * p], rows[2 * p + 1]);
+    pairs[2 * p + 1] = unpackhi_32(rows[2 * p], rows[2 * p + 1]);
+  }
+  for (int q = 0; q < 4; ++q) {  // lane L of quads[4q + c]: rows 4q..4q+3 at column 4L + c
+    quads[4 * q + 0] = unpacklo_64(pairs[4 * q], pairs[4 * q + 2]);
+    quads[4 * q + 1] = unpackhi_64(pairs[4 * q], pairs[4 * q + 2]);
+    quads[4 * q + 2] = unpacklo_64(pairs[4 * q + 1], pairs[4 * q + 3]);
+    quads[4 * q + 3] = unpackhi_64(pairs[4 * q + 1], pairs[4 * q + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {  // 4 x 4 transpose of 128-bit lanes: rows[4L + c] lane q = quads[4q + c] lane L
+    const __m512 s0 = shuffle_128<0x44>(quads[c], quads[4 + c]);
+    const __m512 s1 = shuffle_128<0xEE>(quads[c], quads[4 + c]);
+    const __m512 s2 = shuffle_128<0x44>(quads[8 + c], quads[12 + c]);
+    const __m512 s3 = shuffle_128<0xEE>(quads[8 + c], quads[12 + c]);
+    rows[c] = shuffle_128<0x88>(s0, s2);
+    rows[4 + c] = shuffle_128<0xDD>(s0, s2);
+    rows[8 + c] = shuffle_128<0x88>(s1, s3);
+    rows[12 + c] = shuffle_128<0xDD>(s1, s3);
+  }
+}
+
+// f32 transposing copy, 16 lines x 16 k at a time through registers; scalar k tail.
+template <int kWidth>
+void pack_transposed(const float* src, int64_t src_stride, int lines, int64_t kc, float* panel) {
+  const int64_t k_vector_end = kc / 16 * 16;
+  for (int i0 = 0; i0 < kWidth; i0 += 16) {
+    const int lanes = std::min(16, kWidth - i0);
+    const __mmask16 store_mask = static_cast<__mmask16>((1u << lanes) - 1);
+    const int valid = std::clamp(lines - i0, 0, 16);
+    for (int64_t k0 = 0; k0 < k_vector_end; k0 += 16) {
+      __m512 block[16];
+      for (int i = 0; i < 16; ++i)
+        block[i] = i < valid ? _mm512_loadu_ps(src + (i0 + i) * src_stride + k0) : _mm512_setzero_ps();
+      transpose_16x16(block);
+      for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(panel + (k0 + k) * kWidth + i0, store_mask, block[k]);
+    }
+  }
+  pack_transposed_scalar<kWidth>(src, src_stride, lines, k_vector_end, kc, panel);
+}
+#endif
+
+template <int kWidth, class T>
+void pack_transposed(const T* src, int64_t src_stride, int lines, int64_t kc, T* panel) {
+  pack_transposed_scalar<kWidth>(src, src_stride, lines, 0, kc, panel);
+}
+
+// panel[k * MR + i] = A(i, k) for i < m, k < kc; `a` points at A(0, 0) of the panel.
+template <int MR, class T>
+void pack_a_panel(const T* a, int64_t row_stride, int64_t col_stride, int m, int64_t kc, T* panel) {
+  if (m == MR && row_stride == 1) {  // column-major A (e.g. A^T of a row-major matrix)
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(panel + k * MR, a + k * col_stride, MR * sizeof(T));
+    return;
+  }
+  if (col_stride == 1) {  // row-major A
+    pack_transposed<MR>(a, row_stride, m, kc, panel);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) panel[k * MR + i] = i < m ? a[i * row_stride + k * col_stride] : T(0);
+}
+
+// panel[k * NR + j] = B(k, j) for k < kc, j < n; `b` points at B(0, 0) of the panel.
+template <int NR, class T>
+void pack_b_panel(const T* b, int64_t row_stride, int64_t col_stride, int n, int64_t kc, T* panel) {
+  if (n == NR && col_stride == 1) {  // row-major B
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(panel + k * NR, b + k * row_stride, NR * sizeof(T));
+    return;
+  }
+  if (row_stride == 1) {  // column-major B (e.g. W^T of a row-major Linear weight)
+    pack_transposed<NR>(b, col_stride, n, kc, panel);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = 0; j < NR; ++j) panel[k * NR + j] = j < n ? b[k * row_stride + j * col_stride] : T(0);
+}
+
+// ---------------------------------------------------------------------------
+// Driver.
+// ---------------------------------------------------------------------------
+template <class T>
+struct GemmOperands {  // one GEMM of the batch, offsets already applied
+  int64_t M, N, K;
+  T alpha;
+  const T* a;
+  int64_t a_row_stride, a_col_stride;
+  const T* b;
+  int64_t b_row_stride, b_col_stride;
+  T beta;
+  T* c;
+  int64_t c_row_stride, c_col_stride;
+};
+
+// A 64-byte-aligned scratch buffer that only grows.
+template <class T>
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { std::free(data_); }
+  T* reserve(size_t elements) {
+    if (elements > capacity_) {
+      std::free(data_);
+      const size_t bytes = (elements * sizeof(T) + 63) / 64 * 64;
+      data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      capacity_ = elements;
+    }
+    return data_;
+  }
+
+ private:
+  T* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+template <class T>
+struct PackBuffers {
+  PackBuffer<T> a, b;
+};
+
+// Each thread keeps its buffers between calls (no allocation per small GEMM).
+template <class T>
+PackBuffers<T>& this_thread_pack_buffers() {
+  thread_local PackBuffers<T> buffers;
+  return buffers;
+}
+
+inline int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+inline int64_t round_up(int64_t x, int64_t multiple) { return ceil_div(x, multiple) * multiple; }
+
+inline void team_barrier(int threads) {
+  if (threads > 1) {
+#pragma omp barrier
+  }
+}
+
+// The packed B block holds all of K for nc columns: nc is capped so it stays within this.
+constexpr int64_t kPackedBBytes = int64_t(8) << 20;
+
+template <class Kernel>
+int64_t packed_b_columns(int64_t N, int64_t K) {
+  using T = typename Kernel::T;
+  const int64_t cap = std::max<int64_t>(Kernel::NR, kPackedBBytes / int64_t(sizeof(T)) / K / Kernel::NR * Kernel::NR);
+  return std::min(round_up(N, Kernel::NR), cap);
+}
+
+// One GEMM is cut into units: a row block of mc rows of A times a chunk of
+// consecutive B micro-panels. Threads take units dynamically, so a thread that
+// the OS delays does not hold the others back.
+struct WorkSplit {
+  int64_t mc, m_blocks, panels_per_chunk, n_chunks;
+  int64_t units() const { return m_blocks * n_chunks; }
+};
+
+template <class Kernel>
+WorkSplit split_work(int64_t M, int64_t n_panels, int threads) {
+  constexpr int64_t MR = Kernel::MR, MC = Blocking<typename Kernel::T>::MC;
+  if (threads == 1) return {MC, ceil_div(M, MC), n_panels, 1};
+  const int64_t target_units = 4 * int64_t(threads);
+  const int64_t min_mc = 4 * MR;  // below this, B micro-panels are reused too little
+  int64_t mc = std::clamp(round_up(ceil_div(M, target_units), MR), min_mc, MC);
+  const int64_t m_blocks = ceil_div(M, mc);
+  mc = round_up(ceil_div(M, m_blocks), MR);  // even out the blocks
+  const int64_t wanted_chunks = std::min(n_panels, ceil_div(target_units, m_blocks));
+  const int64_t panels_per_chunk = ceil_div(n_panels, wanted_chunks);
+  return {mc, m_blocks, panels_per_chunk, ceil_div(n_panels, panels_per_chunk)};
+}
+
+// One GEMM (K >= 1) by a team of `threads` threads, this one being `thread`. All
+// threads of the team call it with the same operands, the same shared packed_b
+// (K x packed_b_columns elements) and the same unit counter; each packs A into
+// its own buffer. With threads == 1 it is plain sequential code (next_unit unused).
+template <class Kernel>
+void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* packed_b,
+               std::atomic<int64_t>* next_unit, int thread, int threads) {
+  using T = typename Kernel::T;
+  constexpr int MR = Kernel::MR, NR = Kernel::NR;
+  constexpr int64_t KC = Blocking<T>::KC;
+  const int64_t nc_max = packed_b_columns<Kernel>(g.N, g.K);
+  const int64_t k_slices = ceil_div(g.K, KC);
+
+  for (int64_t jc = 0; jc < g.N; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, g.N - jc);
+    const int64_t n_panels = ceil_div(nc, NR);
+    const int64_t slice_elements = n_panels * NR;  // per K row of a slice
+    // Pack B(:, jc:jc+nc): slice pc starts at packed_b + pc * slice_elements; its panel jp
+    // (kc x NR) at + jp * NR * kc. The (slice, panel) pairs are split among the threads.
+    const int64_t b_panels = k_slices * n_panels;
+    for (int64_t p = b_panels * thread / threads; p < b_panels * (thread + 1) / threads; ++p) {
+      const int64_t pc = p / n_panels * KC, jp = p % n_panels;
+      const int64_t kc = std::min(KC, g.K - pc);
+      const int n = int(std::min<int64_t>(NR, nc - jp * NR));
+      pack_b_panel<NR>(g.b + pc * g.b_row_stride + (jc + jp * NR) * g.b_col_stride, g.b_row_stride, g.b_col_stride,
+                       n, kc, packed_b + pc * slice_elements + jp * NR * kc);
+    }
+    if (threads > 1 && thread == 0) next_unit->store(0, std::memory_order_relaxed);
+    team_barrier(threads);  // B packed, counter reset
+
+    const WorkSplit split = split_work<Kernel>(g.M, n_panels, threads);
+    T* packed_a = this_thread_pack_buffers<T>().a.reserve(size_t(round_up(split.mc, MR) * std::min(g.K, KC)));
+    int64_t solo_unit = 0;
+    for (;;) {
+      const int64_t unit = threads > 1 ? next_unit->fetch_add(1, std::memory_order_relaxed) : solo_unit++;
+      if (unit >= split.units()) break;
+      const int64_t ic = unit / split.n_chunks * split.mc;
+      const int64_t mc = std::min(split.mc, g.M - ic);
+      const int64_t m_panels = ceil_div(mc, MR);
+      const int64_t jp_begin = unit % split.n_chunks * split.panels_per_chunk;
+      const int64_t jp_end = std::min(n_panels, jp_begin + split.panels_per_chunk);
+
+      for (int64_t pc = 0; pc < g.K; pc += KC) {
+        const int64_t kc = std::min(KC, g.K - pc);
+        const T beta = pc == 0 ? g.beta : T(1);  // later K slices accumulate into C
+        for (int64_t ip = 0; ip < m_panels; ++ip) {
+          const int m = int(std::min<int64_t>(MR, mc - ip * MR));
+          pack_a_panel<MR>(g.a + (ic + ip * MR) * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
+                           g.a_col_stride, m, kc, packed_a + ip * MR * kc);
+        }
+        // jr outer, ir inner: the kc x NR B micro-panel stays in L1 across the A panels.
+        for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+          const T* b_panel = packed_b + pc * slice_elements + jp * NR * kc;
+          const int n = int(std::min<int64_t>(NR, nc - jp * NR));
+          for (int64_t ip = 0; ip < m_panels; ++ip) {
+            const int m = int(std::min<int64_t>(MR, mc - ip * MR));
+            T* c_tile = g.c + (ic + ip * MR) * g.c_row_stride + (jc + jp * NR) * g.c_col_stride;
+            Kernel::run(kc, packed_a + ip * MR * kc, b_panel, c_tile, g.c_row_stride, g.c_col_stride, m, n,
+                        g.alpha, beta);
+          }
+        }
+      }
+    }
+    team_barrier(threads);  // nobody repacks B while another thread still reads it
+  }
+}
+
+// C = beta * C (zeros when beta == 0, never reading C): the K == 0 / alpha == 0 case.
+template <class T>
+void scale_c(T* c, int64_t M, int64_t N, int64_t row_stride, int64_t col_stride, T beta) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T& out = c[i * row_stride + j * col_stride];
+      out = beta == T(0) ? T(0) : beta * out;
+    }
+}
+
+// Below this many FLOPs per GEMM, one thread does a whole GEMM (team overhead dominates).
+constexpr double kMinFlopsForTeam = 1 << 21;
+
+template <class Kernel>
+void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, typename Kernel::T alpha,
+                  const typename Kernel::T* a, int64_t a_row_stride, int64_t a_col_stride,
+                  const int64_t* a_offsets, const typename Kernel::T* b, int64_t b_row_stride,
+                  int64_t b_col_stride, const int64_t* b_offsets, typename Kernel::T beta,
+                  typename Kernel::T* c, int64_t c_row_stride, int64_t c_col_stride,
+                  const int64_t* c_offsets) {
+  using T = typename Kernel::T;
+  if (c_offsets == nullptr) batch = 1;
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+
+  auto operands = [&](int64_t index) {
+    return GemmOperands<T>{M,
+                           N,
+                           K,
+                           alpha,
+                           a + (a_offsets ? a_offsets[index] : 0),
+                           a_row_stride,
+                           a_col_stride,
+                           b + (b_offsets ? b_offsets[index] : 0),
+                           b_row_stride,
+                           b_col_stride,
+                           beta,
+                           c + (c_offsets ? c_offsets[index] : 0),
+                           c_row_stride,
+                           c_col_stride};
+  };
+
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (K <= 0 || alpha == T(0)) {
+#pragma omp parallel for schedule(static) num_threads(max_threads) if (batch > 1 && max_threads > 1)
+    for (int64_t index = 0; index < batch; ++index)
+      scale_c(operands(index).c, M, N, c_row_stride, c_col_stride, beta);
+    return;
+  }
+
+  const size_t packed_b_elements = size_t(K * packed_b_columns<Kernel>(N, K));
+  const double flops_per_gemm = 2.0 * double(M) * double(N) * double(K);
+  const bool one_gemm_per_thread =
+      max_threads > 1 && batch > 1 &&
+      (batch % max_threads == 0 || batch >= 4 * max_threads || flops_per_gemm < kMinFlopsForTeam);
+  if (one_gemm_per_thread) {
+#pragma omp parallel num_threads(max_threads)
+    {
+      T* packed_b = this_thread_pack_buffers<T>().b.reserve(packed_b_elements);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, 0, 1);
+    }
+    return;
+  }
+
+  // One team per GEMM, sharing the caller's packed B buffer.
+  T* packed_b = this_thread_pack_buffers<T>().b.reserve(packed_b_elements);
+  const int team_threads = flops_per_gemm < kMinFlopsForTeam ? 1 : max_threads;
+  if (team_threads == 1) {
+    for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, 0, 1);
+    return;
+  }
+  std::atomic<int64_t> next_unit{0};
+#pragma omp parallel num_threads(team_threads)
+  {
+    const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+    for (int64_t index = 0; index < batch; ++index)
+      gemm_team<Kernel>(operands(index), packed_b, &next_unit, thread, threads);
+  }
+}
+
+}  // namespace
+
+void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+              int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
+              int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta, float* c,
+              int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
+  gemm_batched<KernelF32>(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b,
+                          b_row_stride, b_col_stride, b_offsets, beta, c, c_row_stride, c_col_stride,
+                          c_offsets);
+}
+
+void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, const double* a,
+              int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const double* b,
+              int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, double beta,
+              double* c, int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
+  gemm_batched<KernelF64>(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b,
+                          b_row_stride, b_col_stride, b_offsets, beta, c, c_row_stride, c_col_stride,
+                          c_offsets);
+}
+
+const char* gemm_f32_microkernel_name() { return kKernelF32Name; }
+
+}  // namespace minivl::cpu

@@ -1,0 +1,148 @@
+// Reductions (sum, mean, max), argmax and topk on the CPU.
+// Accumulates in f64 for floating inputs (this is the reference backend).
+// Parallel over outputs when there are many, over chunks of the reduced range
+// when there is one output. Memory-bound: one read per input element.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace minivl::cpu {
+namespace {
+
+StridedView sub_view(const StridedView& v, int first, int count) {
+  StridedView s;
+  s.data = v.data;
+  s.dtype = v.dtype;
+  s.ndim = count;
+  for (int d = 0; d < count; ++d) {
+    s.sizes[d] = v.sizes[first + d];
+    s.strides[d] = v.strides[first + d];
+  }
+  return s;
+}
+
+template <typename Acc, typename T, typename Combine>
+Acc reduce_range(const T* base, const StridedView& red, int64_t begin, int64_t end, Acc init, Combine combine) {
+  Acc acc = init;
+  if (red.ndim == 1) {
+    const int64_t st = red.strides[0];
+    for (int64_t i = begin; i < end; ++i) acc = combine(acc, Acc(load(base + i * st)));
+  } else {
+    for (int64_t i = begin; i < end; ++i) acc = combine(acc, Acc(load(base + strided_offset(red, i))));
+  }
+  return acc;
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const StridedView& in, int n_reduced, const StridedView& out) {
+  const int n_kept = in.ndim - n_reduced;
+  StridedView kept = sub_view(in, 0, n_kept);
+  StridedView red = sub_view(in, n_kept, n_reduced);
+  if (red.ndim == 0) {  // nothing reduced: a copy
+    red.ndim = 1;
+    red.sizes[0] = 1;
+    red.strides[0] = 0;
+  }
+  const int64_t n_out = kept.numel();
+  const int64_t n_red = red.numel();
+  dispatch_all(in.dtype, "reduce", [&](auto tag_) {
+    using scalar_t = typename decltype(tag_)::type;
+    using Acc = std::conditional_t<std::is_floating_point_v<compute_t<scalar_t>>, double, int64_t>;
+    const scalar_t* ip = in.ptr<scalar_t>();
+    scalar_t* op_ = out.ptr<scalar_t>();
+    const bool is_max = op == ReduceOp::max;
+    const Acc init = is_max ? std::numeric_limits<Acc>::lowest() : Acc(0);
+    auto combine = [is_max](Acc a, Acc b) {
+      if (!is_max) return a + b;
+      if constexpr (std::is_floating_point_v<Acc>) {
+        if (std::isnan(b) || std::isnan(a)) return std::numeric_limits<Acc>::quiet_NaN();
+      }
+      return a > b ? a : b;
+    };
+    auto finish = [&](Acc acc) -> Acc {
+      if (op == ReduceOp::mean) return n_red ? acc / Acc(n_red) : std::numeric_limits<Acc>::quiet_NaN();
+      return acc;
+    };
+    if (n_out == 1 && n_red >= kParallelGrain) {
+      int threads = omp_get_max_threads();
+      std::vector<Acc> partial(size_t(threads), init);
+#pragma omp parallel num_threads(threads)
+      {
+        int t = omp_get_thread_num();
+        int64_t begin = n_red * t / threads, end = n_red * (t + 1) / threads;
+        partial[size_t(t)] = reduce_range<Acc>(ip, red, begin, end, init, combine);
+      }
+      Acc acc = init;
+      for (Acc p : partial) acc = combine(acc, p);
+      store(op_, finish(acc));
+      return;
+    }
+#pragma omp parallel for schedule(static) if (n_out * n_red >= kParallelGrain && n_out > 1)
+    for (int64_t o = 0; o < n_out; ++o) {
+      const scalar_t* base = ip + strided_offset(kept, o);
+      Acc acc = reduce_range<Acc>(base, red, 0, n_red, init, combine);
+      store(op_ + strided_offset(out, o), finish(acc));
+    }
+  });
+}
+
+void argmax(const StridedView& in, const StridedView& out) {
+  const int64_t rows = in.sizes[0], len = in.sizes[1];
+  dispatch_all(in.dtype, "argmax", [&](auto tag_) {
+    using scalar_t = typename decltype(tag_)::type;
+    const scalar_t* ip = in.ptr<scalar_t>();
+    int64_t* op_ = out.ptr<int64_t>();
+#pragma omp parallel for schedule(static) if (rows * len >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* row = ip + r * in.strides[0];
+      int64_t best = 0;
+      double best_v = double(load(row));
+      for (int64_t i = 1; i < len; ++i) {
+        double v = double(load(row + i * in.strides[1]));
+        if (std::isnan(best_v)) break;  // NaN is the maximum, as in PyTorch
+        if (v > best_v || std::isnan(v)) {
+          best_v = v;
+          best = i;
+        }
+      }
+      op_[r * out.strides[0]] = best;
+    }
+  });
+}
+
+void topk(const StridedView& in, int64_t k, const StridedView& values, const StridedView& indices) {
+  const int64_t rows = in.sizes[0], len = in.sizes[1];
+  dispatch_all(in.dtype, "topk", [&](auto tag_) {
+    using scalar_t = typename decltype(tag_)::type;
+    const scalar_t* ip = in.ptr<scalar_t>();
+    scalar_t* vp = values.ptr<scalar_t>();
+    int64_t* xp = indices.ptr<int64_t>();
+#pragma omp parallel for schedule(static) if (rows * len >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const scalar_t* row = ip + r * in.strides[0];
+      std::vector<int64_t> order(static_cast<size_t>(len));
+      std::iota(order.begin(), order.end(), 0);
+      auto value = [&](int64_t i) { return double(load(row + i * in.strides[1])); };
+      // Larger first; ties keep the lower index first.
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
+        double va = value(a), vb = value(b);
+        if (va != vb) return va > vb;
+        return a < b;
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        vp[r * values.strides[0] + j * values.strides[1]] = row[order[size_t(j)] * in.strides[1]];
+        xp[r * indices.strides[0] + j * indices.strides[1]] = order[size_t(j)];
+      }
+    }
+  });
+}
+
+}  // namespace minivl::cpu

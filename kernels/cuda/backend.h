@@ -1,0 +1,15 @@
+#pragma once
+// The CUDA backend's entry points, seen by core/backends.cpp only. This header
+// includes no CUDA headers so that host C++ files can include it.
+#include <string>
+
+namespace minivl {
+struct KernelTable;
+namespace cuda {
+
+int device_count();                  // 0 when no GPU is visible (never throws)
+std::string unavailable_reason();    // why device_count() is 0, empty otherwise
+void register_kernels(KernelTable& table);
+
+}  // namespace cuda
+}  // namespace minivl

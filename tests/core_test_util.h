@@ -1,0 +1,61 @@
+#pragma once
+// Small helpers shared by the engine-core tests (test_tensor, test_ops_forward,
+// test_gradcheck, test_autograd, test_errors).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+
+namespace minivl::testing {
+
+// Checks every element of `got` against `want` within atol + rtol * |want|.
+inline void check_values(const std::vector<double>& got, const std::vector<double>& want, double atol = 1e-6,
+                         double rtol = 1e-6) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CAPTURE(got[i]);
+    CAPTURE(want[i]);
+    if (std::isnan(want[i])) {
+      CHECK(std::isnan(got[i]));
+    } else {
+      CHECK(std::abs(got[i] - want[i]) <= atol + rtol * std::abs(want[i]));
+    }
+  }
+}
+
+inline void check_values(const Tensor& got, const std::vector<double>& want, double atol = 1e-6,
+                         double rtol = 1e-6) {
+  REQUIRE(got.defined());
+  REQUIRE(got.numel() == int64_t(want.size()));
+  check_values(got.to_vector(), want, atol, rtol);
+}
+
+inline Tensor tensor_f32(const std::vector<double>& v, const Shape& shape) { return from_vector(v, shape); }
+inline Tensor tensor_f64(const std::vector<double>& v, const Shape& shape) {
+  return from_vector(v, shape, DType::f64);
+}
+
+// Runs `fn`, expecting a minivl::Error whose message contains every one of `parts`.
+template <typename Fn>
+void check_error(Fn&& fn, const std::vector<std::string>& parts) {
+  std::string message;
+  bool threw = false;
+  try {
+    fn();
+  } catch (const Error& e) {
+    threw = true;
+    message = e.what();
+  }
+  CAPTURE(message);
+  REQUIRE_MESSAGE(threw, "expected a minivl::Error");
+  for (const std::string& p : parts) {
+    CAPTURE(p);
+    CHECK(message.find(p) != std::string::npos);
+  }
+}
+
+}  // namespace minivl::testing
