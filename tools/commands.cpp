@@ -6,9 +6,11 @@ namespace minivl::tools {
 
 // Subcommand families (declared here, defined in tools/cmd_<family>.cpp).
 void register_op_commands(CLI::App& app);
+void register_demo_commands(CLI::App& app);
 void register_tokenize_commands(CLI::App& app);
 
 void register_all_commands(CLI::App& app) {
+  register_demo_commands(app);
   register_op_commands(app);
   register_tokenize_commands(app);
 }
