@@ -159,8 +159,7 @@ TEST_CASE("sum and mean over all dims, some dims, negative dims, keepdim") {
   CHECK(s1.shape() == Shape{2, 4});
   check_values(s1, {12, 15, 18, 21, 48, 51, 54, 57});
   CHECK(sum(x, {1}, true).shape() == Shape{2, 1, 4});
-  // sum over dims 0 and -1: out[j] = sum_{i,k} (12 i + 4 j + k) = 8*4j + 4*12 + 2*6 = 16 j... computed:
-  // sum_i sum_k 12 i = 4 * 12 = 48; sum 4 j over 8 elements = 32 j; sum k over 2 = 2 * 6 = 12.
+  // sum over dims 0 and -1: out[j] = sum_{i,k} (12 i + 4 j + k) = 48 + 32 j + 12.
   check_values(sum(x, {0, -1}), {60, 92, 124});
   CHECK(mean(x).item() == doctest::Approx(11.5));
   check_values(mean(x, {2}), {1.5, 5.5, 9.5, 13.5, 17.5, 21.5});
@@ -171,7 +170,8 @@ TEST_CASE("sum and mean over all dims, some dims, negative dims, keepdim") {
   CHECK(si.dtype() == DType::i64);
   CHECK(si.item_int() == (int64_t(1) << 40) + 3);
   // Non-contiguous input.
-  check_values(sum(x.transpose(0, 2), {2}), {12, 15, 18, 21, 48, 51, 54, 57}.size() ? std::vector<double>{} : std::vector<double>{}, 0);
+  // x.transpose(0, 2)[k][j][i] = 12 i + 4 j + k; summing over i gives 12 + 8 j + 2 k.
+  check_values(sum(x.transpose(0, 2), {2}), {12, 20, 28, 14, 22, 30, 16, 24, 32, 18, 26, 34});
 }
 
 TEST_CASE("max takes the largest value, ties included") {
@@ -190,10 +190,8 @@ TEST_CASE("var with Bessel's correction by default and with correction 0") {
   CHECK(var(x).item() == doctest::Approx(5.0 / 3));
   CHECK(var(x, {}, 0).item() == doctest::Approx(1.25));
   Tensor m = from_vector({1, 3, 2, 2, 0, 6}, {2, 3});
-  // rows: mean 2, ss 2 -> 1 ; mean 8/3, ss = (2/3)^2*2 + (16/3)^2... computed per column below.
-  check_values(var(m, {1}), {1.0, (std::pow(2 - 8.0 / 3, 2) * 2 + std::pow(6 - 8.0 / 3, 2) - std::pow(2 - 8.0 / 3, 2) +
-                                   std::pow(0 - 8.0 / 3, 2)) / 2},
-               1e-5, 1e-5);
+  // rows: (1, 3, 2): mean 2, ss 2 -> 1; (2, 0, 6): mean 8/3, ss (4 + 64 + 100) / 9 -> 84 / 9
+  check_values(var(m, {1}), {1.0, 84.0 / 9}, 1e-5, 1e-5);
   // columns: (1,2) -> 0.5, (3,0) -> 4.5, (2,6) -> 8
   check_values(var(m, {0}), {0.5, 4.5, 8});
   CHECK(var(m, {0}, 1, true).shape() == Shape{1, 3});
@@ -227,7 +225,219 @@ TEST_CASE("topk returns the k largest, sorted, with their indices") {
   auto [mv, mi] = topk(m, 2, 0);
   CHECK(mv.shape() == Shape{2, 2});
   check_values(mv, {5, 9, 3, 7});
-  check_values(mi, {2, 0, 1, 2});
+  check_values(mi, {1, 0, 2, 2});
   CHECK(topk(x, 0).first.numel() == 0);
   check_error([&] { topk(x, 6); }, {"topk", "6"});
 }
+
+TEST_CASE("matmul: 2-d, broadcast batch dims, transposed views, 1-d operands") {
+  std::vector<double> av = {1, 2, 3, 4, 5, 6}, bv = {7, 8, 9, 10, 11, 12};
+  Tensor a = from_vector(av, {2, 3}), b = from_vector(bv, {3, 2});
+  // [[1*7+2*9+3*11, 1*8+2*10+3*12], [4*7+5*9+6*11, 4*8+5*10+6*12]]
+  check_values(matmul(a, b), {58, 64, 139, 154});
+  // Transposed views as operands: a^T (3, 2) @ a (2, 3) and b^T @ b.
+  check_values(matmul(a.t(), a), {17, 22, 27, 22, 29, 36, 27, 36, 45});
+  check_values(matmul(b.t(), b.t().t()), {7 * 7 + 9 * 9 + 11 * 11, 7 * 8 + 9 * 10 + 11 * 12,
+                                          7 * 8 + 9 * 10 + 11 * 12, 8 * 8 + 10 * 10 + 12 * 12});
+  // Batch broadcast: (2, 1, 2, 3) @ (3, 3, 2) -> (2, 3, 2, 2)
+  std::vector<double> a4(12), b3(18);
+  for (size_t i = 0; i < a4.size(); ++i) a4[i] = double(i) - 5;
+  for (size_t i = 0; i < b3.size(); ++i) b3[i] = 0.5 * double(i % 7) - 1;
+  Tensor c = matmul(from_vector(a4, {2, 1, 2, 3}), from_vector(b3, {3, 3, 2}));
+  CHECK(c.shape() == Shape{2, 3, 2, 2});
+  std::vector<double> want;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) {
+      std::vector<double> ai(a4.begin() + i * 6, a4.begin() + i * 6 + 6), bj(b3.begin() + j * 6, b3.begin() + j * 6 + 6);
+      for (double v : naive_mm(ai, bj, 2, 3, 2)) want.push_back(v);
+    }
+  check_values(c, want, 1e-5, 1e-6);
+  // 1-d operands as numpy: (3,) @ (3, 2) -> (2,), (2, 3) @ (3,) -> (2,), (3,) @ (3,) -> ()
+  Tensor v = from_vector({1, -1, 2}, {3});
+  Tensor vb = matmul(v, b);
+  CHECK(vb.shape() == Shape{2});
+  check_values(vb, {7 - 9 + 22, 8 - 10 + 24});
+  Tensor av_ = matmul(a, v);
+  CHECK(av_.shape() == Shape{2});
+  check_values(av_, {1 - 2 + 6, 4 - 5 + 12});
+  Tensor dot = matmul(v, v);
+  CHECK(dot.dim() == 0);
+  CHECK(dot.item() == 6);
+  // (3,) @ (2, 3, 2) -> (2, 2)
+  Tensor bb = stack({b, b * 2.0}, 0);
+  check_values(matmul(v, bb), {20, 22, 40, 44});
+  // f64 and bf16
+  check_values(matmul(from_vector(av, {2, 3}, DType::f64), from_vector(bv, {3, 2}, DType::f64)),
+               {58, 64, 139, 154}, 0, 0);
+  Tensor hb = matmul(a.to(DType::bf16), b.to(DType::bf16));
+  CHECK(hb.dtype() == DType::bf16);
+  check_values(hb, {58, 64, 139, 154}, 0, 1e-2);
+}
+
+TEST_CASE("softmax and log_softmax along any dim, stable for large inputs") {
+  const double e1 = std::exp(1.0), e2 = std::exp(2.0), e3 = std::exp(3.0), z = e1 + e2 + e3;
+  std::vector<double> want = {e1 / z, e2 / z, e3 / z};  // 0.0900306, 0.2447285, 0.6652410
+  check_values(softmax(from_vector({1, 2, 3}, {3}), 0), want, 1e-6, 1e-6);
+  check_values(softmax(from_vector({1001, 1002, 1003}, {3}), -1), want, 1e-6, 1e-6);
+  check_values(log_softmax(tensor_f64({1, 2, 3}, {3}), 0), {std::log(want[0]), std::log(want[1]), std::log(want[2])},
+               1e-12, 1e-12);
+  check_values(log_softmax(from_vector({-1000, -999, -998}, {3}), 0),
+               {std::log(want[0]), std::log(want[1]), std::log(want[2])}, 2e-4, 0);
+  // Along dim 0 of (3, 2): each column normalised.
+  Tensor x = from_vector({1, 0, 2, 0, 3, 0}, {3, 2});
+  Tensor s = softmax(x, 0);
+  CHECK(s.shape() == Shape{3, 2});
+  check_values(s, {want[0], 1.0 / 3, want[1], 1.0 / 3, want[2], 1.0 / 3}, 1e-6, 1e-6);
+  // Rows of a 3-d tensor along the middle dim sum to 1.
+  Tensor r = softmax(arange(0, 24).reshape({2, 3, 4}) * 0.1, 1);
+  check_values(sum(r, {1}), std::vector<double>(8, 1.0), 1e-6, 1e-6);
+  check_values(softmax(full({4}, 7.0), 0), {0.25, 0.25, 0.25, 0.25});
+}
+
+TEST_CASE("cross_entropy: mean over rows, ignore_index, label smoothing, reductions") {
+  Tensor logits = tensor_f64({1, 2, 3, 1, 1, 1, 0, 5, -1}, {3, 3});
+  // Per-row log-softmax computed independently.
+  auto neg_log_p = [](std::vector<double> row) {
+    double m = *std::max_element(row.begin(), row.end()), s = 0;
+    for (double v : row) s += std::exp(v - m);
+    std::vector<double> out;
+    for (double v : row) out.push_back(-(v - m - std::log(s)));
+    return out;
+  };
+  std::vector<std::vector<double>> nlp = {neg_log_p({1, 2, 3}), neg_log_p({1, 1, 1}), neg_log_p({0, 5, -1})};
+  Tensor target = from_vector_i64({2, 0, 1}, {3});
+  double r0 = nlp[0][2], r1 = nlp[1][0], r2 = nlp[2][1];
+  CHECK(r0 == doctest::Approx(0.40760596444));  // -log softmax([1,2,3])[2]
+  CHECK(r1 == doctest::Approx(std::log(3.0)));
+  CHECK(cross_entropy(logits, target).item() == doctest::Approx((r0 + r1 + r2) / 3).epsilon(1e-12));
+  CHECK(cross_entropy(logits, target, -100, 0.0, Reduction::sum).item() ==
+        doctest::Approx(r0 + r1 + r2).epsilon(1e-12));
+  check_values(cross_entropy(logits, target, -100, 0.0, Reduction::none), {r0, r1, r2}, 1e-12, 1e-12);
+  // ignore_index: the mean is over the non-ignored rows only.
+  Tensor ignored = from_vector_i64({2, -100, 1}, {3});
+  CHECK(cross_entropy(logits, ignored).item() == doctest::Approx((r0 + r2) / 2).epsilon(1e-12));
+  check_values(cross_entropy(logits, ignored, -100, 0.0, Reduction::none), {r0, 0, r2}, 1e-12, 1e-12);
+  Tensor custom = from_vector_i64({2, 0, 7}, {3});  // 7 is the ignore index here, not out of range
+  CHECK(cross_entropy(logits, custom, 7).item() == doctest::Approx((r0 + r1) / 2).epsilon(1e-12));
+  // Label smoothing eps: (1 - eps) * nll + eps / C * sum_c(-log p_c), PyTorch's definition.
+  const double eps = 0.1;
+  auto smooth = [&](int row, int t) {
+    double all = 0;
+    for (double v : nlp[size_t(row)]) all += v;
+    return (1 - eps) * nlp[size_t(row)][size_t(t)] + eps / 3 * all;
+  };
+  CHECK(smooth(0, 2) == doctest::Approx(0.50760596444));  // lse - 0.9 * 3 - 0.1 / 3 * 6
+  CHECK(cross_entropy(logits, target, -100, eps).item() ==
+        doctest::Approx((smooth(0, 2) + smooth(1, 0) + smooth(2, 1)) / 3).epsilon(1e-12));
+  CHECK(cross_entropy(logits, ignored, -100, eps).item() ==
+        doctest::Approx((smooth(0, 2) + smooth(2, 1)) / 2).epsilon(1e-12));
+  // i32 targets and f32 logits.
+  CHECK(cross_entropy(logits.to(DType::f32), target.to(DType::i32)).item() ==
+        doctest::Approx((r0 + r1 + r2) / 3).epsilon(1e-6));
+  // All rows ignored: the mean is NaN (0 / 0), as in PyTorch.
+  CHECK(std::isnan(cross_entropy(logits, from_vector_i64({-100, -100, -100}, {3})).item()));
+}
+
+TEST_CASE("embedding gathers rows for any id shape") {
+  Tensor w = from_vector({0, 1, 10, 11, 20, 21, 30, 31}, {4, 2});
+  Tensor ids = from_vector_i64({0, 3, 3, 1}, {2, 2});
+  Tensor e = embedding(w, ids);
+  CHECK(e.shape() == Shape{2, 2, 2});
+  check_values(e, {0, 1, 30, 31, 30, 31, 10, 11});
+  check_values(embedding(w, from_vector_i64({2}, {1}, DType::i32)), {20, 21});
+  CHECK(embedding(w, from_vector_i64({2}, {})).shape() == Shape{2});
+  check_values(embedding(w.t().contiguous().t(), from_vector_i64({1}, {1})), {10, 11});
+}
+
+TEST_CASE("cat, stack and split") {
+  Tensor a = from_vector({1, 2, 3, 4}, {2, 2}), b = from_vector({5, 6}, {1, 2});
+  Tensor c0 = cat({a, b}, 0);
+  CHECK(c0.shape() == Shape{3, 2});
+  check_values(c0, {1, 2, 3, 4, 5, 6});
+  Tensor c1 = cat({a, b.t().expand({2, 2}), a.t()}, -1);
+  CHECK(c1.shape() == Shape{2, 6});
+  check_values(c1, {1, 2, 5, 5, 1, 3, 3, 4, 6, 6, 2, 4});
+  Tensor s0 = stack({a, a * 10.0}, 0);
+  CHECK(s0.shape() == Shape{2, 2, 2});
+  check_values(s0, {1, 2, 3, 4, 10, 20, 30, 40});
+  Tensor s2 = stack({a, a * 10.0}, -1);
+  CHECK(s2.shape() == Shape{2, 2, 2});
+  check_values(s2, {1, 10, 2, 20, 3, 30, 4, 40});
+  Tensor s1 = stack({a, a * 10.0}, 1);
+  check_values(s1, {1, 2, 10, 20, 3, 4, 30, 40});
+
+  Tensor x = arange(0, 10).reshape({2, 5});
+  std::vector<Tensor> parts = split(x, 2, 1);
+  REQUIRE(parts.size() == 3);
+  CHECK(parts[2].shape() == Shape{2, 1});
+  check_values(parts[0], {0, 1, 5, 6});
+  check_values(parts[1], {2, 3, 7, 8});
+  check_values(parts[2], {4, 9});
+  std::vector<Tensor> sized = split(x, std::vector<int64_t>{1, 4}, -1);
+  REQUIRE(sized.size() == 2);
+  check_values(sized[1], {1, 2, 3, 4, 6, 7, 8, 9});
+  CHECK(sized[0].storage().get() == x.storage().get());  // split gives views
+  check_error([&] { split(x, std::vector<int64_t>{2, 2}, 1); }, {"split", "(2, 5)"});
+}
+
+TEST_CASE("dropout: mask fraction near p, 1/(1-p) scaling, seeded masks, identities") {
+  const int64_t n = 100000;
+  const double p = 0.3;
+  Tensor x = ones({n});
+  std::vector<double> y = dropout(x, p, true, 1234).to_vector();
+  int64_t dropped = 0;
+  for (double v : y) {
+    if (v == 0.0) ++dropped;
+    else CHECK_MESSAGE(std::abs(v - 1.0 / (1.0 - p)) < 1e-6, "kept values are scaled by 1/(1-p)");
+  }
+  // Binomial(n, 0.3): sd ~ 145, so +-0.01 * n is ~7 sd.
+  CHECK(double(dropped) / double(n) == doctest::Approx(p).epsilon(0.033));
+  // Same seed: same mask; another seed: another mask.
+  CHECK(dropout(x, p, true, 1234).to_vector() == y);
+  CHECK(dropout(x, p, true, 99).to_vector() != y);
+  // Unseeded calls draw fresh masks from the default generator.
+  CHECK(dropout(x, p).to_vector() != dropout(x, p).to_vector());
+  // p = 0 and eval mode are the identity; p = 1 drops everything.
+  Tensor v = from_vector({1, -2, 3}, {3});
+  check_values(dropout(v, 0.0, true, 5), {1, -2, 3});
+  check_values(dropout(v, 0.5, false), {1, -2, 3});
+  check_values(dropout(v, 1.0, true, 5), {0, 0, 0});
+  // A non-contiguous input uses the same mask as its contiguous copy.
+  Tensor m = arange(1, 13).reshape({3, 4});
+  check_values(dropout(m.t(), 0.5, true, 7), dropout(m.t().contiguous(), 0.5, true, 7).to_vector());
+  check_error([&] { dropout(v, 1.5); }, {"dropout"});
+}
+
+TEST_CASE("layernorm uses the biased variance over the last dim") {
+  Tensor x = tensor_f64({1, 2, 3, 4, -1, 0, 0, 5}, {2, 4});
+  const double eps = 1e-5;
+  // row 0: mean 2.5, biased var 1.25; row 1: mean 1, var (4 + 1 + 1 + 16) / 4 = 5.5
+  std::vector<double> want;
+  for (double v : {1, 2, 3, 4}) want.push_back((v - 2.5) / std::sqrt(1.25 + eps));
+  for (double v : {-1, 0, 0, 5}) want.push_back((v - 1.0) / std::sqrt(5.5 + eps));
+  check_values(layernorm(x, Tensor(), Tensor(), eps), want, 1e-12, 1e-12);
+  Tensor w = tensor_f64({1, 2, 0.5, -1}, {4}), b = tensor_f64({0, 1, 0, 3}, {4});
+  std::vector<double> wb(want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    wb[i] = want[i] * std::vector<double>{1, 2, 0.5, -1}[i % 4] + std::vector<double>{0, 1, 0, 3}[i % 4];
+  check_values(layernorm(x, w, b, eps), wb, 1e-12, 1e-12);
+  check_values(layernorm(x.to(DType::f32), w.to(DType::f32), Tensor(), eps).to_vector(),
+               [&] {
+                 std::vector<double> r(want.size());
+                 for (size_t i = 0; i < want.size(); ++i) r[i] = want[i] * std::vector<double>{1, 2, 0.5, -1}[i % 4];
+                 return r;
+               }(),
+               1e-5, 1e-5);
+}
+
+TEST_CASE("view ops, contiguous and to_dtype keep values (forward)") {
+  Tensor x = arange(0, 6).reshape({2, 3});
+  check_values(x.permute({1, 0}).contiguous(), {0, 3, 1, 4, 2, 5});
+  check_values(x.narrow(1, 2, 1).squeeze(1).unsqueeze(0), {2, 5});
+  check_values(x.unsqueeze(1).expand({2, 2, 3}), {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  Tensor d = x.to(DType::f64);
+  CHECK(d.dtype() == DType::f64);
+  check_values(d, {0, 1, 2, 3, 4, 5});
+}
+
+}  // TEST_SUITE

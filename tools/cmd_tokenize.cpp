@@ -45,8 +45,13 @@ void register_tokenize_commands(CLI::App& app) {
                   "print clip.tokenize rows: SOT + ids + EOT padded with 0 to this length");
   tok->add_flag("--no-truncate", tok_opts->no_truncate,
                 "with --context: fail on a text that does not fit instead of truncating it");
-  tok->add_option("texts", tok_opts->texts, "texts to tokenize")->required();
-  tok->callback([tok_opts] {
+  // TEXT... are taken as extras, so that texts such as "-_-" or "--- wow" are not read as options.
+  tok->allow_extras();
+  tok->prefix_command();
+  tok->footer("TEXT...: one or more texts; each prints one line of ids.");
+  tok->callback([tok, tok_opts] {
+    tok_opts->texts = tok->remaining();
+    MINIVL_CHECK(!tok_opts->texts.empty(), "tokenize: no TEXT given");
     const auto tokenizer = tokenizer::ClipTokenizer::load(tok_opts->vocab);
     for (const std::string& text : tok_opts->texts) {
       if (tok_opts->context > 0) {
