@@ -28,8 +28,11 @@ std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
   for (size_t k = 0; k < inputs.size(); ++k) {
     Tensor in = inputs[k];
     if (!in.defined() || !in.requires_grad()) continue;
+    if (in.dtype() != DType::f64) return "input " + std::to_string(k) + " is " + in.desc() + ", not f64";
     Tensor analytic = in.grad();
     if (!analytic.defined()) return "input " + std::to_string(k) + " got no gradient";
+    if (analytic.shape() != in.shape())
+      return "input " + std::to_string(k) + " " + in.shape_str() + " got a gradient of shape " + analytic.shape_str();
     std::vector<double> a = analytic.to_vector();
     // Perturb through a contiguous copy's storage viewed with the input's strides.
     for (int64_t i = 0; i < in.numel(); ++i) {

@@ -49,6 +49,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   MINIVL_CHECK(a.defined() && b.defined(), "matmul: undefined tensor argument");
   MINIVL_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got ", a.shape_str(),
                " and ", b.shape_str());
+  if (a.dim() == 1 && b.dim() == 1) return matmul(a.unsqueeze(0), b.unsqueeze(-1)).reshape({});  // dot
   if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   if (b.dim() == 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
   MINIVL_CHECK(a.device() == b.device(), "matmul: operands on different devices: ", a.desc(), " and ", b.desc());

@@ -37,9 +37,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // SIMD intrinsics and _mm_pause
 #endif
 
 namespace minivl::cpu {
@@ -412,11 +413,33 @@ PackBuffers<T>& this_thread_pack_buffers() {
 inline int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 inline int64_t round_up(int64_t x, int64_t multiple) { return ceil_div(x, multiple) * multiple; }
 
-inline void team_barrier(int threads) {
-  if (threads > 1) {
-#pragma omp barrier
+// What a team shares besides the packed B: the next unfinished work unit and a barrier.
+// The barrier spins briefly, then yields the CPU: on a loaded 2-core machine a waiting
+// thread that only spins (libgomp's default) steals the time slice its partner needs.
+struct TeamSync {
+  std::atomic<int64_t> next_unit{0};
+  std::atomic<int> arrived{0};
+  std::atomic<int> generation{0};
+
+  void barrier(int threads) {
+    if (threads <= 1) return;
+    const int my_generation = generation.load(std::memory_order_acquire);
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) == threads - 1) {
+      arrived.store(0, std::memory_order_relaxed);
+      generation.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation.load(std::memory_order_acquire) == my_generation; ++spins) {
+      if (spins < 256) {
+#if defined(__x86_64__) || defined(__i386__)
+        _mm_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
-}
+};
 
 // The packed B block holds all of K for nc columns: nc is capped so it stays within this.
 constexpr int64_t kPackedBBytes = int64_t(8) << 20;
@@ -452,11 +475,11 @@ WorkSplit split_work(int64_t M, int64_t n_panels, int threads) {
 
 // One GEMM (K >= 1) by a team of `threads` threads, this one being `thread`. All
 // threads of the team call it with the same operands, the same shared packed_b
-// (K x packed_b_columns elements) and the same unit counter; each packs A into
-// its own buffer. With threads == 1 it is plain sequential code (next_unit unused).
+// (K x packed_b_columns elements) and the same TeamSync; each packs A into
+// its own buffer. With threads == 1 it is plain sequential code (sync unused).
 template <class Kernel>
-void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* packed_b,
-               std::atomic<int64_t>* next_unit, int thread, int threads) {
+void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* packed_b, TeamSync* sync,
+               int thread, int threads) {
   using T = typename Kernel::T;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
   constexpr int64_t KC = Blocking<T>::KC;
@@ -477,14 +500,14 @@ void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* pa
       pack_b_panel<NR>(g.b + pc * g.b_row_stride + (jc + jp * NR) * g.b_col_stride, g.b_row_stride, g.b_col_stride,
                        n, kc, packed_b + pc * slice_elements + jp * NR * kc);
     }
-    if (threads > 1 && thread == 0) next_unit->store(0, std::memory_order_relaxed);
-    team_barrier(threads);  // B packed, counter reset
+    if (threads > 1 && thread == 0) sync->next_unit.store(0, std::memory_order_relaxed);
+    if (threads > 1) sync->barrier(threads);  // B packed, counter reset
 
     const WorkSplit split = split_work<Kernel>(g.M, n_panels, threads);
     T* packed_a = this_thread_pack_buffers<T>().a.reserve(size_t(round_up(split.mc, MR) * std::min(g.K, KC)));
     int64_t solo_unit = 0;
     for (;;) {
-      const int64_t unit = threads > 1 ? next_unit->fetch_add(1, std::memory_order_relaxed) : solo_unit++;
+      const int64_t unit = threads > 1 ? sync->next_unit.fetch_add(1, std::memory_order_relaxed) : solo_unit++;
       if (unit >= split.units()) break;
       const int64_t ic = unit / split.n_chunks * split.mc;
       const int64_t mc = std::min(split.mc, g.M - ic);
@@ -513,7 +536,7 @@ void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* pa
         }
       }
     }
-    team_barrier(threads);  // nobody repacks B while another thread still reads it
+    if (threads > 1) sync->barrier(threads);  // nobody repacks B while another thread still reads it
   }
 }
 
@@ -588,12 +611,12 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, typename Kerne
     for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, 0, 1);
     return;
   }
-  std::atomic<int64_t> next_unit{0};
+  TeamSync sync;
 #pragma omp parallel num_threads(team_threads)
   {
     const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
     for (int64_t index = 0; index < batch; ++index)
-      gemm_team<Kernel>(operands(index), packed_b, &next_unit, thread, threads);
+      gemm_team<Kernel>(operands(index), packed_b, &sync, thread, threads);
   }
 }
 
