@@ -29,7 +29,7 @@ demo: bootstrap
 
 bench: bootstrap
 	$(MAKE) build
-	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b --benchmark_min_time=0.2s || exit 1; done
+	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b --benchmark_min_time=0.2 || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

@@ -41,6 +41,25 @@ std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
 
 }  // namespace
 
+// ---- nodes ----
+// Destroying the last reference to the end of a long chain would otherwise
+// recurse once per node (~Node -> ~Edge -> ~Node ...) and overflow the stack.
+// Instead, take over the edges of every node we hold the last reference to.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> doomed;
+  auto take_edges = [&doomed](std::vector<Edge>& edges) {
+    for (Edge& e : edges)
+      if (e.fn && e.fn.use_count() == 1) doomed.push_back(std::move(e.fn));
+    edges.clear();
+  };
+  take_edges(next_edges);
+  while (!doomed.empty()) {
+    std::shared_ptr<Node> n = std::move(doomed.back());
+    doomed.pop_back();
+    take_edges(n->next_edges);
+  }  // n is freed here with no edges left, so its destructor does not recurse
+}
+
 // ---- saved tensors ----
 SavedTensor::SavedTensor(const Tensor& t) {
   if (!t.defined()) return;

@@ -39,7 +39,8 @@ struct OutputMeta {
 };
 
 struct Node : std::enable_shared_from_this<Node> {
-  virtual ~Node() = default;
+  // Frees a chain of nodes only this one keeps alive iteratively (no recursion per node).
+  virtual ~Node();
   virtual const char* name() const = 0;
   // grads[i] is the gradient of output i (materialised as zeros when no path reached it).
   // Returns one gradient per input (undefined where the input needs none).

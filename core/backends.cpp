@@ -6,6 +6,8 @@
 
 #if MINIVL_CUDA
 #include "kernels/cuda/backend.h"
+#include "kernels/cuda/adamw.h"
+#include "kernels/cuda/fused.h"
 #endif
 
 namespace minivl {
@@ -33,6 +35,8 @@ bool cuda_available() { return cuda::device_count() > 0; }
 std::string cuda_unavailable_reason() { return cuda::unavailable_reason(); }
 void register_cuda_kernels(KernelTable& table) {
   cuda::register_kernels(table);  // registered when built; a missing GPU fails at allocation
+  cuda::register_fused_kernels(table);
+  cuda::register_adamw_kernels(table);
 }
 #else
 bool cuda_available() { return false; }

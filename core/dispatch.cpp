@@ -32,6 +32,9 @@ bool family_available(const KernelTable& t, KernelFamily family, int d) {
     case KernelFamily::cross_entropy: return t.cross_entropy[d] && t.cross_entropy_backward[d];
     case KernelFamily::embedding: return t.embedding[d] && t.embedding_backward[d];
     case KernelFamily::dropout: return t.dropout[d] != nullptr;
+    case KernelFamily::layernorm: return t.layernorm[d] && t.layernorm_backward[d];
+    case KernelFamily::contrastive:
+      return t.clip_loss[d] && t.clip_loss_backward[d] && t.siglip_loss[d] && t.siglip_loss_backward[d];
   }
   return false;
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "kernels/adamw_kernel.h"
 #include "kernels/elementwise_ops.h"
 #include "kernels/strided_view.h"
 
@@ -21,7 +22,7 @@ enum class OpId {
 };
 inline constexpr int kNumOps = int(OpId::count_);
 
-enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout };
+enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout, layernorm, contrastive };
 
 struct OpInfo {
   const char* name;
@@ -86,6 +87,38 @@ struct KernelTable {
   using EmbeddingBackwardFn = void (*)(const StridedView& gout, const StridedView& ids, const StridedView& gweight);
   // out = x * keep / (1 - p), keep(i) = philox_uniform(seed, offset, i) >= p
   using DropoutFn = void (*)(const StridedView& x, const StridedView& out, double p, uint64_t seed, uint64_t offset);
+  // Fused layernorm over the last dim of contiguous (R, C) rows. residual.data == nullptr: plain
+  // layernorm of x; otherwise h = x + residual is written to `sum` and normalised. weight/bias (C)
+  // may have data == nullptr. mean, rstd (R): the statistics dtype (f64 for f64 input, else f32).
+  using LayerNormFn = void (*)(const StridedView& x, const StridedView& residual, const StridedView& weight,
+                               const StridedView& bias, double eps, const StridedView& sum, const StridedView& y,
+                               const StridedView& mean, const StridedView& rstd);
+  // h: the normalised input (x, or x + residual); dh = LN'(dy) (+ dsum when dsum.data != nullptr).
+  // dweight/dbias (C) written when their data != nullptr; deterministic (no float atomics).
+  using LayerNormBackwardFn = void (*)(const StridedView& dy, const StridedView& h, const StridedView& weight,
+                                       const StridedView& mean, const StridedView& rstd, const StridedView& dsum,
+                                       const StridedView& dh, const StridedView& dweight,
+                                       const StridedView& dbias);
+  // Contrastive losses over image, text (N, d) contiguous, never materialising the N x N logits.
+  // Scalars (logit_scale, logit_bias, loss, grad_loss, d-scalars) are 0-d views in the statistics
+  // dtype (f64 for f64 features, else f32) on the features' device.
+  // CLIP: loss = (CE over rows + CE over columns of s * image @ text^T) / 2, s = exp(logit_scale);
+  // lse_row, lse_col (N) are saved for the backward.
+  using ClipLossFn = void (*)(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                              const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col);
+  using ClipLossBackwardFn = void (*)(const StridedView& image, const StridedView& text,
+                                      const StridedView& logit_scale, const StridedView& lse_row,
+                                      const StridedView& lse_col, const StridedView& grad_loss,
+                                      const StridedView& dimage, const StridedView& dtext,
+                                      const StridedView& dlogit_scale);
+  // SigLIP: loss = -(1/N) sum_ij log sigmoid(z_ij (s * image_i . text_j + logit_bias)), z = 2 I - 1.
+  using SiglipLossFn = void (*)(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                const StridedView& logit_bias, const StridedView& loss);
+  using SiglipLossBackwardFn = void (*)(const StridedView& image, const StridedView& text,
+                                        const StridedView& logit_scale, const StridedView& logit_bias,
+                                        const StridedView& grad_loss, const StridedView& dimage,
+                                        const StridedView& dtext, const StridedView& dlogit_scale,
+                                        const StridedView& dlogit_bias);
 
   CopyFn copy[kNumDeviceTypes] = {};
   FillFn fill[kNumDeviceTypes] = {};
@@ -105,6 +138,18 @@ struct KernelTable {
   EmbeddingFn embedding[kNumDeviceTypes] = {};
   EmbeddingBackwardFn embedding_backward[kNumDeviceTypes] = {};
   DropoutFn dropout[kNumDeviceTypes] = {};
+
+  // The fused AdamW step over every parameter tensor at once (kernels/adamw_kernel.h);
+  // nn::AdamW uses it when the parameters are f32, and public ops otherwise.
+  using AdamWFn = void (*)(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper);
+  AdamWFn adamw[kNumDeviceTypes] = {};
+
+  LayerNormFn layernorm[kNumDeviceTypes] = {};
+  LayerNormBackwardFn layernorm_backward[kNumDeviceTypes] = {};
+  ClipLossFn clip_loss[kNumDeviceTypes] = {};
+  ClipLossBackwardFn clip_loss_backward[kNumDeviceTypes] = {};
+  SiglipLossFn siglip_loss[kNumDeviceTypes] = {};
+  SiglipLossBackwardFn siglip_loss_backward[kNumDeviceTypes] = {};
 
   // Host <-> device copies of contiguous bytes (set by the CUDA backend).
   using DeviceCopyFn = void (*)(const void* src, Device src_device, void* dst, Device dst_device, size_t nbytes);

@@ -98,6 +98,18 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 // Inverted dropout with a Philox mask drawn from (seed, offset); the default generator when seed is empty.
 Tensor dropout(const Tensor& x, double p, bool training = true, std::optional<uint64_t> seed = std::nullopt);
 // Over the last dim; weight and bias (C) may be undefined.
+// Fused: one kernel forward (saving mean and rstd), one backward (dx, dweight, dbias).
 Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+// The pre-LN residual step: returns (sum = x + residual, layernorm(sum)); x, residual same shape.
+std::pair<Tensor, Tensor> add_layernorm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                        const Tensor& bias, double eps = 1e-5);
+
+// ---- contrastive losses (fused, tiled: the N x N logits are never materialised) ----
+// image, text (N, d), rows already L2-normalised; logit_scale a 0-d tensor holding log(scale).
+// CLIP: mean of the cross-entropies over rows and over columns of L = exp(logit_scale) image text^T,
+// targets on the diagonal (OpenAI CLIP's loss). A 0-d tensor in image's dtype.
+Tensor clip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale);
+// SigLIP: -(1/N) sum_ij log sigmoid(z_ij (L_ij + logit_bias)), z = +1 on the diagonal, -1 elsewhere.
+Tensor siglip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, const Tensor& logit_bias);
 
 }  // namespace minivl

@@ -6,6 +6,8 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/fused_cpu.h"
+#include "kernels/adamw_kernel.h"
 #include "kernels/cpu/gemm.h"
 
 namespace minivl {
@@ -82,6 +84,13 @@ void register_cpu_kernels(KernelTable& t) {
   t.embedding[d] = cpu::embedding;
   t.embedding_backward[d] = cpu::embedding_backward;
   t.dropout[d] = cpu::dropout;
+  t.layernorm[d] = cpu::layernorm_forward;
+  t.layernorm_backward[d] = cpu::layernorm_backward;
+  t.clip_loss[d] = cpu::clip_loss_forward;
+  t.clip_loss_backward[d] = cpu::clip_loss_backward;
+  t.siglip_loss[d] = cpu::siglip_loss_forward;
+  t.siglip_loss_backward[d] = cpu::siglip_loss_backward;
+  t.adamw[d] = cpu::adamw_step;
 }
 
 }  // namespace minivl

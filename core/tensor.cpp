@@ -79,8 +79,14 @@ Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset)
 const Shape& Tensor::shape() const { return impl_->sizes; }
 const Shape& Tensor::strides() const { return impl_->strides; }
 int64_t Tensor::dim() const { return int64_t(impl_->sizes.size()); }
-int64_t Tensor::size(int64_t d) const { return impl_->sizes[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  MINIVL_CHECK(dim() > 0, "size: a 0-d tensor has no dim ", d);
+  return impl_->sizes[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  MINIVL_CHECK(dim() > 0, "stride: a 0-d tensor has no dim ", d);
+  return impl_->strides[wrap_dim(d, dim(), "stride")];
+}
 int64_t Tensor::numel() const { return shape_numel(impl_->sizes); }
 int64_t Tensor::offset() const { return impl_->offset; }
 DType Tensor::dtype() const { return impl_->dtype; }

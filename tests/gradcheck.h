@@ -17,7 +17,8 @@ struct GradcheckOptions {
 };
 
 // fn maps the inputs to one output tensor. Inputs must be f64 and require grad
-// where a gradient is wanted (non-contiguous views are fine).
+// where a gradient is wanted (non-contiguous views are fine; expanded ones, whose
+// elements share memory, are refused).
 // Returns an empty string on success, or a description of the first mismatch.
 std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs,
                       GradcheckOptions options = {});

@@ -206,6 +206,17 @@ const std::map<std::string, OpFn>& op_runner_table() {
          return one(layernorm(c.input("x"), c.optional_input("weight"), c.optional_input("bias"),
                               c.attr_double("eps", 1e-5)));
        }},
+      {"add_layernorm", [](const OpCall& c) {
+         auto [sum, out] = add_layernorm(c.input("x"), c.input("residual"), c.optional_input("weight"),
+                                         c.optional_input("bias"), c.attr_double("eps", 1e-5));
+         return NamedTensors{{"sum", sum}, {"out", out}};
+       }},
+      {"clip_loss", [](const OpCall& c) {
+         return one(clip_loss(c.input("image"), c.input("text"), c.input("logit_scale")));
+       }},
+      {"siglip_loss", [](const OpCall& c) {
+         return one(siglip_loss(c.input("image"), c.input("text"), c.input("logit_scale"), c.input("logit_bias")));
+       }},
   };
   return table;
 }

@@ -131,6 +131,9 @@ struct UnaryBackward final : Node {
   SavedTensor x;
   const char* name() const override { return "UnaryBackward"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    // Constant derivatives need no saved input (so a later in-place write to x is harmless).
+    if (op == UnaryOp::affine) return {mul(grads[0], params.a)};
+    if (op == UnaryOp::neg) return {neg(grads[0])};
     Tensor xv = x.get(unary_name(op));
     Tensor gx = make_tensor(xv.shape(), xv.dtype(), xv.device());
     kernel_for(kernels().unary_backward, xv.device(), unary_name(op))(op, params, xv.view(), grads[0].view(),
@@ -149,7 +152,7 @@ Tensor unary_op(UnaryOp op, const Tensor& x, UnaryParams params = {}) {
     auto node = std::make_shared<UnaryBackward>();
     node->op = op;
     node->params = params;
-    node->x = SavedTensor(x);
+    if (op != UnaryOp::affine && op != UnaryOp::neg) node->x = SavedTensor(x);
     set_history(node, {x}, {out});
   }
   return out;
@@ -253,9 +256,9 @@ Tensor dropout(const Tensor& x, double p, bool training, std::optional<uint64_t>
     s = *seed;
     offset = 0;
   } else {
-    Generator& gen = default_generator();
-    s = gen.seed();
-    offset = gen.reserve(uint64_t(x.numel()));
+    GeneratorState stream = default_generator().reserve_stream(uint64_t(x.numel()));  // seed and offset together
+    s = stream.seed;
+    offset = stream.offset;
   }
   Tensor out = make_tensor(x.shape(), x.dtype(), x.device());
   kernel_for(kernels().dropout, x.device(), "dropout")(x.view(), out.view(), p, s, offset);

@@ -33,10 +33,9 @@ static Tensor random_tensor(const Shape& shape, DType dtype, Device device, Rand
   MINIVL_CHECK(is_floating(dtype), op, ": expected a floating dtype, got ", dtype_name(dtype));
   Tensor t = make_tensor(shape, dtype, device);
   uint64_t n = uint64_t(t.numel());
-  Generator& gen = default_generator();
-  // Two stream positions per element covers f64 uniforms and normal pairs.
-  uint64_t offset = gen.reserve(2 * n + 2);
-  kernel_for(kernels().random, device, op)(t.view(), kind, gen.seed(), offset);
+  // Two stream positions per element covers f64 uniforms and normal pairs; seed and offset read together.
+  GeneratorState stream = default_generator().reserve_stream(2 * n + 2);
+  kernel_for(kernels().random, device, op)(t.view(), kind, stream.seed, stream.offset);
   return t;
 }
 

@@ -1,4 +1,4 @@
-// embedding (gather / scatter-add), cat, stack, split.
+// embedding (gather / scatter-add), cat, stack, split. (layernorm: core/ops/layernorm.cpp)
 #include <numeric>
 
 #include "core/dispatch.h"
@@ -121,6 +121,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  MINIVL_CHECK(x.defined() && x.dim() > 0, "split: expected a tensor with at least one dim");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t(0));
   MINIVL_CHECK(total == x.size(d), "split: sizes add up to ", total, " but dim ", d, " of ", x.shape_str(),
@@ -137,32 +138,12 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   MINIVL_CHECK(split_size > 0, "split: split_size must be positive, got ", split_size);
+  MINIVL_CHECK(x.defined() && x.dim() > 0, "split: expected a tensor with at least one dim");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   std::vector<int64_t> sizes;
   for (int64_t start = 0; start < x.size(d); start += split_size)
     sizes.push_back(std::min(split_size, x.size(d) - start));
   return split(x, sizes, d);
-}
-
-// A plain composed layernorm over the last dim; the fused kernel replaces it later.
-Tensor layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  MINIVL_CHECK(x.defined() && x.is_floating_point() && x.dim() >= 1,
-               "layernorm: expected a floating tensor with at least 1 dim, got ", x.defined() ? x.desc() : "undefined");
-  const int64_t c = x.size(-1);
-  for (const Tensor* p : {&weight, &bias}) {
-    if (!p->defined()) continue;
-    MINIVL_CHECK(p->shape() == Shape{c}, "layernorm: weight/bias must have shape (", c, ",) for input ",
-                 x.shape_str(), ", got ", p->shape_str());
-    MINIVL_CHECK(p->dtype() == x.dtype() && p->device() == x.device(), "layernorm: parameter ", p->desc(),
-                 " does not match input ", x.desc());
-  }
-  Tensor mu = mean(x, {-1}, true);
-  Tensor centered = sub(x, mu);
-  Tensor variance = mean(mul(centered, centered), {-1}, true);
-  Tensor y = mul(centered, rsqrt(add(variance, eps)));
-  if (weight.defined()) y = mul(y, weight);
-  if (bias.defined()) y = add(y, bias);
-  return y;
 }
 
 }  // namespace minivl

@@ -21,8 +21,9 @@ ReducePlan plan_reduce(const Tensor& x, std::vector<int64_t> dims, const char* o
   p.reduced.assign(size_t(x.dim()), dims.empty());
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, x.dim(), op);
-    MINIVL_CHECK(!p.reduced[size_t(w)] || dims.empty(), op, ": dim ", d, " repeated");
-    if (x.dim() > 0) p.reduced[size_t(w)] = true;
+    if (x.dim() == 0) continue;  // a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
+    MINIVL_CHECK(!p.reduced[size_t(w)], op, ": dim ", d, " repeated");
+    p.reduced[size_t(w)] = true;
   }
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (p.reduced[size_t(d)]) {

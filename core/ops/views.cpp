@@ -144,6 +144,7 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  MINIVL_CHECK(dim() > 0, "slice: cannot slice a 0-d tensor");
   d = wrap_dim(d, dim(), "slice");
   MINIVL_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t n = shape()[size_t(d)];
@@ -164,6 +165,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  MINIVL_CHECK(dim() > 0, "narrow: cannot narrow a 0-d tensor");
   d = wrap_dim(d, dim(), "narrow");
   const int64_t n = shape()[size_t(d)];
   MINIVL_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: [", start, ", ", start + length,
@@ -172,6 +174,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  MINIVL_CHECK(dim() > 0, "select: cannot select a 0-d tensor");
   d = wrap_dim(d, dim(), "select");
   const int64_t n = shape()[size_t(d)];
   MINIVL_CHECK(index >= -n && index < n, "select: index ", index, " out of range for dim ", d, " of size ", n);

@@ -25,9 +25,10 @@
 // always runs a full tile; only the C update is clipped (masked loads/stores).
 //
 // Threads (OpenMP): a batch of many or small GEMMs runs one GEMM per thread with
-// private pack buffers; otherwise one team packs B cooperatively (a barrier), then
-// each thread takes units from a shared atomic counter and packs its own A, so a
-// thread the OS delays does not stall the other (only two barriers per nc block).
+// private pack buffers. Otherwise one team shares the packed B: threads claim B-panel
+// packing jobs and then work units from atomic counters (packing their own A), and
+// wait only for work to be finished, never at a barrier for a thread to arrive, so a
+// thread that the OS delays on a busy machine does not stall the others (see TeamSync).
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -413,23 +414,26 @@ PackBuffers<T>& this_thread_pack_buffers() {
 inline int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 inline int64_t round_up(int64_t x, int64_t multiple) { return ceil_div(x, multiple) * multiple; }
 
-// What a team shares besides the packed B: the next unfinished work unit and a barrier.
-// The barrier spins briefly, then yields the CPU: on a loaded 2-core machine a waiting
-// thread that only spins (libgomp's default) steals the time slice its partner needs.
+// How a team coordinates without barriers. Jobs (packing one B micro-panel, or one
+// work unit) are numbered across the whole parallel region and claimed with a CAS
+// that never overshoots, so every thread can compute the same job ranges on its own.
+// A thread waits only for *work* to be finished (all of B packed before computing;
+// all units done before B is repacked), never for another thread to show up: if the
+// OS delays a thread, the others take its share. Waiting spins briefly, then yields
+// (plain spinning steals the time slice a delayed partner needs on a loaded machine).
 struct TeamSync {
-  std::atomic<int64_t> next_unit{0};
-  std::atomic<int> arrived{0};
-  std::atomic<int> generation{0};
+  std::atomic<int64_t> packs_claimed{0}, packs_done{0};
+  std::atomic<int64_t> units_claimed{0}, units_done{0};
 
-  void barrier(int threads) {
-    if (threads <= 1) return;
-    const int my_generation = generation.load(std::memory_order_acquire);
-    if (arrived.fetch_add(1, std::memory_order_acq_rel) == threads - 1) {
-      arrived.store(0, std::memory_order_relaxed);
-      generation.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation.load(std::memory_order_acquire) == my_generation; ++spins) {
+  // The next job id below `end`, or -1 when all are claimed.
+  static int64_t claim(std::atomic<int64_t>& claimed, int64_t end) {
+    int64_t next = claimed.load(std::memory_order_relaxed);
+    while (next < end)
+      if (claimed.compare_exchange_weak(next, next + 1, std::memory_order_relaxed)) return next;
+    return -1;
+  }
+  static void wait_until_at_least(const std::atomic<int64_t>& done, int64_t target) {
+    for (int spins = 0; done.load(std::memory_order_acquire) < target; ++spins) {
       if (spins < 256) {
 #if defined(__x86_64__) || defined(__i386__)
         _mm_pause();
@@ -439,6 +443,11 @@ struct TeamSync {
       }
     }
   }
+};
+
+// A thread's position in the team's job numbering; identical on every thread.
+struct TeamCursor {
+  int64_t packs_before = 0, units_before = 0;
 };
 
 // The packed B block holds all of K for nc columns: nc is capped so it stays within this.
@@ -473,13 +482,13 @@ WorkSplit split_work(int64_t M, int64_t n_panels, int threads) {
   return {mc, m_blocks, panels_per_chunk, ceil_div(n_panels, panels_per_chunk)};
 }
 
-// One GEMM (K >= 1) by a team of `threads` threads, this one being `thread`. All
-// threads of the team call it with the same operands, the same shared packed_b
-// (K x packed_b_columns elements) and the same TeamSync; each packs A into
-// its own buffer. With threads == 1 it is plain sequential code (sync unused).
+// One GEMM (K >= 1). With sync == nullptr one thread does all of it; otherwise every
+// thread of the team calls it with the same operands, the same shared packed_b
+// (K x packed_b_columns elements), the same TeamSync and its own equal TeamCursor.
+// Each thread packs A into its own buffer.
 template <class Kernel>
 void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* packed_b, TeamSync* sync,
-               int thread, int threads) {
+               TeamCursor& cursor, int threads) {
   using T = typename Kernel::T;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
   constexpr int64_t KC = Blocking<T>::KC;
@@ -490,31 +499,38 @@ void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* pa
     const int64_t nc = std::min(nc_max, g.N - jc);
     const int64_t n_panels = ceil_div(nc, NR);
     const int64_t slice_elements = n_panels * NR;  // per K row of a slice
-    // Pack B(:, jc:jc+nc): slice pc starts at packed_b + pc * slice_elements; its panel jp
-    // (kc x NR) at + jp * NR * kc. The (slice, panel) pairs are split among the threads.
-    const int64_t b_panels = k_slices * n_panels;
-    for (int64_t p = b_panels * thread / threads; p < b_panels * (thread + 1) / threads; ++p) {
+    const WorkSplit split = split_work<Kernel>(g.M, n_panels, sync ? threads : 1);
+
+    // Pack B(:, jc:jc+nc): slice pc starts at packed_b + pc * slice_elements, its panel jp
+    // (kc x NR) at + jp * NR * kc. Job p = (slice p / n_panels, panel p % n_panels).
+    const int64_t packs = k_slices * n_panels;
+    auto pack_b_job = [&](int64_t p) {
       const int64_t pc = p / n_panels * KC, jp = p % n_panels;
       const int64_t kc = std::min(KC, g.K - pc);
       const int n = int(std::min<int64_t>(NR, nc - jp * NR));
       pack_b_panel<NR>(g.b + pc * g.b_row_stride + (jc + jp * NR) * g.b_col_stride, g.b_row_stride, g.b_col_stride,
                        n, kc, packed_b + pc * slice_elements + jp * NR * kc);
+    };
+    if (sync) {
+      TeamSync::wait_until_at_least(sync->units_done, cursor.units_before);  // nobody still reads old B
+      const int64_t end = cursor.packs_before + packs;
+      for (int64_t job; (job = TeamSync::claim(sync->packs_claimed, end)) >= 0;) {
+        pack_b_job(job - cursor.packs_before);
+        sync->packs_done.fetch_add(1, std::memory_order_release);
+      }
+      TeamSync::wait_until_at_least(sync->packs_done, end);
+      cursor.packs_before = end;
+    } else {
+      for (int64_t p = 0; p < packs; ++p) pack_b_job(p);
     }
-    if (threads > 1 && thread == 0) sync->next_unit.store(0, std::memory_order_relaxed);
-    if (threads > 1) sync->barrier(threads);  // B packed, counter reset
 
-    const WorkSplit split = split_work<Kernel>(g.M, n_panels, threads);
     T* packed_a = this_thread_pack_buffers<T>().a.reserve(size_t(round_up(split.mc, MR) * std::min(g.K, KC)));
-    int64_t solo_unit = 0;
-    for (;;) {
-      const int64_t unit = threads > 1 ? sync->next_unit.fetch_add(1, std::memory_order_relaxed) : solo_unit++;
-      if (unit >= split.units()) break;
+    auto compute_unit = [&](int64_t unit) {
       const int64_t ic = unit / split.n_chunks * split.mc;
       const int64_t mc = std::min(split.mc, g.M - ic);
       const int64_t m_panels = ceil_div(mc, MR);
       const int64_t jp_begin = unit % split.n_chunks * split.panels_per_chunk;
       const int64_t jp_end = std::min(n_panels, jp_begin + split.panels_per_chunk);
-
       for (int64_t pc = 0; pc < g.K; pc += KC) {
         const int64_t kc = std::min(KC, g.K - pc);
         const T beta = pc == 0 ? g.beta : T(1);  // later K slices accumulate into C
@@ -535,8 +551,17 @@ void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* pa
           }
         }
       }
+    };
+    if (sync) {
+      const int64_t end = cursor.units_before + split.units();
+      for (int64_t job; (job = TeamSync::claim(sync->units_claimed, end)) >= 0;) {
+        compute_unit(job - cursor.units_before);
+        sync->units_done.fetch_add(1, std::memory_order_release);
+      }
+      cursor.units_before = end;
+    } else {
+      for (int64_t unit = 0; unit < split.units(); ++unit) compute_unit(unit);
     }
-    if (threads > 1) sync->barrier(threads);  // nobody repacks B while another thread still reads it
   }
 }
 
@@ -598,8 +623,9 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, typename Kerne
 #pragma omp parallel num_threads(max_threads)
     {
       T* packed_b = this_thread_pack_buffers<T>().b.reserve(packed_b_elements);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, 0, 1);
+      TeamCursor unused;
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, unused, 1);
     }
     return;
   }
@@ -607,16 +633,18 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, typename Kerne
   // One team per GEMM, sharing the caller's packed B buffer.
   T* packed_b = this_thread_pack_buffers<T>().b.reserve(packed_b_elements);
   const int team_threads = flops_per_gemm < kMinFlopsForTeam ? 1 : max_threads;
+  TeamCursor cursor;
   if (team_threads == 1) {
-    for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, 0, 1);
+    for (int64_t index = 0; index < batch; ++index) gemm_team<Kernel>(operands(index), packed_b, nullptr, cursor, 1);
     return;
   }
   TeamSync sync;
-#pragma omp parallel num_threads(team_threads)
+#pragma omp parallel num_threads(team_threads) firstprivate(cursor)
   {
-    const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+    const int threads = omp_get_num_threads();
+    TeamSync* team_sync = threads > 1 ? &sync : nullptr;
     for (int64_t index = 0; index < batch; ++index)
-      gemm_team<Kernel>(operands(index), packed_b, &sync, thread, threads);
+      gemm_team<Kernel>(operands(index), packed_b, team_sync, cursor, threads);
   }
 }
 

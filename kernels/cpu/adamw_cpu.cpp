@@ -1,0 +1,50 @@
+// The CPU AdamW step over all parameter tensors at once (see kernels/adamw_kernel.h).
+// Work is split into 64 Ki-element chunks across tensors so that one big
+// embedding and many small biases balance over the threads alike.
+#include <cmath>
+#include <vector>
+
+#include "kernels/adamw_kernel.h"
+
+namespace minivl::cpu {
+
+namespace {
+constexpr int64_t kChunk = 1 << 16;
+
+void adamw_range(const AdamWTensor& t, int64_t begin, int64_t end, const AdamWHyper& h) {
+  const float decay = 1.0f - h.lr * t.weight_decay;
+  const float b1 = h.beta1, b2 = h.beta2, one_b1 = 1.0f - h.beta1, one_b2 = 1.0f - h.beta2;
+  const float step_size = h.lr / h.bias_correction1;
+  const float inv_sqrt_bc2 = 1.0f / std::sqrt(h.bias_correction2);
+  float* p = t.param;
+  const float* g = t.grad;
+  float* m = t.exp_avg;
+  float* v = t.exp_avg_sq;
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    const float gi = g[i] * h.grad_scale;
+    const float mi = b1 * m[i] + one_b1 * gi;
+    const float vi = b2 * v[i] + one_b2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) * inv_sqrt_bc2 + h.eps;
+    p[i] = p[i] * decay - step_size * (mi / denom);
+  }
+}
+}  // namespace
+
+void adamw_step(const AdamWTensor* tensors, int64_t count, const AdamWHyper& h) {
+  struct Chunk {
+    int64_t tensor, begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (int64_t t = 0; t < count; ++t)
+    for (int64_t b = 0; b < tensors[t].n; b += kChunk)
+      chunks.push_back({t, b, b + kChunk < tensors[t].n ? b + kChunk : tensors[t].n});
+  const int64_t n = int64_t(chunks.size());
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int64_t c = 0; c < n; ++c) adamw_range(tensors[chunks[size_t(c)].tensor], chunks[size_t(c)].begin,
+                                              chunks[size_t(c)].end, h);
+}
+
+}  // namespace minivl::cpu

@@ -1,0 +1,58 @@
+// Device basics: error formatting, the backend's stream, device properties
+// (read once, for grid sizing and shared-memory limits).
+#include <cstdio>
+#include <mutex>
+
+#include "kernels/cuda/common.cuh"
+
+namespace minivl::cuda {
+
+void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  throw CudaError(std::string("CUDA error ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ") in " +
+                  call + " at " + file + ":" + std::to_string(line));
+}
+
+void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, int line) {
+  throw CudaError(std::string("cuBLAS error ") + std::to_string(int(st)) + " in " + call + " at " + file + ":" +
+                  std::to_string(line));
+}
+
+const DeviceProps& device_props() {
+  static const DeviceProps props = [] {
+    DeviceProps p;
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      cudaGetLastError();
+      return p;  // zeros: grid_for falls back to a default SM count
+    }
+    cudaDeviceProp d{};
+    if (cudaGetDeviceProperties(&d, 0) != cudaSuccess) {
+      cudaGetLastError();
+      return p;
+    }
+    p.device = 0;
+    p.sm_count = d.multiProcessorCount;
+    p.l2_bytes = d.l2CacheSize;
+    p.max_smem_per_block = int(d.sharedMemPerBlock);
+    p.max_smem_per_block_optin = int(d.sharedMemPerBlockOptin);
+    p.max_threads_per_sm = d.maxThreadsPerMultiProcessor;
+    p.cc_major = d.major;
+    p.cc_minor = d.minor;
+    std::snprintf(p.name, sizeof(p.name), "%s", d.name);
+    return p;
+  }();
+  return props;
+}
+
+cudaStream_t stream() {
+  static cudaStream_t s = [] {
+    cudaStream_t created = nullptr;
+    CUDA_CHECK(cudaSetDevice(0));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
+    return created;
+  }();
+  return s;
+}
+
+}  // namespace minivl::cuda

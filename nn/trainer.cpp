@@ -1,0 +1,239 @@
+#include "nn/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/generator.h"
+#include "core/ops.h"
+#include "nn/amp.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+
+namespace minivl::nn {
+namespace fs = std::filesystem;
+
+namespace {
+std::map<std::string, TrainerInfo>& registry() {
+  static std::map<std::string, TrainerInfo> r;
+  return r;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MINIVL_CHECK(in.good(), path, ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const fs::path& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << kept;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const Config& c, const Module& model) {
+  DecayPolicy policy{c.get_float("optim.weight_decay"), c.get_bool("optim.decay_biases"),
+                     c.get_bool("optim.decay_norms"), c.get_bool("optim.decay_embeddings")};
+  auto groups = make_param_groups(model, policy);
+  if (c.get_string("optim.name") == "sgd")
+    return std::make_unique<SGD>(groups, SGDOptions{c.get_float("optim.lr"), c.get_float("optim.momentum"),
+                                                    c.get_bool("optim.nesterov")});
+  return std::make_unique<AdamW>(groups, AdamWOptions{c.get_float("optim.lr"), c.get_float("optim.beta1"),
+                                                      c.get_float("optim.beta2"), c.get_float("optim.eps")});
+}
+}  // namespace
+
+void register_trainer(TrainerInfo info) {
+  MINIVL_CHECK(!info.name.empty() && info.create, "register_trainer: a trainer needs a name and a create function");
+  registry()[info.name] = std::move(info);
+}
+
+const TrainerInfo* find_trainer(const std::string& name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> trainer_names() {
+  std::vector<std::string> names;
+  for (const auto& [n, info] : registry()) names.push_back(n);
+  return names;
+}
+
+TrainResult run_training(const TrainOptions& o) {
+  MINIVL_CHECK(!o.run_dir.empty(), "train: no run directory");
+  const fs::path run_dir(o.run_dir);
+
+  // ---- the config: the file, or the checkpoint's when resuming without one ----
+  std::string text, source;
+  TrainingState resumed;
+  if (o.resume) resumed = read_checkpoint_state(o.run_dir);
+  if (!o.config_path.empty()) {
+    text = read_text(o.config_path);
+    source = o.config_path;
+  } else {
+    MINIVL_CHECK(o.resume, "train: no config file given");
+    text = resumed.config;
+    source = o.run_dir + "/checkpoint/state.json (config)";
+  }
+  MINIVL_CHECK(o.resume || find_checkpoint(o.run_dir).empty(), o.run_dir,
+               " already holds a checkpoint: pass --resume ", o.run_dir, " to continue it, or choose another run dir");
+  auto model_name = peek_config_string(text, source, "model.name");
+  for (const std::string& kv : o.overrides)  // --set model.name=... picks the trainer too
+    if (kv.rfind("model.name=", 0) == 0) {
+      std::string v = kv.substr(11);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      model_name = v;
+    }
+  MINIVL_CHECK(model_name.has_value(), source, ": missing required key 'model.name' (a string naming the trainer)");
+  const TrainerInfo* info = find_trainer(*model_name);
+  if (!info) {
+    std::string names;
+    for (const std::string& n : trainer_names()) names += (names.empty() ? "" : ", ") + n;
+    MINIVL_FAIL(source, ": unknown model '", *model_name, "' (registered trainers: ", names, ")");
+  }
+  ConfigSchema schema = ConfigSchema::training();
+  if (info->extend_schema) info->extend_schema(schema);
+  const Config config = Config::parse(text, source, schema, o.overrides);
+
+  const Device device = parse_device(config.get_string("device"));
+  const std::string precision = config.get_string("precision");
+  const int64_t total_steps = config.get_int("steps");
+  const int64_t accum = config.get_int("optim.grad_accum");
+  const double clip = config.get_float("optim.grad_clip");
+  const int64_t ckpt_every = config.get_int("checkpoint.every");
+  const int64_t eval_every = config.get_int("eval.every");
+  const int64_t eval_batches = config.get_int("eval.batches");
+  const int64_t log_every = config.get_int("log.every");
+  MINIVL_CHECK(o.stop_at >= 0, "train: --stop-at must be >= 0");
+
+  // ---- model, optimiser, schedule, precision ----
+  Generator& gen = default_generator();
+  gen.manual_seed(uint64_t(config.get_int("seed")));
+  std::unique_ptr<Trainer> trainer = info->create(config, device);
+  Module& model = trainer->model();
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model);
+  LRSchedule schedule{LRSchedule::kind_from_name(config.get_string("schedule.name")), config.get_float("optim.lr"),
+                      config.get_float("schedule.min_lr"), config.get_int("schedule.warmup_steps"), total_steps};
+  const bool autocast_on = precision != "f32";
+  const DType autocast_dtype = precision == "f16" ? DType::f16 : DType::bf16;
+  GradScaler scaler(GradScalerOptions{}, precision == "f16");
+
+  TrainResult result;
+  int64_t step = 0;
+  if (o.resume) {
+    TrainingState s = load_checkpoint(o.run_dir, model, *optimizer);
+    step = s.step;
+    gen.set_state(s.rng);
+    trainer->set_data_cursor(s.data_cursor);
+    if (s.extra.contains("grad_scaler")) scaler.load_state(s.extra["grad_scaler"]);
+  }
+  result.start_step = step;
+  fs::create_directories(run_dir);
+  {
+    std::ofstream cfg(run_dir / "config.toml", std::ios::trunc);
+    cfg << config.to_toml();
+  }
+  const fs::path metrics_path = run_dir / "metrics.jsonl";
+  if (o.resume) truncate_metrics(metrics_path, step);
+  std::ofstream metrics(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
+
+  auto checkpoint = [&](int64_t at_step) {
+    TrainingState s;
+    s.step = at_step;
+    s.rng = gen.state();
+    s.data_cursor = trainer->data_cursor();
+    s.config = config.to_toml();
+    s.extra = {{"grad_scaler", scaler.state()}};
+    save_checkpoint(o.run_dir, model, *optimizer, s);
+  };
+  auto evaluate = [&]() {
+    const GeneratorState saved = gen.state();  // evaluation never shifts the training stream
+    std::map<std::string, double> m;
+    {
+      NoGradGuard no_grad;
+      model.eval();
+      AutocastGuard amp(autocast_dtype, autocast_on);
+      m = trainer->evaluate(eval_batches);
+      model.train();
+    }
+    gen.set_state(saved);
+    return m;
+  };
+
+  const std::vector<Tensor> params = model.parameters();
+  const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, total_steps) : total_steps;
+  const auto t0 = std::chrono::steady_clock::now();
+  model.train();
+  for (; step < end; ++step) {
+    const double lr = schedule.lr_at(step);
+    optimizer->set_lr(lr);
+    double loss_sum = 0.0;
+    for (int64_t micro = 0; micro < accum; ++micro) {
+      Tensor loss;
+      {
+        AutocastGuard amp(autocast_dtype, autocast_on);
+        loss = trainer->train_loss();
+      }
+      MINIVL_CHECK(loss.numel() == 1, "train: the trainer's loss must be a scalar, got ", loss.shape_str());
+      Tensor scaled = mul(loss, 1.0 / double(accum));
+      scaler.scale_loss(scaled).backward();
+      loss_sum += loss.item();
+    }
+    const bool finite = scaler.unscale_(params);
+    double grad_norm = NAN;
+    if (finite && clip > 0) grad_norm = clip_grad_norm_(params, clip);
+    if (finite) optimizer->step();
+    scaler.update(!finite);
+    optimizer->zero_grad();
+
+    const double loss = loss_sum / double(accum);
+    result.losses.push_back(loss);
+    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}};
+    if (std::isfinite(grad_norm)) line["grad_norm"] = grad_norm;
+    if (scaler.enabled()) line["loss_scale"] = scaler.scale();
+    if (!finite) line["skipped"] = true;
+    if (eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
+      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;
+    metrics << line.dump() << "\n";
+    metrics.flush();
+    if (!o.quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("step %lld/%lld  loss %.6f  lr %.3g  (%.1fs)\n", (long long)(step + 1), (long long)total_steps,
+                  loss, lr, secs);
+      std::fflush(stdout);
+    }
+    if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end) checkpoint(step + 1);
+  }
+  result.end_step = step;
+  checkpoint(step);
+  if (step == total_steps) {
+    result.final_eval = evaluate();
+    if (!result.final_eval.empty()) {
+      nlohmann::json line = {{"step", step}};
+      for (const auto& [k, v] : result.final_eval) line["eval_" + k] = v;
+      metrics << line.dump() << "\n";
+      if (!o.quiet) std::printf("eval at step %lld: %s\n", (long long)step, line.dump().c_str());
+    }
+  } else if (!o.quiet) {
+    std::printf("stopped at step %lld; continue with --resume %s\n", (long long)step, o.run_dir.c_str());
+  }
+  return result;
+}
+
+}  // namespace minivl::nn

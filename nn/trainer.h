@@ -1,0 +1,74 @@
+#pragma once
+// The training entry point behind `minivl train CONFIG`: a registry of
+// trainers (one per model; the model issues add theirs) and the generic loop
+// that validates the config, builds the optimiser and schedule, runs mixed
+// precision, accumulation and clipping, logs metrics.jsonl, checkpoints, and
+// resumes exactly.
+//
+// Registration is explicit (no static self-registration: static libraries
+// drop it): tools/cmd_train.cpp calls each register_*_trainers() function.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "nn/config.h"
+#include "nn/module.h"
+
+namespace minivl::nn {
+
+// One model's training logic. The loop owns the optimiser, schedule, precision and checkpoints.
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  virtual Module& model() = 0;
+  // Draws the next micro-batch (advancing the data cursor) and returns its scalar
+  // loss with a graph, computed in f32. Runs under autocast when the precision asks.
+  virtual Tensor train_loss() = 0;
+  // Held-out metrics over `batches` batches; called in eval mode under no-grad.
+  // It may use the default generator: the loop restores the generator afterwards.
+  virtual std::map<std::string, double> evaluate(int64_t batches) { return {}; }
+  // Exactly where the data stream stands (saved in state.json).
+  virtual nlohmann::json data_cursor() const = 0;
+  virtual void set_data_cursor(const nlohmann::json& cursor) = 0;
+};
+
+struct TrainerInfo {
+  std::string name;         // the config's model.name
+  std::string description;
+  // Adds the model's own keys (model.*, data.*) to the training schema.
+  std::function<void(ConfigSchema&)> extend_schema;
+  // Builds the model (initialised from the default generator, already seeded) on `device`.
+  std::function<std::unique_ptr<Trainer>(const Config&, Device)> create;
+};
+
+void register_trainer(TrainerInfo info);  // replaces one with the same name
+const TrainerInfo* find_trainer(const std::string& name);
+std::vector<std::string> trainer_names();
+
+// The built-in toy: "mlp", a two-layer classifier on a synthetic teacher task
+// (nn/toy_trainer.cpp); small enough for tests of train -> checkpoint -> resume.
+void register_toy_trainers();
+
+struct TrainOptions {
+  std::string config_path;             // may be empty when resuming: the checkpoint's config is used
+  std::vector<std::string> overrides;  // "section.key=value"
+  std::string run_dir;                 // where metrics.jsonl, config.toml and checkpoint/ go
+  bool resume = false;                 // continue from run_dir's checkpoint
+  int64_t stop_at = 0;                 // stop after this step with a checkpoint (0 = run all steps)
+  bool quiet = false;                  // no progress lines on stdout
+};
+
+struct TrainResult {
+  int64_t start_step = 0, end_step = 0;  // steps [start_step, end_step) ran in this call
+  std::vector<double> losses;            // one per step that ran
+  std::map<std::string, double> final_eval;
+};
+
+TrainResult run_training(const TrainOptions& options);
+
+}  // namespace minivl::nn

@@ -1,0 +1,575 @@
+// CPU <-> CUDA parity: every op in core/ops.def runs forward and backward on
+// both devices from the same fresh random inputs (several shapes: odd sizes,
+// broadcasts, non-contiguous views made on each device), and the results must
+// agree within the dtype's tolerance. One table drives it: a new op gets its
+// parity test by adding a row, and the coverage test fails until it has one.
+//
+// CUDA allocations are poisoned (0xFF bytes: NaN in every float dtype) in this
+// binary, so an element a kernel forgets to write fails the comparison.
+// Without a GPU every case prints why it skipped (and the coverage test still runs).
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/dispatch.h"
+#include "core/generator.h"
+#include "tests/core_test_util.h"
+
+namespace minivl {
+namespace {
+
+// Poison every CUDA allocation of this process (read by the caching allocator on its first allocation).
+const bool g_poison_set = [] {
+  setenv("MINIVL_CUDA_POISON", "1", 0);
+  return true;
+}();
+
+// Returns true (after a visible MESSAGE, and a one-time line on stdout for CI logs) when there is no GPU.
+bool skip_without_cuda(const char* test) {
+  if (cuda_available()) return false;
+  const std::string why = "parity_cuda: skipped: " + cuda_unavailable_reason();
+  static bool printed = false;
+  if (!printed) {
+    std::printf("%s\n", why.c_str());
+    std::fflush(stdout);
+    printed = true;
+  }
+  MESSAGE(why << " (" << test << ")");
+  return true;
+}
+
+// ---- inputs ----
+
+enum class Domain { any, positive };
+
+struct Rng {
+  std::mt19937_64 gen;
+  explicit Rng(uint64_t seed) : gen(seed) {}
+  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(gen); }
+  int64_t integer(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen); }
+};
+
+// A CPU tensor of `dtype` (values drawn in f64, then converted on the CPU, so both devices see identical bits).
+Tensor input(Rng& rng, const Shape& shape, DType dtype, Domain dom = Domain::any) {
+  std::vector<double> v(size_t(shape_numel(shape)));
+  for (double& x : v) x = dom == Domain::positive ? rng.uniform(0.5, 2.0) : rng.uniform(-2.0, 2.0);
+  return from_vector(v, shape, dtype);
+}
+Tensor ids_input(Rng& rng, const Shape& shape, int64_t lo, int64_t hi) {
+  std::vector<int64_t> v(size_t(shape_numel(shape)));
+  for (int64_t& x : v) x = rng.integer(lo, hi);
+  return from_vector_i64(v, shape);
+}
+Tensor mask_input(Rng& rng, const Shape& shape) {
+  std::vector<double> v(size_t(shape_numel(shape)));
+  for (double& x : v) x = rng.uniform(0, 1) < 0.5 ? 1.0 : 0.0;
+  return from_vector(v, shape, DType::boolean);
+}
+Tensor normalized_rows(Rng& rng, int64_t n, int64_t d, DType dtype) {
+  Tensor x = input(rng, {n, d}, DType::f64);
+  std::vector<double> v = x.to_vector();
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += v[size_t(i * d + j)] * v[size_t(i * d + j)];
+    for (int64_t j = 0; j < d; ++j) v[size_t(i * d + j)] /= std::sqrt(s);
+  }
+  return from_vector(v, {n, d}, dtype);
+}
+
+// ---- the table ----
+
+// One case: inputs built on the CPU (`grad` says which get gradients), then `apply` on each device.
+struct Case {
+  std::vector<Tensor> inputs;
+  std::vector<bool> grad;
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> apply;
+  std::string label;
+};
+
+struct Row {
+  std::string op;  // the name in core/ops.def
+  std::vector<DType> dtypes;
+  std::function<std::vector<Case>(Rng&, DType)> cases;
+};
+
+const std::vector<DType> kFloat = {DType::f32, DType::bf16, DType::f16};
+const std::vector<DType> kF32Bf16 = {DType::f32, DType::bf16};
+
+using Fn1 = std::function<Tensor(const Tensor&)>;
+
+// A unary-style op on three layouts: a small vector, an odd 2-d shape, and a transposed view.
+Row unary_row(const std::string& op, Fn1 f, Domain dom = Domain::any, std::vector<DType> dtypes = kFloat) {
+  return {op, dtypes, [f, dom](Rng& rng, DType dt) {
+            auto one = [f](const std::vector<Tensor>& in) { return std::vector<Tensor>{f(in[0])}; };
+            auto tr = [f](const std::vector<Tensor>& in) { return std::vector<Tensor>{f(in[0].transpose(0, 1))}; };
+            return std::vector<Case>{{{input(rng, {7}, dt, dom)}, {true}, one, "(7)"},
+                                     {{input(rng, {33, 65}, dt, dom)}, {true}, one, "(33, 65)"},
+                                     {{input(rng, {65, 33}, dt, dom)}, {true}, tr, "(65, 33)^T"}};
+          }};
+}
+
+using Fn2 = std::function<Tensor(const Tensor&, const Tensor&)>;
+
+Row binary_row(const std::string& op, Fn2 f, Domain b_dom = Domain::any) {
+  return {op, kFloat, [f, b_dom](Rng& rng, DType dt) {
+            auto same = [f](const std::vector<Tensor>& in) { return std::vector<Tensor>{f(in[0], in[1])}; };
+            auto tr = [f](const std::vector<Tensor>& in) { return std::vector<Tensor>{f(in[0].transpose(0, 1), in[1])}; };
+            return std::vector<Case>{
+                {{input(rng, {17, 31}, dt), input(rng, {17, 31}, dt, b_dom)}, {true, true}, same, "same shape"},
+                {{input(rng, {17, 1}, dt), input(rng, {1, 31}, dt, b_dom)}, {true, true}, same, "broadcast"},
+                {{input(rng, {5, 3, 1}, dt), input(rng, {7}, dt, b_dom)}, {true, true}, same, "broadcast 3-d"},
+                {{input(rng, {31, 17}, dt), input(rng, {17, 31}, dt, b_dom)}, {true, true}, tr, "transposed a"}};
+          }};
+}
+
+using FnDims = std::function<Tensor(const Tensor&, std::vector<int64_t>, bool)>;
+
+Row reduce_row(const std::string& op, FnDims f) {
+  return {op, kFloat, [f](Rng& rng, DType dt) {
+            auto with = [f](std::vector<int64_t> dims, bool keep, bool permuted) {
+              return [f, dims, keep, permuted](const std::vector<Tensor>& in) {
+                Tensor x = permuted ? in[0].permute({2, 0, 1}) : in[0];
+                return std::vector<Tensor>{f(x, dims, keep)};
+              };
+            };
+            return std::vector<Case>{
+                {{input(rng, {6, 35, 9}, dt)}, {true}, with({}, false, false), "all"},
+                {{input(rng, {6, 35, 9}, dt)}, {true}, with({1}, false, false), "dim 1"},
+                {{input(rng, {6, 35, 9}, dt)}, {true}, with({0, 2}, true, false), "dims 0, 2 keepdim"},
+                {{input(rng, {6, 35, 9}, dt)}, {true}, with({-1}, false, true), "permuted, last"},
+                {{input(rng, {3, 5000}, dt)}, {true}, with({1}, false, false), "long rows"},
+                {{input(rng, {70000}, dt)}, {true}, with({0}, false, false), "one long range (split)"},
+                {{input(rng, {4000, 40}, dt)}, {true}, with({0}, false, false), "over the leading dim"}};
+          }};
+}
+
+Case single(std::vector<Tensor> in, std::vector<bool> grad, std::function<std::vector<Tensor>(const std::vector<Tensor>&)> f,
+            std::string label) {
+  return {std::move(in), std::move(grad), std::move(f), std::move(label)};
+}
+
+std::vector<Row> make_table() {
+  std::vector<Row> t;
+
+  // views: computed on each device, compared after a copy, gradients through the view's backward
+  t.push_back(unary_row("reshape", [](const Tensor& x) { return x.reshape({-1}); }));
+  t.push_back(unary_row("permute", [](const Tensor& x) { return x.dim() == 2 ? x.permute({1, 0}) : x; }));
+  t.push_back(unary_row("transpose", [](const Tensor& x) { return x.dim() == 2 ? x.transpose(0, 1) : x; }));
+  t.push_back(unary_row("narrow", [](const Tensor& x) { return x.narrow(0, 1, x.size(0) - 2); }));
+  t.push_back(unary_row("expand", [](const Tensor& x) {
+    Shape s = x.shape();
+    s.insert(s.begin(), 3);
+    return x.unsqueeze(0).expand(s);
+  }));
+  t.push_back(unary_row("squeeze", [](const Tensor& x) { return x.unsqueeze(1).squeeze(1); }));
+  t.push_back(unary_row("unsqueeze", [](const Tensor& x) { return x.unsqueeze(-1); }));
+  t.push_back(unary_row("split", [](const Tensor& x) { return split(x, 3, 0)[1]; }));
+  t.push_back(unary_row("contiguous", [](const Tensor& x) { return x.contiguous(); }));
+  t.push_back(unary_row("to_dtype", [](const Tensor& x) { return x.to(x.dtype() == DType::f32 ? DType::bf16 : DType::f32); }));
+
+  t.push_back(binary_row("add", [](const Tensor& a, const Tensor& b) { return add(a, b); }));
+  t.push_back(binary_row("sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }));
+  t.push_back(binary_row("mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }));
+  t.push_back(binary_row("div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, Domain::positive));
+
+  t.push_back(unary_row("neg", [](const Tensor& x) { return neg(x); }));
+  t.push_back(unary_row("exp", [](const Tensor& x) { return exp(x); }));
+  t.push_back(unary_row("log", [](const Tensor& x) { return log(x); }, Domain::positive));
+  t.push_back(unary_row("sqrt", [](const Tensor& x) { return sqrt(x); }, Domain::positive));
+  t.push_back(unary_row("rsqrt", [](const Tensor& x) { return rsqrt(x); }, Domain::positive));
+  t.push_back(unary_row("pow", [](const Tensor& x) { return pow(x, 2.5); }, Domain::positive));
+  t.push_back(unary_row("abs", [](const Tensor& x) { return abs(x); }));
+  t.push_back(unary_row("tanh", [](const Tensor& x) { return tanh(x); }));
+  t.push_back(unary_row("sigmoid", [](const Tensor& x) { return sigmoid(x); }));
+  t.push_back(unary_row("relu", [](const Tensor& x) { return relu(x); }));
+  t.push_back(unary_row("gelu", [](const Tensor& x) { return gelu(x); }));
+  t.push_back(unary_row("gelu_tanh", [](const Tensor& x) { return gelu_tanh(x); }));
+  t.push_back(unary_row("quick_gelu", [](const Tensor& x) { return quick_gelu(x); }));
+  t.push_back(unary_row("clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.7); }));
+
+  t.push_back({"where", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{where(in[2], in[0], in[1])}; };
+                 return std::vector<Case>{
+                     single({input(rng, {9, 13}, dt), input(rng, {9, 13}, dt), mask_input(rng, {9, 13})},
+                            {true, true, false}, f, "same shape"),
+                     single({input(rng, {9, 1}, dt), input(rng, {13}, dt), mask_input(rng, {1, 13})},
+                            {true, true, false}, f, "broadcast")};
+               }});
+  t.push_back({"masked_fill", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{masked_fill(in[0].transpose(0, 1), in[1], -3.0)};
+                 };
+                 return std::vector<Case>{
+                     single({input(rng, {13, 9}, dt), mask_input(rng, {9, 13})}, {true, false}, f, "transposed x")};
+               }});
+
+  t.push_back(reduce_row("sum", [](const Tensor& x, std::vector<int64_t> d, bool k) { return sum(x, d, k); }));
+  t.push_back(reduce_row("mean", [](const Tensor& x, std::vector<int64_t> d, bool k) { return mean(x, d, k); }));
+  t.push_back(reduce_row("max", [](const Tensor& x, std::vector<int64_t> d, bool k) { return max(x, d, k); }));
+  t.push_back(reduce_row("var", [](const Tensor& x, std::vector<int64_t> d, bool k) { return var(x, d, 1, k); }));
+
+  t.push_back({"argmax", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](int64_t dim) {
+                   return [dim](const std::vector<Tensor>& in) { return std::vector<Tensor>{argmax(in[0], dim)}; };
+                 };
+                 return std::vector<Case>{single({input(rng, {7, 50}, dt)}, {false}, f(-1), "rows"),
+                                          single({input(rng, {7, 50}, dt)}, {false}, f(0), "columns"),
+                                          single({input(rng, {3, 9000}, dt)}, {false}, f(1), "long rows")};
+               }});
+  t.push_back({"topk", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](int64_t k, int64_t dim) {
+                   return [k, dim](const std::vector<Tensor>& in) {
+                     auto [v, i] = topk(in[0], k, dim);
+                     return std::vector<Tensor>{v, i};
+                   };
+                 };
+                 return std::vector<Case>{single({input(rng, {7, 50}, dt)}, {false}, f(3, -1), "k 3"),
+                                          single({input(rng, {7, 50}, dt)}, {false}, f(7, 0), "k = len, dim 0"),
+                                          single({input(rng, {2, 3000}, dt)}, {false}, f(5, 1), "long rows")};
+               }});
+
+  t.push_back({"matmul", kFloat, [](Rng& rng, DType dt) {
+                 auto mm = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1])}; };
+                 auto mm_bt = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{matmul(in[0], in[1].transpose(-2, -1))};
+                 };
+                 auto mm_at = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{matmul(in[0].transpose(-2, -1), in[1])};
+                 };
+                 auto mm_strided = [](const std::vector<Tensor>& in) {  // a view cuBLAS cannot read: copied first
+                   return std::vector<Tensor>{matmul(in[0].slice(1, 0, in[0].size(1), 2), in[1])};
+                 };
+                 return std::vector<Case>{
+                     single({input(rng, {5, 7}, dt), input(rng, {7, 9}, dt)}, {true, true}, mm, "(5, 7) @ (7, 9)"),
+                     single({input(rng, {3, 17, 33}, dt), input(rng, {3, 33, 19}, dt)}, {true, true}, mm, "batched"),
+                     single({input(rng, {2, 3, 8, 16}, dt), input(rng, {16, 5}, dt)}, {true, true}, mm,
+                            "broadcast batch"),
+                     single({input(rng, {3, 1, 8, 16}, dt), input(rng, {2, 16, 5}, dt)}, {true, true}, mm,
+                            "broadcast both"),
+                     single({input(rng, {6, 32}, dt), input(rng, {24, 32}, dt)}, {true, true}, mm_bt, "a @ b^T"),
+                     single({input(rng, {32, 6}, dt), input(rng, {32, 24}, dt)}, {true, true}, mm_at, "a^T @ b"),
+                     single({input(rng, {5, 14}, dt), input(rng, {7, 3}, dt)}, {true, true}, mm_strided,
+                            "column stride 2"),
+                     single({input(rng, {7}, dt), input(rng, {7, 4}, dt)}, {true, true}, mm, "vector @ matrix"),
+                     single({input(rng, {64, 96}, dt), input(rng, {96, 80}, dt)}, {true, true}, mm, "(64, 96) @ (96, 80)")};
+               }});
+
+  auto softmax_cases = [](bool log_out) {
+    return [log_out](Rng& rng, DType dt) {
+      auto f = [log_out](int64_t dim) {
+        return [log_out, dim](const std::vector<Tensor>& in) {
+          return std::vector<Tensor>{log_out ? log_softmax(in[0], dim) : softmax(in[0], dim)};
+        };
+      };
+      return std::vector<Case>{single({input(rng, {7, 33}, dt)}, {true}, f(-1), "rows"),
+                               single({input(rng, {7, 33}, dt)}, {true}, f(0), "dim 0"),
+                               single({input(rng, {3, 1500}, dt)}, {true}, f(-1), "long rows")};
+    };
+  };
+  t.push_back({"softmax", kFloat, softmax_cases(false)});
+  t.push_back({"log_softmax", kFloat, softmax_cases(true)});
+
+  t.push_back({"cross_entropy", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](double smoothing, Reduction red) {
+                   return [smoothing, red](const std::vector<Tensor>& in) {
+                     return std::vector<Tensor>{cross_entropy(in[0], in[1], -100, smoothing, red)};
+                   };
+                 };
+                 auto targets = [&](int64_t n, int64_t c) {
+                   Tensor t = ids_input(rng, {n}, 0, c - 1);
+                   std::vector<double> v = t.to_vector();
+                   std::vector<int64_t> ids(v.begin(), v.end());
+                   ids[1] = -100;  // one ignored row
+                   return from_vector_i64(ids, {n});
+                 };
+                 return std::vector<Case>{
+                     single({input(rng, {9, 11}, dt), targets(9, 11)}, {true, false}, f(0.0, Reduction::mean), "mean"),
+                     single({input(rng, {9, 11}, dt), targets(9, 11)}, {true, false}, f(0.1, Reduction::none),
+                            "smoothing, none"),
+                     single({input(rng, {4, 2000}, dt), targets(4, 2000)}, {true, false}, f(0.0, Reduction::sum),
+                            "long rows, sum")};
+               }});
+
+  t.push_back({"embedding", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{embedding(in[0], in[1])}; };
+                 return std::vector<Case>{
+                     single({input(rng, {13, 24}, dt), ids_input(rng, {3, 5}, 0, 12)}, {true, false}, f, "small"),
+                     single({input(rng, {50, 300}, dt), ids_input(rng, {40}, 0, 9)}, {true, false}, f,
+                            "many repeats, wide")};
+               }});
+
+  t.push_back({"cat", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{cat({in[0], in[1].transpose(0, 1), in[2]}, 1)};
+                 };
+                 return std::vector<Case>{single({input(rng, {5, 3}, dt), input(rng, {7, 5}, dt), input(rng, {5, 1}, dt)},
+                                                 {true, true, true}, f, "dim 1, a transposed part")};
+               }});
+  t.push_back({"stack", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{stack({in[0], in[1]}, 1)}; };
+                 return std::vector<Case>{
+                     single({input(rng, {5, 3}, dt), input(rng, {5, 3}, dt)}, {true, true}, f, "dim 1")};
+               }});
+
+  t.push_back({"dropout", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{dropout(in[0], 0.3, true, uint64_t(1234))};
+                 };
+                 auto ft = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{dropout(in[0].transpose(0, 1), 0.5, true, uint64_t(99))};
+                 };
+                 return std::vector<Case>{single({input(rng, {33, 65}, dt)}, {true}, f, "same seed, same mask"),
+                                          single({input(rng, {65, 33}, dt)}, {true}, ft, "transposed")};
+               }});
+
+  t.push_back({"layernorm", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{layernorm(in[0], in[1], in[2], 1e-5)};
+                 };
+                 auto plain = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{layernorm(in[0], Tensor(), Tensor(), 1e-5)};
+                 };
+                 return std::vector<Case>{
+                     single({input(rng, {6, 40}, dt), input(rng, {40}, dt), input(rng, {40}, dt)}, {true, true, true}, f,
+                            "(6, 40) with weight and bias"),
+                     single({input(rng, {3, 5, 768}, dt), input(rng, {768}, dt), input(rng, {768}, dt)},
+                            {true, true, true}, f, "(3, 5, 768)"),
+                     single({input(rng, {7, 33}, dt)}, {true}, plain, "no weight, odd C")};
+               }});
+  t.push_back({"add_layernorm", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   auto [s, y] = add_layernorm(in[0], in[1], in[2], in[3], 1e-5);
+                   return std::vector<Tensor>{s, y};
+                 };
+                 return std::vector<Case>{single(
+                     {input(rng, {9, 64}, dt), input(rng, {9, 64}, dt), input(rng, {64}, dt), input(rng, {64}, dt)},
+                     {true, true, true, true}, f, "(9, 64)")};
+               }});
+
+  auto scale_input = [](DType dt) { return from_vector({std::log(10.0)}, {}, dt); };
+  t.push_back({"clip_loss", kFloat, [scale_input](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{clip_loss(in[0], in[1], in[2])}; };
+                 return std::vector<Case>{
+                     single({normalized_rows(rng, 8, 16, dt), normalized_rows(rng, 8, 16, dt), scale_input(dt)},
+                            {true, true, true}, f, "N 8, d 16"),
+                     single({normalized_rows(rng, 77, 40, dt), normalized_rows(rng, 77, 40, dt), scale_input(dt)},
+                            {true, true, true}, f, "N 77, d 40")};
+               }});
+  t.push_back({"siglip_loss", kFloat, [scale_input](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{siglip_loss(in[0], in[1], in[2], in[3])};
+                 };
+                 return std::vector<Case>{single({normalized_rows(rng, 8, 16, dt), normalized_rows(rng, 8, 16, dt),
+                                                  scale_input(dt), from_vector({-2.0}, {}, dt)},
+                                                 {true, true, true, true}, f, "N 8, d 16"),
+                                          single({normalized_rows(rng, 77, 40, dt), normalized_rows(rng, 77, 40, dt),
+                                                  scale_input(dt), from_vector({-2.0}, {}, dt)},
+                                                 {true, true, true, true}, f, "N 77, d 40")};
+               }});
+  return t;
+}
+
+const std::vector<Row>& table() {
+  static const std::vector<Row> t = make_table();
+  return t;
+}
+
+// ---- comparison ----
+
+struct Tolerance {
+  double rtol, atol_scale;  // |got - want| <= rtol * |want| + atol_scale * max|want|
+};
+Tolerance tolerance(DType dt) {
+  switch (dt) {
+    case DType::bf16: return {2e-2, 2e-2};
+    case DType::f16: return {5e-3, 5e-3};
+    case DType::f64: return {1e-10, 1e-10};
+    case DType::f32: return {1e-5, 1e-5};
+    default: return {0, 0};  // integers: exact
+  }
+}
+
+// Compares a CUDA result with the CPU one; returns "" or a description of the first mismatch.
+std::string compare(const Tensor& got_cuda, const Tensor& want_cpu, DType input_dtype) {
+  if (!got_cuda.defined() || !want_cpu.defined()) {
+    return got_cuda.defined() == want_cpu.defined() ? "" : "defined on one device only";
+  }
+  if (got_cuda.shape() != want_cpu.shape()) return "shape " + got_cuda.shape_str() + " vs " + want_cpu.shape_str();
+  if (got_cuda.dtype() != want_cpu.dtype()) return "dtypes differ";
+  std::vector<double> got = got_cuda.to_vector(), want = want_cpu.to_vector();
+  // Integer outputs are exact; float outputs use the looser of the output's and the input's tolerance.
+  Tolerance t = tolerance(want_cpu.dtype());
+  Tolerance ti = tolerance(input_dtype);
+  if (is_floating(want_cpu.dtype())) t = {std::max(t.rtol, ti.rtol), std::max(t.atol_scale, ti.atol_scale)};
+  double scale = 0;
+  for (double w : want) scale = std::max(scale, std::isfinite(w) ? std::abs(w) : 0.0);
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = got[i], w = want[i];
+    bool ok = std::isnan(w) ? std::isnan(g) : std::abs(g - w) <= t.rtol * std::abs(w) + t.atol_scale * scale;
+    if (!ok) {
+      std::ostringstream os;
+      os << "element " << i << " of " << got.size() << ": cuda " << g << ", cpu " << w
+         << (std::isnan(g) ? " (NaN: an unwritten, poisoned element?)" : "");
+      return os.str();
+    }
+  }
+  return "";
+}
+
+struct RunResult {
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> grads;
+};
+
+// Runs a case on `device`: inputs moved there as leaves, outputs on the CPU, gradients of
+// sum(output * fixed random weights) with respect to the inputs that take them.
+RunResult run_case(const Case& c, Device device, const std::vector<Tensor>& weights) {
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    Tensor x = c.inputs[i].detach().to(device);
+    if (c.grad[i]) x.requires_grad_(true);
+    in.push_back(x);
+  }
+  std::vector<Tensor> out = c.apply(in);
+  RunResult r;
+  Tensor loss;
+  for (size_t i = 0; i < out.size(); ++i) {
+    r.outputs.push_back(out[i].to(Device::cpu()).detach());
+    if (!out[i].requires_grad() || !out[i].is_floating_point()) continue;
+    Tensor term = sum(mul(out[i], weights[i].to(out[i].dtype()).to(device)));
+    loss = loss.defined() ? add(loss, term.to(DType::f32)) : term.to(DType::f32);
+  }
+  if (loss.defined()) loss.backward();
+  for (size_t i = 0; i < in.size(); ++i) {
+    Tensor g = c.grad[i] ? in[i].grad() : Tensor();
+    r.grads.push_back(g.defined() ? g.to(Device::cpu()).detach() : Tensor());
+  }
+  return r;
+}
+
+std::set<std::string> filter_from_env() {
+  std::set<std::string> ops;
+  if (const char* env = std::getenv("MINIVL_PARITY_OPS")) {
+    std::stringstream ss(env);
+    std::string op;
+    while (std::getline(ss, op, ',')) ops.insert(op);
+  }
+  return ops;
+}
+
+}  // namespace
+
+TEST_SUITE("parity_cuda") {
+
+TEST_CASE("parity_cuda: every op in ops.def has a parity row") {
+  std::set<std::string> rows;
+  for (const Row& r : table()) rows.insert(r.op);
+  for (int i = 0; i < kNumOps; ++i) {
+    const std::string name = op_info(OpId(i)).name;
+    CAPTURE(name);
+    CHECK_MESSAGE(rows.count(name) == 1, "add a row for '" << name << "' to tests/test_parity_cuda.cpp");
+  }
+  CHECK(rows.size() == size_t(kNumOps));
+}
+
+TEST_CASE("parity_cuda: every op matches the CPU forward and backward") {
+  if (skip_without_cuda("ops")) return;
+  const std::set<std::string> only = filter_from_env();
+  int cases = 0;
+  for (const Row& row : table()) {
+    if (!only.empty() && !only.count(row.op)) continue;
+    for (DType dt : row.dtypes) {
+      Rng rng(0x5eed0000u + std::hash<std::string>{}(row.op) % 1000 * 16 + uint64_t(dt));
+      for (const Case& c : row.cases(rng, dt)) {
+        const std::string where = row.op + " " + dtype_name(dt) + " " + c.label;
+        CAPTURE(where);
+        RunResult cpu, gpu;
+        try {
+          // Weights for the loss: fixed per case, drawn from the CPU forward's output shapes.
+          std::vector<Tensor> out_shapes = c.apply(c.inputs);
+          std::vector<Tensor> weights;
+          for (const Tensor& o : out_shapes) weights.push_back(input(rng, o.shape(), DType::f32));
+          cpu = run_case(c, Device::cpu(), weights);
+          gpu = run_case(c, Device::cuda(0), weights);
+        } catch (const std::exception& e) {
+          FAIL_CHECK(where << ": threw " << e.what());
+          continue;
+        }
+        for (size_t i = 0; i < cpu.outputs.size(); ++i) {
+          std::string m = compare(gpu.outputs[i], cpu.outputs[i], dt);
+          CHECK_MESSAGE(m.empty(), where << ": output " << i << ": " << m);
+        }
+        for (size_t i = 0; i < cpu.grads.size(); ++i) {
+          std::string m = compare(gpu.grads[i], cpu.grads[i], dt);
+          CHECK_MESSAGE(m.empty(), where << ": gradient of input " << i << ": " << m);
+        }
+        ++cases;
+      }
+    }
+  }
+  MESSAGE("parity_cuda: " << cases << " cases compared");
+  std::printf("parity_cuda: %d cases compared\n", cases);
+}
+
+TEST_CASE("parity_cuda: random fills draw the CPU's Philox numbers") {
+  if (skip_without_cuda("random")) return;
+  for (DType dt : {DType::f32, DType::f64, DType::bf16}) {
+    default_generator().manual_seed(77);
+    Tensor a = rand({1001}, dt);
+    Tensor an = randn({1001}, dt);
+    default_generator().manual_seed(77);
+    Tensor b = rand({1001}, dt, Device::cuda(0));
+    Tensor bn = randn({1001}, dt, Device::cuda(0));
+    CHECK(compare(b, a, dt) == "");
+    CHECK(compare(bn, an, dt) == "");
+  }
+}
+
+TEST_CASE("parity_cuda: dtype conversions and fills match the CPU") {
+  if (skip_without_cuda("conversions")) return;
+  Rng rng(3);
+  const std::vector<DType> all = {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::boolean};
+  std::vector<double> v(37);
+  for (double& x : v) x = std::round(rng.uniform(0, 200)) * (rng.uniform(0, 1) < 0.3 ? 0 : 1);
+  for (DType from : all) {
+    Tensor src = from_vector(v, {37}, from);
+    Tensor src_gpu = src.to(Device::cuda(0));
+    for (DType to : all) {
+      CAPTURE(dtype_name(from));
+      CAPTURE(dtype_name(to));
+      CHECK(compare(src_gpu.to(to), src.to(to), to) == "");
+    }
+    CHECK(compare(full({5, 3}, 7.0, from, Device::cuda(0)), full({5, 3}, 7.0, from), from) == "");
+  }
+}
+
+TEST_CASE("parity_cuda: the caching allocator reuses blocks and keeps stats") {
+  if (skip_without_cuda("allocator")) return;
+  Allocator* a = allocator_for(Device::cuda(0));
+  a->empty_cache();
+  const AllocatorStats before = a->stats();
+  {
+    Tensor x = empty({1000}, DType::f32, Device::cuda(0));
+    CHECK(a->stats().allocated >= before.allocated + 4000);
+  }
+  CHECK(a->stats().allocated == before.allocated);
+  CHECK(a->stats().reserved > before.reserved);  // kept in the cache
+  const int64_t reserved = a->stats().reserved;
+  { Tensor y = empty({1000}, DType::f32, Device::cuda(0)); }
+  CHECK(a->stats().reserved == reserved);  // the same block again
+  a->empty_cache();
+  CHECK(a->stats().reserved == before.reserved);
+  // An impossible request fails with a message naming the size, not an abort.
+  testing::check_error([] { empty({int64_t(1) << 45}, DType::f32, Device::cuda(0)); }, {"out of memory", "asked for"});
+}
+
+}  // TEST_SUITE
+
+}  // namespace minivl

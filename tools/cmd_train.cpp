@@ -1,0 +1,71 @@
+// `minivl train CONFIG [--set section.key=value]... [--run-dir DIR] [--resume RUN_DIR] [--stop-at STEP]`:
+// validates the TOML config and runs the trainer its model.name selects.
+// Trainers are registered here, explicitly, one line per model family.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+#include "nn/trainer.h"
+#include "tools/commands.h"
+
+namespace minivl::tools {
+namespace {
+
+void register_trainers() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  nn::register_toy_trainers();
+  // Model issues: add register_<model>_trainers() here.
+}
+
+struct TrainCliOptions {
+  std::string config, run_dir, resume;
+  std::vector<std::string> overrides;
+  int64_t stop_at = 0;
+  bool list = false, quiet = false;
+};
+
+void run_train_command(const TrainCliOptions& o) {
+  register_trainers();
+  if (o.list) {
+    for (const std::string& name : nn::trainer_names())
+      std::printf("%-12s %s\n", name.c_str(), nn::find_trainer(name)->description.c_str());
+    return;
+  }
+  MINIVL_CHECK(!o.config.empty() || !o.resume.empty(), "train: give a CONFIG file, or --resume RUN_DIR");
+  MINIVL_CHECK(o.resume.empty() || o.run_dir.empty() || o.run_dir == o.resume,
+               "train: --run-dir and --resume name different folders");
+  nn::TrainOptions t;
+  t.config_path = o.config;
+  t.overrides = o.overrides;
+  t.resume = !o.resume.empty();
+  t.run_dir = t.resume ? o.resume
+                       : (o.run_dir.empty() ? "runs/" + std::filesystem::path(o.config).stem().string() : o.run_dir);
+  t.stop_at = o.stop_at;
+  t.quiet = o.quiet;
+  nn::TrainResult r = nn::run_training(t);
+  if (!o.quiet)
+    std::printf("trained steps %lld..%lld; run dir %s\n", (long long)r.start_step, (long long)r.end_step,
+                t.run_dir.c_str());
+}
+
+}  // namespace
+
+void register_train_commands(CLI::App& app) {
+  auto opts = std::make_shared<TrainCliOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model from a TOML config (see docs/nn.md)");
+  cmd->add_option("config", opts->config, "Training config (TOML); optional with --resume");
+  cmd->add_option("--set", opts->overrides, "Override a config key: section.key=value (repeatable)");
+  cmd->add_option("--run-dir", opts->run_dir, "Run directory (default runs/<config name>)");
+  cmd->add_option("--resume", opts->resume, "Continue the run in RUN_DIR from its checkpoint");
+  cmd->add_option("--stop-at", opts->stop_at, "Stop after this step, with a checkpoint");
+  cmd->add_flag("--list", opts->list, "List the registered trainers");
+  cmd->add_flag("--quiet", opts->quiet, "No progress lines");
+  cmd->callback([opts] { run_train_command(*opts); });
+}
+
+}  // namespace minivl::tools

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The one script a session with a lent GPU runs (docs/cuda.md, "GPU check").
+#
+#   tools/gpu_check.sh prepare   here (with network): apt-get download the .deb files of the
+#                                build dependencies into .gpu-deps/ (git-ignored, a few MiB)
+#   tools/gpu_check.sh run       there (no network, nvcc/cmake/ninja/gcc/PyTorch but none of our
+#                                dev packages; .gpu-deps in the call's carry list): unpack the
+#                                .debs into .gpu-deps/root (dpkg -x, never into /), build with
+#                                CUDA for sm_90, print the device, run the parity tests, the
+#                                compute-sanitizer memcheck (and racecheck on the shared-memory
+#                                kernels), the CUDA benchmarks and the PyTorch peer figures.
+#                                Full logs and JSON under $OUT (at most 8 files); a short table last.
+#
+# Environment: OUT (default ./gpu-check-out), BUILD (default build-gpu), JOBS (default nproc),
+# ARCHS (default 90), SKIP_SANITIZER=1, SKIP_BENCH=1.
+set -uo pipefail
+
+ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+DEPS="$ROOT_DIR/.gpu-deps"
+PREFIX="$DEPS/root"
+
+# Debian 12 names. The -dev packages, plus the shared libraries their CMake/pkg-config files
+# link against that a bare machine lacks, plus pkg-config itself.
+PACKAGES=(
+  doctest-dev
+  libbenchmark-dev libbenchmark1debian
+  libstb-dev
+  libutf8proc-dev libutf8proc2
+  nlohmann-json3-dev
+  libtomlplusplus-dev libtomlplusplus3
+  libcli11-dev
+  zlib1g-dev zlib1g
+  pkgconf pkgconf-bin libpkgconf3
+)
+
+prepare() {
+  mkdir -p "$DEPS"
+  cd "$DEPS" || exit 1
+  rm -f ./*.deb
+  echo "gpu_check prepare: downloading ${#PACKAGES[@]} packages into $DEPS"
+  if ! apt-get download "${PACKAGES[@]}"; then
+    echo "gpu_check prepare: apt-get download failed (try: apt-get update)" >&2
+    exit 1
+  fi
+  ls -la ./*.deb
+  du -sh "$DEPS"
+}
+
+unpack() {
+  rm -rf "$PREFIX"
+  mkdir -p "$PREFIX"
+  local n=0
+  for f in "$DEPS"/*.deb; do
+    [ -e "$f" ] || { echo "gpu_check run: no .deb files in $DEPS: run 'tools/gpu_check.sh prepare' here first" >&2; exit 1; }
+    if command -v dpkg-deb > /dev/null; then
+      dpkg-deb -x "$f" "$PREFIX" || exit 1
+    else  # no dpkg: a .deb is an ar archive holding data.tar.*
+      (tmp=$(mktemp -d) && cd "$tmp" && ar x "$f" && tar -xf data.tar.* -C "$PREFIX" && rm -rf "$tmp") || exit 1
+    fi
+    n=$((n + 1))
+  done
+  echo "gpu_check run: unpacked $n packages into $PREFIX"
+}
+
+# Points cmake, pkg-config and the loader at the unpacked prefix.
+prefix_env() {
+  local multiarch=x86_64-linux-gnu
+  export LD_LIBRARY_PATH="$PREFIX/usr/lib/$multiarch:$PREFIX/lib/$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # LIBDIR, not PATH: search the prefix only (a system .pc read through the sysroot would point nowhere).
+  export PKG_CONFIG_LIBDIR="$PREFIX/usr/lib/$multiarch/pkgconfig:$PREFIX/usr/share/pkgconfig"
+  unset PKG_CONFIG_PATH
+  export PKG_CONFIG_SYSROOT_DIR="$PREFIX"   # the .pc files say /usr: read that as $PREFIX/usr
+  export CMAKE_PREFIX_PATH="$PREFIX/usr"
+  PKG_CONFIG_BIN="$PREFIX/usr/bin/pkgconf"
+  [ -x "$PKG_CONFIG_BIN" ] || PKG_CONFIG_BIN=$(command -v pkg-config || true)
+}
+
+configure_and_build() {
+  local build=$1 archs=$2 jobs=$3
+  local cuda_flag=ON
+  [ "${GPU_CHECK_CUDA:-ON}" = "OFF" ] && cuda_flag=OFF
+  cmake -S "$ROOT_DIR" -B "$build" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DMINIVL_CUDA=$cuda_flag -DMINIVL_CUDA_ARCHS="$archs" \
+    -DCMAKE_PREFIX_PATH="$PREFIX/usr" \
+    -DCMAKE_INCLUDE_PATH="$PREFIX/usr/include" \
+    -DCMAKE_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu" \
+    -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG_BIN" \
+    -DCMAKE_BUILD_RPATH="$PREFIX/usr/lib/x86_64-linux-gnu" || return 1
+  ninja -C "$build" -j"$jobs"
+}
+
+run() {
+  local out=${OUT:-$ROOT_DIR/gpu-check-out}
+  local build=${BUILD:-$ROOT_DIR/build-gpu}
+  local jobs=${JOBS:-$(nproc)}
+  local archs=${ARCHS:-90}
+  mkdir -p "$out"
+  local t0=$SECONDS
+  cd "$ROOT_DIR" || exit 1
+  unpack
+  prefix_env
+
+  echo "== build (sm_$archs, $jobs jobs)"
+  configure_and_build "$build" "$archs" "$jobs" > "$out/build.log" 2>&1
+  local build_rc=$?
+  tail -n 5 "$out/build.log"
+  local build_s=$((SECONDS - t0))
+  if [ $build_rc -ne 0 ]; then
+    echo "gpu_check run: the build failed (rc $build_rc); the log is $out/build.log" >&2
+    tail -n 60 "$out/build.log" >&2
+    exit 1
+  fi
+
+  echo "== device"
+  {
+    nvidia-smi || echo "nvidia-smi: not available"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
+    "$build/bin/minivl" ops || true
+  } > "$out/device.log" 2>&1
+  cat "$out/device.log"
+  local device_name
+  device_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+
+  echo "== parity tests"
+  local t1=$SECONDS
+  timeout 240 "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests.log" 2>&1
+  local parity_rc=$?
+  tail -n 30 "$out/tests.log"
+  local parity_s=$((SECONDS - t1))
+
+  local memcheck_rc=skipped racecheck_rc=skipped
+  if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; then
+    echo "== compute-sanitizer memcheck (parity tests)"
+    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
+      "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*' > "$out/sanitizer.log" 2>&1
+    memcheck_rc=$?
+    grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 3
+    echo "== compute-sanitizer racecheck (shared-memory kernels)"
+    {
+      echo "---- racecheck ----"
+      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,clip_loss,siglip_loss \
+        timeout 150 compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
+        "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*'
+    } >> "$out/sanitizer.log" 2>&1
+    racecheck_rc=$?
+    grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 2
+  fi
+
+  local bench_rc=skipped torch_rc=skipped
+  if [ "${SKIP_BENCH:-0}" != 1 ]; then
+    echo "== benchmarks"
+    timeout 150 "$build/bin/bench_cuda" --benchmark_format=json --benchmark_out="$out/bench_cuda.json" \
+      --benchmark_out_format=json --benchmark_min_time=0.2 > /dev/null 2>> "$out/tests.log"
+    bench_rc=$?
+    echo "== PyTorch peer"
+    PYTHONUNBUFFERED=1 timeout 120 python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
+    torch_rc=$?
+  fi
+
+  python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
+    "$bench_rc" "$torch_rc" << 'PY' | tee "$out/summary.txt"
+import json, os, re, sys
+out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc = sys.argv[1:]
+def read(name):
+    try:
+        return open(os.path.join(out, name), errors="replace").read()
+    except OSError:
+        return ""
+def status(rc):
+    return "skipped" if rc == "skipped" else ("ok" if rc == "0" else f"FAILED (rc {rc})")
+tests = read("tests.log")
+cases = re.findall(r"test cases:.*", tests)
+compared = re.findall(r"parity_cuda: (\d+) cases compared", tests)
+print("")
+print(f"gpu_check summary: {device or 'unknown device'}")
+print(f"  build            {build_s} s")
+print(f"  parity tests     {status(parity_rc)} in {parity_s} s; {compared[-1] if compared else '?'} cases; {cases[-1] if cases else ''}")
+print(f"  memcheck         {status(memcheck_rc)}")
+print(f"  racecheck        {status(racecheck_rc)}")
+ours = {}
+try:
+    for b in json.load(open(os.path.join(out, "bench_cuda.json")))["benchmarks"]:
+        name = b["name"].replace("/manual_time", "")
+        if b.get("error_occurred"):
+            ours[name] = ("error", b.get("error_message", ""))
+            continue
+        rate = b.get("TFLOPS", b.get("GBps"))
+        unit = "TFLOP/s" if "TFLOPS" in b else "GB/s"
+        ours[name] = (b["real_time"], rate, unit)  # the counters are already TFLOP/s and GB/s
+except (OSError, ValueError, KeyError) as e:
+    print(f"  benchmarks       {status(bench_rc)} ({e})")
+peers = {}
+try:
+    for p in json.load(open(os.path.join(out, "torch.json")))["results"]:
+        peers[p["name"]] = p
+except (OSError, ValueError, KeyError) as e:
+    print(f"  torch peer       {status(torch_rc)} ({e})")
+if ours:
+    print("")
+    print(f"  {'benchmark':34s} {'minivl us':>10s} {'rate':>10s} {'torch us':>10s} {'rate':>10s}  unit")
+    for name, v in ours.items():
+        if v[0] == "error":
+            print(f"  {name:34s} error: {v[1][:60]}")
+            continue
+        key = name.replace("BM_", "")
+        p = peers.get(key, {})
+        pt = f"{p['us']:10.1f}" if "us" in p else f"{'-':>10s}"
+        pr = f"{p['rate']:10.1f}" if "rate" in p else f"{'-':>10s}"
+        rate = f"{v[1]:10.1f}" if v[1] else f"{'-':>10s}"
+        print(f"  {name:34s} {v[0]:10.1f} {rate} {pt} {pr}  {v[2]}")
+PY
+  echo "gpu_check run: done in $((SECONDS - t0)) s; logs and JSON in $out"
+  [ "$parity_rc" = 0 ]
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  build-only)  # test the unpack + configure + build part on a machine without a GPU
+    cd "$ROOT_DIR" && unpack && prefix_env && configure_and_build "${BUILD:-$ROOT_DIR/build-gpu}" "${ARCHS:-90}" "${JOBS:-2}" ;;
+  *)
+    echo "usage: tools/gpu_check.sh prepare|run|build-only" >&2
+    exit 2
+    ;;
+esac
