@@ -8,6 +8,7 @@
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/fused.h"
+#include "kernels/cuda/attention.h"
 #endif
 
 namespace minivl {
@@ -37,6 +38,7 @@ void register_cuda_kernels(KernelTable& table) {
   cuda::register_kernels(table);  // registered when built; a missing GPU fails at allocation
   cuda::register_fused_kernels(table);
   cuda::register_adamw_kernels(table);
+  cuda::register_attention_kernels(table);
 }
 #else
 bool cuda_available() { return false; }

@@ -35,6 +35,7 @@ bool family_available(const KernelTable& t, KernelFamily family, int d) {
     case KernelFamily::layernorm: return t.layernorm[d] && t.layernorm_backward[d];
     case KernelFamily::contrastive:
       return t.clip_loss[d] && t.clip_loss_backward[d] && t.siglip_loss[d] && t.siglip_loss_backward[d];
+    case KernelFamily::attention: return t.attention[d] && t.attention_backward[d];
   }
   return false;
 }

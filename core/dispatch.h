@@ -22,7 +22,7 @@ enum class OpId {
 };
 inline constexpr int kNumOps = int(OpId::count_);
 
-enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout, layernorm, contrastive };
+enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout, layernorm, contrastive, attention };
 
 struct OpInfo {
   const char* name;
@@ -120,6 +120,20 @@ struct KernelTable {
                                         const StridedView& dtext, const StridedView& dlogit_scale,
                                         const StridedView& dlogit_bias);
 
+  // Fused scaled-dot-product attention (kernels/cpu/attention_cpu.h, kernels/cuda/attention.h).
+  // q (B, H, Tq, D), k, v (B, H, Tk, D), out (B, H, Tq, D): contiguous, one dtype. key_padding_mask:
+  // contiguous (B, Tk) bool/u8 (nonzero = ignore that key) or data == nullptr. causal: query i sees
+  // keys j <= i + (Tk - Tq). lse (B, H, Tq): the row log-sum-exp of the scaled, masked scores in
+  // the statistics dtype (f64 for f64 input, else f32); -inf (and out = 0) where a row sees no key.
+  using AttentionFn = void (*)(const StridedView& q, const StridedView& k, const StridedView& v,
+                               const StridedView& key_padding_mask, bool causal, double scale,
+                               const StridedView& out, const StridedView& lse);
+  // dq, dk, dv (shapes of q, k, v) from dout (B, H, Tq, D), recomputing the probabilities from lse.
+  using AttentionBackwardFn = void (*)(const StridedView& q, const StridedView& k, const StridedView& v,
+                                       const StridedView& key_padding_mask, bool causal, double scale,
+                                       const StridedView& out, const StridedView& lse, const StridedView& dout,
+                                       const StridedView& dq, const StridedView& dk, const StridedView& dv);
+
   CopyFn copy[kNumDeviceTypes] = {};
   FillFn fill[kNumDeviceTypes] = {};
   RandomFn random[kNumDeviceTypes] = {};
@@ -150,6 +164,8 @@ struct KernelTable {
   ClipLossBackwardFn clip_loss_backward[kNumDeviceTypes] = {};
   SiglipLossFn siglip_loss[kNumDeviceTypes] = {};
   SiglipLossBackwardFn siglip_loss_backward[kNumDeviceTypes] = {};
+  AttentionFn attention[kNumDeviceTypes] = {};
+  AttentionBackwardFn attention_backward[kNumDeviceTypes] = {};
 
   // Host <-> device copies of contiguous bytes (set by the CUDA backend).
   using DeviceCopyFn = void (*)(const void* src, Device src_device, void* dst, Device dst_device, size_t nbytes);

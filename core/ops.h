@@ -112,4 +112,15 @@ Tensor clip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_sc
 // SigLIP: -(1/N) sum_ij log sigmoid(z_ij (L_ij + logit_bias)), z = +1 on the diagonal, -1 elsewhere.
 Tensor siglip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_scale, const Tensor& logit_bias);
 
+// ---- attention (fused, tiled: the (Tq, Tk) scores are never materialised) ----
+struct AttentionOptions {
+  bool causal = false;       // query i attends keys j <= i + (Tk - Tq): the last query meets the last key
+  Tensor key_padding_mask;   // (B, Tk) bool/u8, true = that key is padding and ignored; undefined = none
+  std::optional<double> scale;  // multiplies q . k; 1 / sqrt(D) when empty
+};
+// softmax(scale q k^T + mask) v over q (B, H, Tq, D), k, v (B, H, Tk, D) -> (B, H, Tq, D), with
+// FlashAttention-2's online softmax forward and recomputing backward (dq, dk, dv). A query row
+// whose keys are all masked gives zeros, and zero gradients. See docs/kernels/attention.md.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
+
 }  // namespace minivl

@@ -5,6 +5,7 @@
 #include "core/dispatch.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/cpu/attention_cpu.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/fused_cpu.h"
 #include "kernels/adamw_kernel.h"
@@ -90,6 +91,8 @@ void register_cpu_kernels(KernelTable& t) {
   t.clip_loss_backward[d] = cpu::clip_loss_backward;
   t.siglip_loss[d] = cpu::siglip_loss_forward;
   t.siglip_loss_backward[d] = cpu::siglip_loss_backward;
+  t.attention[d] = cpu::attention_forward;
+  t.attention_backward[d] = cpu::attention_backward;
   t.adamw[d] = cpu::adamw_step;
 }
 

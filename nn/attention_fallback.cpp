@@ -36,8 +36,10 @@ Tensor attention_mask(int64_t batch, int64_t tq, int64_t tk, bool causal, const 
   return device.is_cpu() ? mask : mask.to(device);
 }
 
-Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                           const Tensor& key_padding_mask, double scale) {
+// The composed path (matmul, masked_fill, softmax): kept for a value head dim Dv != D, which
+// the fused op does not take.
+Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                          const Tensor& key_padding_mask, double scale) {
   MINIVL_CHECK(q.defined() && k.defined() && v.defined() && q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
                "attention: expected q, k, v of shape (B, H, T, D)");
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2);
@@ -57,6 +59,22 @@ Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bo
   // entry turns them into zeros and leaves the other rows as they are.
   Tensor probs = masked_fill(softmax(scores, -1), mask, 0.0);
   return matmul(probs, v);  // (B, H, Tq, Dv)
+}
+
+// The fused attention op (core/ops/attention.cpp: FlashAttention-2 on the CPU, the registered
+// CUDA version on a GPU) whenever v's head dim equals q's.
+Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                           const Tensor& key_padding_mask, double scale) {
+  if (q.defined() && v.defined() && q.dim() == 4 && v.dim() == 4 && v.size(3) == q.size(3)) {
+    AttentionOptions options;
+    options.causal = causal;
+    options.key_padding_mask = key_padding_mask.defined() && key_padding_mask.device() != q.device()
+                                   ? key_padding_mask.to(q.device())
+                                   : key_padding_mask;
+    options.scale = scale;
+    return attention(q, k, v, options);
+  }
+  return attention_composed(q, k, v, causal, key_padding_mask, scale);
 }
 
 }  // namespace minivl::nn

@@ -45,6 +45,16 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return layernorm(x.to(weight.dtype()), weight, bias, eps).to(x.dtype());
 }
 
+std::pair<Tensor, Tensor> LayerNorm::forward_add(const Tensor& x, const Tensor& residual) const {
+  MINIVL_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == dim, "LayerNorm(", dim, "): input ",
+               x.defined() ? x.shape_str() : "undefined", " does not end in ", dim);
+  if (weight.defined() && x.dtype() != weight.dtype()) {
+    Tensor h = add(x, residual);
+    return {h, forward(h)};
+  }
+  return add_layernorm(x, residual, weight, bias, eps);
+}
+
 Embedding::Embedding(int64_t n, int64_t d, double init_std) : num_embeddings(n), dim(d) {
   MINIVL_CHECK(n > 0 && d > 0, "Embedding: sizes must be positive, got ", n, ", ", d);
   weight = register_parameter("weight", empty({n, d}), ParamKind::embedding);

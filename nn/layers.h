@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "nn/module.h"
 
@@ -30,6 +31,8 @@ class LayerNorm : public Module {
   explicit LayerNorm(int64_t dim, double eps = 1e-5, bool affine = true);
   // Always computed in the weight's dtype (f32 under autocast); returns x's dtype.
   Tensor forward(const Tensor& x) const;
+  // The pre-LN residual step in one fused op: (h = x + residual, forward(h)).
+  std::pair<Tensor, Tensor> forward_add(const Tensor& x, const Tensor& residual) const;
   int64_t dim;
   double eps;
   Tensor weight, bias;

@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "core/ops.h"
 
+// The residual add and the next norm run as one fused add_layernorm (LayerNorm::forward_add).
+
 namespace minivl::nn {
 namespace {
 int64_t hidden_of(const TransformerLayerOptions& o) { return o.mlp_hidden > 0 ? o.mlp_hidden : 4 * o.dim; }
@@ -23,8 +25,8 @@ Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& key_paddi
   args.causal = causal;
   args.key_padding_mask = key_padding_mask;
   args.cache = cache;
-  Tensor h = add(x, dropout->forward(self_attn->forward(layer_norm1->forward(x), args)));
-  return add(h, dropout->forward(mlp->forward(layer_norm2->forward(h))));
+  auto [h, normed] = layer_norm2->forward_add(dropout->forward(self_attn->forward(layer_norm1->forward(x), args)), x);
+  return add(h, dropout->forward(mlp->forward(normed)));
 }
 
 TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& o) {
@@ -44,14 +46,15 @@ Tensor TransformerDecoderLayer::forward(const Tensor& x, const Tensor& memory, c
   self_args.causal = true;
   self_args.key_padding_mask = self_padding_mask;
   self_args.cache = cache ? &cache->self_attn : nullptr;
-  Tensor h = add(x, dropout->forward(self_attn->forward(layer_norm1->forward(x), self_args)));
+  auto [h1, normed1] =
+      layer_norm2->forward_add(dropout->forward(self_attn->forward(layer_norm1->forward(x), self_args)), x);
 
   AttentionArgs cross_args;
   cross_args.key_value = memory;
   cross_args.key_padding_mask = memory_padding_mask;
   cross_args.cache = cache ? &cache->cross_attn : nullptr;
-  h = add(h, dropout->forward(cross_attn->forward(layer_norm2->forward(h), cross_args)));
-  return add(h, dropout->forward(mlp->forward(layer_norm3->forward(h))));
+  auto [h2, normed2] = layer_norm3->forward_add(dropout->forward(cross_attn->forward(normed1, cross_args)), h1);
+  return add(h2, dropout->forward(mlp->forward(normed2)));
 }
 
 }  // namespace minivl::nn

@@ -41,7 +41,7 @@ bool skip_without_cuda(const char* test) {
     std::fflush(stdout);
     printed = true;
   }
-  MESSAGE(why << " (" << test << ")");
+  MESSAGE(why + " (" + std::string(test) + ")");
   return true;
 }
 
@@ -372,6 +372,29 @@ std::vector<Row> make_table() {
                                           single({normalized_rows(rng, 77, 40, dt), normalized_rows(rng, 77, 40, dt),
                                                   scale_input(dt), from_vector({-2.0}, {}, dt)},
                                                  {true, true, true, true}, f, "N 77, d 40")};
+               }});
+  t.push_back({"attention", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](bool causal, bool padded) {
+                   return [causal, padded](const std::vector<Tensor>& in) {
+                     AttentionOptions o;
+                     o.causal = causal;
+                     if (padded) o.key_padding_mask = in[3];
+                     return std::vector<Tensor>{attention(in[0], in[1], in[2], o)};
+                   };
+                 };
+                 auto transposed = [](const std::vector<Tensor>& in) {  // (B, T, H, D) views, as a model makes them
+                   return std::vector<Tensor>{attention(in[0].transpose(1, 2), in[1].transpose(1, 2), in[2].transpose(1, 2))};
+                 };
+                 return std::vector<Case>{
+                     single({input(rng, {2, 3, 17, 32}, dt), input(rng, {2, 3, 17, 32}, dt), input(rng, {2, 3, 17, 32}, dt)},
+                            {true, true, true}, f(false, false), "(2, 3, 17, 32)"),
+                     single({input(rng, {1, 2, 70, 64}, dt), input(rng, {1, 2, 70, 64}, dt), input(rng, {1, 2, 70, 64}, dt)},
+                            {true, true, true}, f(true, false), "causal, T 70"),
+                     single({input(rng, {2, 2, 9, 16}, dt), input(rng, {2, 2, 13, 16}, dt), input(rng, {2, 2, 13, 16}, dt),
+                             mask_input(rng, {2, 13})},
+                            {true, true, true, false}, f(false, true), "key padding, Tq 9, Tk 13"),
+                     single({input(rng, {2, 11, 4, 32}, dt), input(rng, {2, 11, 4, 32}, dt), input(rng, {2, 11, 4, 32}, dt)},
+                            {true, true, true}, transposed, "transposed (B, T, H, D) views")};
                }});
   return t;
 }

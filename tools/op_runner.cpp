@@ -217,6 +217,13 @@ const std::map<std::string, OpFn>& op_runner_table() {
       {"siglip_loss", [](const OpCall& c) {
          return one(siglip_loss(c.input("image"), c.input("text"), c.input("logit_scale"), c.input("logit_bias")));
        }},
+      {"attention", [](const OpCall& c) {
+         AttentionOptions o;
+         o.causal = c.attr_bool("causal", false);
+         o.key_padding_mask = c.optional_input("key_padding_mask");
+         o.scale = optional_attr(c, "scale");
+         return one(attention(c.input("q"), c.input("k"), c.input("v"), o));
+       }},
   };
   return table;
 }

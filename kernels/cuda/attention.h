@@ -1,0 +1,47 @@
+#pragma once
+// The CUDA backend's fused attention: numbered versions in kernels/cuda/attention_v1_v2.cu
+// (v1 naive, v2 tiled SIMT), registered into the kernel table by register_attention_kernels
+// (kernels/cuda/register_attention.cu). No CUDA headers here: host C++ (core/backends.cpp,
+// the benchmarks) includes this file. Layouts and the mask rule are the KernelTable's
+// (core/dispatch.h): contiguous q (B, H, Tq, D), k, v (B, H, Tk, D), mask (B, Tk) bool/u8,
+// lse (B, H, Tq) in f32 (f64 for f64 input). See docs/kernels/attention.md.
+#include <cstdint>
+
+#include "kernels/strided_view.h"
+
+namespace minivl {
+struct KernelTable;
+namespace cuda {
+
+void register_attention_kernels(KernelTable& table);
+
+// The registered version for each dtype and head dim (attention_registered_version says which).
+void attention_forward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
+                            const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                            const StridedView& lse);
+void attention_backward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
+                             const StridedView& key_padding_mask, bool causal, double scale,
+                             const StridedView& out, const StridedView& lse, const StridedView& dout,
+                             const StridedView& dq, const StridedView& dk, const StridedView& dv);
+int attention_registered_version(DType dtype, int64_t head_dim);
+
+// Numbered versions, for the benchmark and the parity tests:
+//   1  naive: S = scale q k^T materialised per (b, h) in global memory (B H Tq Tk compute-type
+//      values), a row softmax, then P v; the backward materialises P and dS the same way.
+//      f32, f64, bf16, f16 (compute in f32, f64 for f64); any D.
+//   2  tiled SIMT online softmax (FlashAttention-2's loop order) in f32: one block per
+//      (b, h, 16 query rows), keys in 32-wide tiles through shared memory; the backward is a
+//      key-block pass (dk, dv) and a query-block pass (dq), no atomics. f32, bf16, f16; D <= 128.
+// attention_version_supported says whether a version takes a dtype and head dim.
+bool attention_version_supported(int version, DType dtype, int64_t head_dim);
+void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,
+                                    const StridedView& key_padding_mask, bool causal, double scale,
+                                    const StridedView& out, const StridedView& lse);
+void attention_backward_cuda_version(int version, const StridedView& q, const StridedView& k,
+                                     const StridedView& v, const StridedView& key_padding_mask, bool causal,
+                                     double scale, const StridedView& out, const StridedView& lse,
+                                     const StridedView& dout, const StridedView& dq, const StridedView& dk,
+                                     const StridedView& dv);
+
+}  // namespace cuda
+}  // namespace minivl

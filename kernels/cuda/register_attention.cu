@@ -1,0 +1,34 @@
+// Registers the fused attention kernels into the kernel table (called from core/backends.cpp's
+// register_cuda_kernels) and picks the registered version per dtype and head dim: the best
+// complete one (v2 for f32/bf16/f16 with D <= 128, v1 otherwise). See docs/kernels/attention.md.
+#include "core/dispatch.h"
+#include "kernels/cuda/attention.h"
+
+namespace minivl::cuda {
+
+int attention_registered_version(DType dtype, int64_t head_dim) {
+  return attention_version_supported(2, dtype, head_dim) ? 2 : 1;
+}
+
+void attention_forward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
+                            const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                            const StridedView& lse) {
+  attention_forward_cuda_version(attention_registered_version(q.dtype, q.sizes[3]), q, k, v, key_padding_mask,
+                                 causal, scale, out, lse);
+}
+
+void attention_backward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
+                             const StridedView& key_padding_mask, bool causal, double scale,
+                             const StridedView& out, const StridedView& lse, const StridedView& dout,
+                             const StridedView& dq, const StridedView& dk, const StridedView& dv) {
+  attention_backward_cuda_version(attention_registered_version(q.dtype, q.sizes[3]), q, k, v, key_padding_mask,
+                                  causal, scale, out, lse, dout, dq, dk, dv);
+}
+
+void register_attention_kernels(KernelTable& t) {
+  const int d = int(DeviceType::CUDA);
+  t.attention[d] = attention_forward_cuda;
+  t.attention_backward[d] = attention_backward_cuda;
+}
+
+}  // namespace minivl::cuda

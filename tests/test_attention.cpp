@@ -1,0 +1,218 @@
+// attention: the tiled FlashAttention-2 kernels against the naive materialised ones (f64 to
+// 1e-10, f32 to 1e-5 relative) with every mask mode and T across the tile edge, f64 gradchecks
+// of the op, the all-masked row, bf16 against f32, thread-count determinism and the op's errors.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/ops.h"
+#include "kernels/cpu/attention_cpu.h"
+#include "tests/core_test_util.h"
+#include "tests/gradcheck.h"
+
+using namespace minivl;
+using minivl::testing::gradcheck;
+using minivl::testing::random_input;
+
+namespace {
+
+struct Case {
+  const char* name;
+  int64_t B, H, Tq, Tk, D;
+  bool causal, padded;
+};
+
+// T not a multiple of the 64-wide tiles; Tq > Tk with causal leaves the first Tq - Tk rows
+// with no key at all (the all-masked rows).
+const Case kCases[] = {
+    {"no mask", 2, 2, 70, 70, 8, false, false},
+    {"causal", 2, 2, 70, 70, 8, true, false},
+    {"padding", 2, 2, 70, 70, 8, false, true},
+    {"causal + padding", 2, 2, 70, 70, 8, true, true},
+    {"Tq < Tk, causal + padding", 2, 1, 37, 130, 16, true, true},
+    {"Tq > Tk, causal", 1, 2, 130, 37, 16, true, false},
+    {"Tq != Tk, no mask", 1, 2, 65, 129, 8, false, false},
+};
+
+// (B, Tk) bool: batch b masks keys j with (j + 3 b) % 5 == 0, and batch 1 also its last 20.
+Tensor padding_mask(int64_t B, int64_t Tk) {
+  std::vector<double> m(size_t(B * Tk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < Tk; ++j) m[size_t(b * Tk + j)] = ((j + 3 * b) % 5 == 0 || (b == 1 && j >= Tk - 20)) ? 1 : 0;
+  return from_vector(m, {B, Tk}, DType::boolean);
+}
+
+struct Inputs {
+  Tensor q, k, v, mask, dout;
+};
+Inputs make_inputs(const Case& c, DType dtype, uint64_t seed) {
+  Inputs in;
+  in.q = random_input({c.B, c.H, c.Tq, c.D}, seed, false).to(dtype);
+  in.k = random_input({c.B, c.H, c.Tk, c.D}, seed + 1, false).to(dtype);
+  in.v = random_input({c.B, c.H, c.Tk, c.D}, seed + 2, false).to(dtype);
+  in.dout = random_input({c.B, c.H, c.Tq, c.D}, seed + 3, false).to(dtype);
+  if (c.padded) in.mask = padding_mask(c.B, c.Tk);
+  return in;
+}
+
+struct Results {
+  Tensor out, lse, dq, dk, dv;
+};
+// Calls the kernels directly: the tiled ones (naive = false) or the naive ones.
+Results run_kernels(const Inputs& in, const Case& c, bool naive) {
+  const DType sd = in.q.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  Results r{empty(in.q.shape(), in.q.dtype()), empty({c.B, c.H, c.Tq}, sd), empty(in.q.shape(), in.q.dtype()),
+            empty(in.k.shape(), in.q.dtype()), empty(in.v.shape(), in.q.dtype())};
+  const StridedView mask = in.mask.defined() ? in.mask.view() : StridedView{};
+  const double scale = 1.0 / std::sqrt(double(c.D));
+  auto fwd = naive ? cpu::attention_forward_naive : cpu::attention_forward;
+  auto bwd = naive ? cpu::attention_backward_naive : cpu::attention_backward;
+  fwd(in.q.view(), in.k.view(), in.v.view(), mask, c.causal, scale, r.out.view(), r.lse.view());
+  bwd(in.q.view(), in.k.view(), in.v.view(), mask, c.causal, scale, r.out.view(), r.lse.view(), in.dout.view(),
+      r.dq.view(), r.dk.view(), r.dv.view());
+  return r;
+}
+
+// max |got - want| / max |want| (1 when want is all zeros and got is not).
+double rel_err(const Tensor& got, const Tensor& want) {
+  const std::vector<double> g = got.to_vector(), w = want.to_vector();
+  REQUIRE(g.size() == w.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isinf(w[i])) {
+      CHECK(g[i] == w[i]);
+      continue;
+    }
+    num = std::max(num, std::abs(g[i] - w[i]));
+    den = std::max(den, std::abs(w[i]));
+  }
+  return num / std::max(den, 1e-30);
+}
+
+void check_tiled_equals_naive(DType dtype, double tol) {
+  for (const Case& c : kCases) {
+    CAPTURE(c.name);
+    const Inputs in = make_inputs(c, dtype, 17);
+    const Results tiled = run_kernels(in, c, false), naive = run_kernels(in, c, true);
+    CHECK(rel_err(tiled.out, naive.out) <= tol);
+    CHECK(rel_err(tiled.lse, naive.lse) <= tol);
+    CHECK(rel_err(tiled.dq, naive.dq) <= tol);
+    CHECK(rel_err(tiled.dk, naive.dk) <= tol);
+    CHECK(rel_err(tiled.dv, naive.dv) <= tol);
+  }
+}
+
+Tensor leaf(const Shape& shape, uint64_t seed) { return random_input(shape, seed, true); }
+
+}  // namespace
+
+TEST_SUITE("attention") {
+
+TEST_CASE("tiled forward and backward equal the naive materialised kernels: f64 to 1e-10") {
+  check_tiled_equals_naive(DType::f64, 1e-10);
+}
+
+TEST_CASE("tiled forward and backward equal the naive materialised kernels: f32 to 1e-5 relative") {
+  check_tiled_equals_naive(DType::f32, 1e-5);
+}
+
+TEST_CASE("gradcheck (f64) of the op: no mask, causal, padding, both, Tq != Tk, T across the tile edge") {
+  struct G {
+    const char* name;
+    int64_t Tq, Tk;
+    bool causal, padded;
+  };
+  const G cases[] = {{"no mask", 67, 67, false, false},     {"causal", 67, 67, true, false},
+                     {"padding", 67, 67, false, true},      {"causal + padding", 67, 67, true, true},
+                     {"Tq < Tk, causal", 9, 70, true, true}, {"Tq > Tk, causal", 70, 9, true, false}};
+  for (const G& g : cases) {
+    CAPTURE(g.name);
+    const int64_t B = 2, H = 1, D = 3;
+    Tensor mask = g.padded ? padding_mask(B, g.Tk) : Tensor();
+    auto fn = [&](const std::vector<Tensor>& x) {
+      AttentionOptions o;
+      o.causal = g.causal;
+      o.key_padding_mask = mask;
+      o.scale = 0.8;
+      return attention(x[0], x[1], x[2], o);
+    };
+    const std::string err =
+        gradcheck(fn, {leaf({B, H, g.Tq, D}, 1), leaf({B, H, g.Tk, D}, 2), leaf({B, H, g.Tk, D}, 3)});
+    CHECK_MESSAGE(err.empty(), err);
+  }
+}
+
+TEST_CASE("a query row whose keys are all masked gives zeros, lse -inf and zero gradients") {
+  const int64_t B = 2, H = 2, T = 70, D = 8;
+  Tensor q = leaf({B, H, T, D}, 5), k = leaf({B, H, T, D}, 6), v = leaf({B, H, T, D}, 7);
+  std::vector<double> m(size_t(B * T), 0.0);
+  for (int64_t j = 0; j < T; ++j) m[size_t(T + j)] = 1.0;  // batch 1: every key is padding
+  AttentionOptions o;
+  o.key_padding_mask = from_vector(m, {B, T}, DType::u8);
+  Tensor out = attention(q, k, v, o);
+  const std::vector<double> o1 = out.narrow(0, 1, 1).to_vector();
+  for (double x : o1) CHECK(x == 0.0);
+  sum(mul(out, out)).backward();
+  for (const Tensor& g : {q.grad(), k.grad(), v.grad()}) {
+    for (double x : g.to_vector()) REQUIRE(std::isfinite(x));
+    for (double x : g.narrow(0, 1, 1).to_vector()) CHECK(x == 0.0);
+  }
+  // The kernel's lse for those rows.
+  Tensor out2 = empty({B, H, T, D}, DType::f64), lse = empty({B, H, T}, DType::f64);
+  Tensor mask = o.key_padding_mask;
+  cpu::attention_forward(q.detach().view(), k.detach().view(), v.detach().view(), mask.view(), false, 0.5,
+                         out2.view(), lse.view());
+  for (double x : lse.narrow(0, 1, 1).to_vector()) CHECK(x == -std::numeric_limits<double>::infinity());
+}
+
+TEST_CASE("causal aligns the last query with the last key (Tq = 1 sees every key)") {
+  Tensor q = random_input({1, 2, 1, 8}, 11, false), k = random_input({1, 2, 50, 8}, 12, false),
+         v = random_input({1, 2, 50, 8}, 13, false);
+  AttentionOptions causal;
+  causal.causal = true;
+  CHECK(rel_err(attention(q, k, v, causal), attention(q, k, v)) <= 1e-14);
+}
+
+TEST_CASE("bf16 and f16 on the CPU agree with f32 to 2e-2") {
+  const Case& c = kCases[3];
+  for (DType dt : {DType::bf16, DType::f16}) {
+    CAPTURE(dtype_name(dt));
+    const Inputs in32 = make_inputs(c, DType::f32, 23);
+    Inputs in16{in32.q.to(dt), in32.k.to(dt), in32.v.to(dt), in32.mask, in32.dout.to(dt)};
+    const Results r32 = run_kernels(in32, c, false), r16 = run_kernels(in16, c, false);
+    CHECK(rel_err(r16.out, r32.out) <= 2e-2);
+    CHECK(rel_err(r16.dq, r32.dq) <= 3e-2);
+    CHECK(rel_err(r16.dk, r32.dk) <= 3e-2);
+    CHECK(rel_err(r16.dv, r32.dv) <= 3e-2);
+  }
+}
+
+TEST_CASE("attention gradients are bitwise identical with 1 and 3 threads") {
+  const Case& c = kCases[4];
+  const Inputs in = make_inputs(c, DType::f32, 31);
+  auto grads = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Results r = run_kernels(in, c, false);
+    omp_set_num_threads(saved);
+    return std::vector<std::vector<double>>{r.out.to_vector(), r.dq.to_vector(), r.dk.to_vector(),
+                                            r.dv.to_vector()};
+  };
+  CHECK(grads(1) == grads(3));
+}
+
+TEST_CASE("attention rejects mismatched shapes, dtypes and masks, naming the op") {
+  Tensor q = zeros({2, 2, 5, 4}), k = zeros({2, 2, 6, 4});
+  minivl::testing::check_error([&] { attention(q, k, zeros({2, 2, 6, 3})); }, {"attention", "(2, 2, 6, 3)"});
+  minivl::testing::check_error([&] { attention(q, k, k.to(DType::f64)); }, {"attention", "dtypes"});
+  AttentionOptions o;
+  o.key_padding_mask = zeros({2, 5}, DType::boolean);
+  minivl::testing::check_error([&] { attention(q, k, k, o); }, {"attention", "key_padding_mask", "(2, 6)"});
+  o.key_padding_mask = zeros({2, 6});
+  minivl::testing::check_error([&] { attention(q, k, k, o); }, {"attention", "bool or u8"});
+}
+
+}  // TEST_SUITE
