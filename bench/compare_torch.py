@@ -4,6 +4,8 @@
   GemmCuda/M/N/K      torch.matmul, bf16 (f32 accumulation, cuBLAS)      -> TFLOP/s
   GemmCudaF32/M/N/K   torch.matmul, f32 with TF32 off                     -> TFLOP/s
   CopyCuda/bytes      dst.copy_(src), device to device                    -> GB/s (read + write)
+  AttentionSdpa{Flash,Cudnn}/B/H/T/D/causal/pass   F.scaled_dot_product_attention, bf16 -> TFLOP/s
+                      (bench_attention's peer; see attention_sdpa at the end)
 
 Timing: CUDA events around a batch of launches, after warm-up; the median of the batches.
 Writes {"device": ..., "torch": ..., "results": [{"name", "us", "rate", "unit"}]} to --out.
@@ -74,11 +76,52 @@ def main():
         results.append({"name": f"CopyCuda/{nbytes}", "us": us, "rate": gbps, "unit": "GB/s"})
         print(f"CopyCuda/{nbytes}: {us:.1f} us, {gbps:.0f} GB/s", flush=True)
         del src, dst
+    attention_sdpa(torch, results)  # bench_attention's peer (see the function below)
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": results}
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
     return 0
 
+
+
+# ---- attention (bench/bench_attention.cpp's peer; added with the fused attention op) ----------
+# torch.nn.functional.scaled_dot_product_attention in bf16 on bench_attention's shapes, with the
+# flash and cuDNN back-ends forced in turn. Forward and backward timed apart (the backward as
+# autograd.grad of a saved forward). FLOPs as bench_attention: forward 4 B H T^2 D (halved for
+# causal), backward 2.5x. Names: AttentionSdpa{Flash,Cudnn}/B/H/T/D/causal/pass (0 fwd, 1 bwd).
+ATTENTION_SHAPES = [(256, 12, 50, 64, 0), (64, 12, 197, 64, 0), (256, 8, 77, 64, 1)] + [
+    (16384 // t, 2048 // d, t, d, c) for t in (512, 1024, 2048, 4096) for d in (64, 128) for c in (0, 1)]
+
+
+def attention_sdpa(torch, results):
+    import torch.nn.functional as F
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError as e:
+        print(f"attention_sdpa: skipped: {e}")
+        return
+    backends = [("Flash", SDPBackend.FLASH_ATTENTION)]
+    if hasattr(SDPBackend, "CUDNN_ATTENTION"):
+        backends.append(("Cudnn", SDPBackend.CUDNN_ATTENTION))
+    for b, h, t, d, causal in ATTENTION_SHAPES:
+        q, k, v = (torch.randn(b, h, t, d, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+        flops = 4.0 * b * h * t * t * d * (0.5 if causal else 1.0)
+        for label, backend in backends:
+            try:
+                with sdpa_kernel(backend):
+                    fwd = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal))
+                    out = fwd()
+                    dout = torch.randn_like(out)
+                    bwd = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)
+                    for p, fn, f in ((0, fwd, flops), (1, bwd, 2.5 * flops)):
+                        reps = int(max(1, min(50, 2e12 / f)))
+                        us = time_us(torch, fn, reps)
+                        name = f"AttentionSdpa{label}/{b}/{h}/{t}/{d}/{causal}/{p}"
+                        results.append({"name": name, "us": us, "rate": f / us * 1e-6, "unit": "TFLOP/s"})
+                        print(f"{name}: {us:.1f} us, {f / us * 1e-6:.1f} TFLOP/s", flush=True)
+            except RuntimeError as e:  # a back-end that does not take this shape / GPU
+                print(f"AttentionSdpa{label}/{b}/{h}/{t}/{d}/{causal}: skipped: {str(e).splitlines()[0]}")
+        del q, k, v
 
 if __name__ == "__main__":
     sys.exit(main())

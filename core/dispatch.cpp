@@ -44,6 +44,15 @@ bool family_available(const KernelTable& t, KernelFamily family, int d) {
 
 const OpInfo& op_info(OpId op) { return kOpInfos[int(op)]; }
 
+const char* kernel_family_name(KernelFamily family) {
+  static const char* const names[] = {
+#define MINIVL_FAMILY_NAME(name) #name,
+      MINIVL_KERNEL_FAMILIES(MINIVL_FAMILY_NAME)
+#undef MINIVL_FAMILY_NAME
+  };
+  return names[int(family)];
+}
+
 const KernelTable& kernels() {
   static const KernelTable table = make_table();
   return table;

@@ -22,7 +22,14 @@ enum class OpId {
 };
 inline constexpr int kNumOps = int(OpId::count_);
 
-enum class KernelFamily { view, composed, copy, fill, unary, binary, where, reduce, arg_reduce, matmul, softmax, cross_entropy, embedding, dropout, layernorm, contrastive, attention };
+// Every kernel family, once: the enum and the names come from this list.
+#define MINIVL_KERNEL_FAMILIES(X) X(view) X(composed) X(copy) X(fill) X(unary) X(binary) X(where) X(reduce) X(arg_reduce) X(matmul) X(softmax) X(cross_entropy) X(embedding) X(dropout) X(layernorm) X(contrastive) X(attention)
+enum class KernelFamily {
+#define MINIVL_FAMILY_ENUM(name) name,
+  MINIVL_KERNEL_FAMILIES(MINIVL_FAMILY_ENUM)
+#undef MINIVL_FAMILY_ENUM
+};
+const char* kernel_family_name(KernelFamily family);
 
 struct OpInfo {
   const char* name;

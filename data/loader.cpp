@@ -32,7 +32,10 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   MINIVL_CHECK(batches_per_epoch_ > 0, "Loader: ", n, " samples make no full batch of ", options_.batch_size,
                " (set drop_last = false or a smaller batch)");
   end_ = options_.max_epochs > 0 ? options_.max_epochs * batches_per_epoch_ : INT64_MAX;
-  if (options_.prefetch_batches <= 0) options_.prefetch_batches = std::max(2, 2 * options_.num_workers);
+  if (options_.prefetch_batches <= 0) {
+    const int64_t per_batch = std::max<int64_t>(1, std::min(options_.batch_size, n));
+    options_.prefetch_batches = int(std::max<int64_t>(2, (2 * options_.num_workers + per_batch - 1) / per_batch));
+  }
   augment_seed_ = uint64_t(philox_uint32(options_.seed, kDerivedSeedOffset, 0)) << 32 |
                   philox_uint32(options_.seed, kDerivedSeedOffset, 1);
 }
@@ -62,74 +65,114 @@ std::shared_ptr<const std::vector<int64_t>> Loader::order_for(int64_t epoch) con
   return order;
 }
 
-Batch Loader::build_batch(int64_t g) const {
-  const int64_t epoch = g / batches_per_epoch_, position = g % batches_per_epoch_;
-  auto order = order_for(epoch);
-  const int64_t n = dataset_->size();
-  const int64_t begin = position * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, n - begin);
-  const int r = options_.preprocess.image_size;
+int64_t Loader::batch_count(int64_t g) const {
+  const int64_t position = g % batches_per_epoch_;
+  return std::min(options_.batch_size, dataset_->size() - position * options_.batch_size);
+}
 
+Batch Loader::allocate_batch(int64_t g) const {
+  const int64_t count = batch_count(g);
+  const int r = options_.preprocess.image_size;
   Batch b;
-  b.epoch = epoch;
-  b.position = position;
+  b.epoch = g / batches_per_epoch_;
+  b.position = g % batches_per_epoch_;
   b.pixel_values = empty({count, 3, r, r}, DType::f32);  // (B, 3, R, R)
-  float* pixels = b.pixel_values.data<float>();
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t index = (*order)[begin + k];
-    const Image image = dataset_->image(index);
-    // Augmentation draws for (epoch, index): kAugmentDraws positions of the derived seed's stream.
-    const uint64_t offset = (uint64_t(epoch) * uint64_t(n) + uint64_t(index)) * kAugmentDraws;
-    augment_preprocess_into(image, options_.preprocess, options_.augment, augment_seed_, offset,
-                            pixels + size_t(k) * 3 * r * r);
-    SampleInfo info = dataset_->info(index, epoch);
-    if (options_.tokenize) b.token_ids.push_back(options_.tokenize(info.text));
-    b.indices.push_back(index);
-    b.texts.push_back(std::move(info.text));
-    b.labels.push_back(info.label);
-    b.image_ids.push_back(info.image_id);
-    b.answers.push_back(std::move(info.answer));
-    b.answer_lists.push_back(std::move(info.answers));
-  }
-  if (options_.tokenize) {
-    size_t t = 0;
-    for (const auto& row : b.token_ids) t = std::max(t, row.size());
-    std::vector<int64_t> ids(size_t(count) * t, options_.pad_id);
-    for (int64_t k = 0; k < count; ++k) std::copy(b.token_ids[k].begin(), b.token_ids[k].end(), ids.begin() + k * t);
-    b.input_ids = from_vector_i64(ids, {count, int64_t(t)});  // (B, T)
-  }
+  b.indices.resize(count);
+  b.texts.resize(count);
+  b.labels.resize(count, -1);
+  b.image_ids.resize(count, -1);
+  b.answers.resize(count);
+  b.answer_lists.resize(count);
+  if (options_.tokenize) b.token_ids.resize(count);
+  return b;
+}
+
+void Loader::fill_sample(Batch& b, int64_t k) const {
+  auto order = order_for(b.epoch);
+  const int64_t n = dataset_->size();
+  const int64_t index = (*order)[b.position * options_.batch_size + k];
+  const int r = options_.preprocess.image_size;
+  const Image image = dataset_->image(index);
+  // Augmentation draws for (epoch, index): kAugmentDraws positions of the derived seed's stream.
+  const uint64_t offset = (uint64_t(b.epoch) * uint64_t(n) + uint64_t(index)) * kAugmentDraws;
+  augment_preprocess_into(image, options_.preprocess, options_.augment, augment_seed_, offset,
+                          b.pixel_values.data<float>() + size_t(k) * 3 * r * r);
+  SampleInfo info = dataset_->info(index, b.epoch);
+  if (options_.tokenize) b.token_ids[k] = options_.tokenize(info.text);
+  b.indices[k] = index;
+  b.texts[k] = std::move(info.text);
+  b.labels[k] = info.label;
+  b.image_ids[k] = info.image_id;
+  b.answers[k] = std::move(info.answer);
+  b.answer_lists[k] = std::move(info.answers);
+}
+
+void Loader::finish_batch(Batch& b) const {
+  if (!options_.tokenize) return;
+  const int64_t count = b.size();
+  size_t t = 0;
+  for (const auto& row : b.token_ids) t = std::max(t, row.size());
+  std::vector<int64_t> ids(size_t(count) * t, options_.pad_id);
+  for (int64_t k = 0; k < count; ++k) std::copy(b.token_ids[k].begin(), b.token_ids[k].end(), ids.begin() + k * t);
+  b.input_ids = from_vector_i64(ids, {count, int64_t(t)});  // (B, T)
+}
+
+Batch Loader::build_batch(int64_t g) const {
+  Batch b = allocate_batch(g);
+  for (int64_t k = 0; k < b.size(); ++k) fill_sample(b, k);
+  finish_batch(b);
   return b;
 }
 
 void Loader::worker_loop() {
   for (;;) {
-    int64_t g;
+    Pending* job;
+    int64_t k;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       work_cv_.wait(lock, [&] {
-        return stop_ || (next_claim_ < end_ && next_claim_ < cursor_ + options_.prefetch_batches);
+        return stop_ || (claim_batch_ < end_ && claim_batch_ < cursor_ + options_.prefetch_batches);
       });
       if (stop_) return;
-      g = next_claim_++;
+      const int64_t g = claim_batch_;
+      k = claim_sample_;
+      if (k == 0) {
+        Pending& p = pending_[g];
+        try {
+          p.batch = allocate_batch(g);
+          p.remaining = p.batch.size();
+        } catch (...) {  // out of memory, say: the batch fails as a whole
+          p.error = std::current_exception();
+          p.remaining = 0;
+          ++claim_batch_;
+          ready_cv_.notify_all();
+          continue;
+        }
+      }
+      job = &pending_[g];  // std::map nodes stay put while other batches come and go
+      if (++claim_sample_ == job->batch.size()) ++claim_batch_, claim_sample_ = 0;
     }
-    Slot slot;
+    std::exception_ptr error;
     try {
-      slot.batch = build_batch(g);
+      fill_sample(job->batch, k);  // its own slots only: no lock needed
     } catch (...) {
-      slot.error = std::current_exception();
+      error = std::current_exception();
     }
+    bool done;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ready_[g] = std::move(slot);
+      if (error && !job->error) job->error = error;
+      done = --job->remaining == 0;
     }
-    ready_cv_.notify_all();
+    if (done) ready_cv_.notify_all();
   }
 }
 
 void Loader::start_workers() {
   std::lock_guard<std::mutex> lock(mutex_);
   stop_ = false;
-  next_claim_ = cursor_;
+  claim_batch_ = cursor_;
+  claim_sample_ = 0;
   for (int i = 0; i < options_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -141,7 +184,7 @@ void Loader::stop_workers() {
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
-  ready_.clear();
+  pending_.clear();
 }
 
 std::optional<Batch> Loader::next() {
@@ -158,18 +201,22 @@ std::optional<Batch> Loader::next() {
     return b;
   }
   if (workers_.empty()) start_workers();
-  Slot slot;
+  Pending done;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_cv_.wait(lock, [&] { return ready_.count(g) > 0; });
-    auto it = ready_.find(g);
-    slot = std::move(it->second);
-    ready_.erase(it);
+    ready_cv_.wait(lock, [&] {
+      auto it = pending_.find(g);
+      return it != pending_.end() && it->second.remaining == 0 && (it->second.error || claim_batch_ > g);
+    });
+    auto it = pending_.find(g);
+    done = std::move(it->second);
+    pending_.erase(it);
     ++cursor_;
   }
   work_cv_.notify_all();
-  if (slot.error) std::rethrow_exception(slot.error);
-  return std::move(slot.batch);
+  if (done.error) std::rethrow_exception(done.error);
+  finish_batch(done.batch);
+  return std::move(done.batch);
 }
 
 LoaderState Loader::state() const {

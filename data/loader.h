@@ -11,13 +11,16 @@
 // Determinism: batch g (epoch e = g / batches_per_epoch, position p) holds
 // samples order(e)[p * B, (p + 1) * B) -- order(e) a Fisher-Yates shuffle from
 // (seed, e) -- and sample i of epoch e is augmented from Philox positions
-// derived from (seed, e, i) alone. Workers each build whole batches; the
-// consumer takes them strictly in g order. So the batches are the same for any
+// derived from (seed, e, i) alone, written to its fixed slot of the batch; the
+// consumer takes batches strictly in g order. So the batches are the same for any
 // number of workers, and set_state({e, p}) resumes exactly.
 //
-// Workers: N std::threads claim batch numbers in order and stop when
-// `prefetch_batches` built batches wait unconsumed (a bounded queue). With
-// num_workers = 0 batches are built on the calling thread.
+// Workers: N std::threads claim (batch, sample) jobs in order, each decoding and
+// preprocessing one sample straight into its slot of the batch's pixel tensor; a
+// batch is handed out when all its samples are done. Workers stop claiming while
+// `prefetch_batches` batches are built or being built ahead of the consumer (a
+// bounded queue: memory stays at a few batches however many workers run). With
+// num_workers = 0 batches are built on the calling thread. One consumer thread.
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -42,7 +45,7 @@ struct LoaderOptions {
   bool drop_last = true;       // drop the short final batch of an epoch
   uint64_t seed = 0;
   int num_workers = 0;         // 0: build batches on the calling thread
-  int prefetch_batches = 0;    // built batches allowed to wait; 0: 2 * num_workers
+  int prefetch_batches = 0;    // batches built ahead of the consumer; 0: enough for 2 jobs per worker, at least 2
   int64_t max_epochs = 0;      // next() returns nothing after this many epochs; 0: never ends
   ClipPreprocessConfig preprocess;
   AugmentConfig augment;
@@ -94,10 +97,15 @@ class Loader {
   Batch build_batch(int64_t g) const;
 
  private:
-  struct Slot {
-    std::optional<Batch> batch;
-    std::exception_ptr error;
+  struct Pending {
+    Batch batch;
+    int64_t remaining = 0;     // samples not yet done
+    std::exception_ptr error;  // the first sample error
   };
+  int64_t batch_count(int64_t g) const;  // samples in batch g
+  Batch allocate_batch(int64_t g) const;
+  void fill_sample(Batch& batch, int64_t k) const;  // sample k of the batch: decode, augment, preprocess, tokenize
+  void finish_batch(Batch& batch) const;            // input_ids from token_ids
   void start_workers();
   void stop_workers();
   void worker_loop();
@@ -115,8 +123,8 @@ class Loader {
   mutable std::mutex mutex_;
   std::condition_variable work_cv_, ready_cv_;
   std::vector<std::thread> workers_;
-  std::map<int64_t, Slot> ready_;
-  int64_t next_claim_ = 0;
+  std::map<int64_t, Pending> pending_;  // batch number -> batch being built or waiting
+  int64_t claim_batch_ = 0, claim_sample_ = 0;  // the next job
   bool stop_ = false;
 
   // Shuffle orders of recent epochs.

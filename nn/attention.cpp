@@ -11,9 +11,24 @@ namespace minivl::nn {
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     const Tensor& key_padding_mask, double scale) {
-  Tensor out = attention_reference(autocast(q), autocast(k), autocast(v), causal, key_padding_mask, scale);
+  Tensor out;
+  if (use_attention_reference()) {
+    out = attention_reference(autocast(q), autocast(k), autocast(v), causal, key_padding_mask, scale);
+  } else {
+    AttentionOptions options;
+    options.causal = causal;
+    options.key_padding_mask = key_padding_mask;
+    options.scale = scale;
+    out = attention(autocast(q), autocast(k), autocast(v), options);  // the fused op
+  }
   return out.dtype() == q.dtype() ? out : out.to(q.dtype());
 }
+
+namespace {
+thread_local bool t_use_reference = false;
+}
+bool use_attention_reference() { return t_use_reference; }
+void set_use_attention_reference(bool on) { t_use_reference = on; }
 
 MultiHeadAttention::MultiHeadAttention(int64_t d, int64_t h, bool bias) : dim(d), num_heads(h) {
   MINIVL_CHECK(d > 0 && h > 0 && d % h == 0, "MultiHeadAttention: dim ", d, " must be a positive multiple of ",

@@ -40,9 +40,14 @@ class MultiHeadAttention : public Module {
   Tensor split_heads(const Tensor& x) const;  // (B, T, D) -> (B, H, T, D/H), a view
 };
 
-// attention_reference under autocast: q, k, v cast to the autocast dtype when
-// active, the result cast back to q's dtype. The one call site of the attention math.
+// The fused attention op (core/ops.h) under autocast: q, k, v cast to the
+// autocast dtype when active, the result cast back to q's dtype. The one call
+// site of the attention math in nn.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     const Tensor& key_padding_mask, double scale);
+// Routes scaled_dot_product_attention to attention_reference (public ops) on this
+// thread instead of the fused op: for tests comparing the two.
+bool use_attention_reference();
+void set_use_attention_reference(bool on);
 
 }  // namespace minivl::nn

@@ -1,7 +1,8 @@
 #pragma once
-// Scaled dot-product attention from public ops (matmul, masked_fill, softmax).
-// The one function nn::MultiHeadAttention calls, so the fused attention op
-// replaces it in one place.
+// Scaled dot-product attention from public ops (matmul, masked_fill, softmax):
+// the materialised reference for the fused `attention` op, with the same
+// semantics. nn::MultiHeadAttention uses the fused op and can be switched to
+// this one (set_use_attention_reference) to compare.
 #include "core/tensor.h"
 
 namespace minivl::nn {

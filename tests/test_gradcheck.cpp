@@ -30,7 +30,7 @@ const std::set<std::string> kGradchecked = {
     "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "rsqrt", "pow", "abs", "tanh", "sigmoid", "relu",
     "gelu", "gelu_tanh", "quick_gelu", "clamp", "where", "masked_fill", "sum", "mean", "max", "var", "matmul",
     "softmax", "log_softmax", "cross_entropy", "embedding", "cat", "stack", "split", "dropout", "layernorm",
-    "add_layernorm", "clip_loss", "siglip_loss"};
+    "add_layernorm", "clip_loss", "siglip_loss", "attention"};
 
 void check_grad(const std::string& op, const std::function<Tensor(const Inputs&)>& fn, Inputs inputs,
                 GradcheckOptions options = {}) {
@@ -298,6 +298,26 @@ TEST_CASE("clip_loss and siglip_loss: features, logit_scale and logit_bias") {
              {random_input({4, 3}, 205), random_input({4, 3}, 206), values_input({0.5}, {}), values_input({-1.5}, {})});
   check_grad("siglip_loss", [&](const Inputs& in) { return siglip_loss(normalise(in[0]), normalise(in[1]), in[2], in[3]); },
              {transposed_input(3, 6, 207), random_input({3, 6}, 208), values_input({2.0}, {}), values_input({-3.0}, {1})});
+}
+
+TEST_CASE("attention: plain, causal with padding, and q/k/v as permuted views") {
+  auto attn = [](AttentionOptions o) {
+    return [o](const Inputs& in) { return attention(in[0], in[1], in[2], o); };
+  };
+  check_grad("attention", attn({}), {random_input({1, 2, 3, 4}, 231), random_input({1, 2, 5, 4}, 232),
+                                     random_input({1, 2, 5, 4}, 233)});
+  AttentionOptions masked;
+  masked.causal = true;
+  masked.key_padding_mask = from_vector({0, 0, 1, 0, 0, 0, 0, 1}, {2, 4}).to(DType::boolean);
+  masked.scale = 0.7;
+  check_grad("attention", attn(masked), {random_input({2, 1, 4, 3}, 234), random_input({2, 1, 4, 3}, 235),
+                                         random_input({2, 1, 4, 3}, 236)});
+  // The usual layout: (B, T, H, D) projections permuted to (B, H, T, D), not contiguous.
+  auto bthd = [](uint64_t seed) {
+    Tensor t = random_input({2, 3, 2, 4}, seed, false).permute({0, 2, 1, 3});
+    return t.requires_grad_();
+  };
+  check_grad("attention", attn({}), {bthd(237), bthd(238), bthd(239)});
 }
 
 TEST_CASE("view ops") {

@@ -249,6 +249,24 @@ TEST_CASE("nn KV cache: incremental decoding equals full recomputation") {
   check_values(cat(enc_steps, 1), full_enc.to_vector(), 1e-5, 1e-5);
 }
 
+TEST_CASE("nn MultiHeadAttention: the fused attention op and the public-op reference agree (values, gradients)") {
+  default_generator().manual_seed(6);
+  TransformerDecoderLayer dec({16, 4, 32});
+  Tensor x = randn({2, 5, 16}), mem = randn({2, 7, 16});
+  Tensor mem_pad = from_vector({0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 7}, DType::boolean);  // row 1: all padding
+  auto run = [&](bool reference) {
+    set_use_attention_reference(reference);
+    dec.zero_grad();
+    Tensor y = dec.forward(x, mem, Tensor(), mem_pad);
+    sum(mul(y, y)).backward();
+    set_use_attention_reference(false);
+    return std::make_pair(y.to_vector(), dec.self_attn->q_proj->weight.grad().to_vector());
+  };
+  auto fused = run(false), ref = run(true);
+  check_values(fused.first, ref.first, 1e-5, 1e-4);
+  check_values(fused.second, ref.second, 1e-4, 1e-3);
+}
+
 TEST_CASE("nn autocast: off on the CPU unless forced; forced, GEMMs run in bf16 with f32 in and out") {
   Linear lin(32, 16);
   Tensor x = randn({4, 32}, DType::f32).requires_grad_();

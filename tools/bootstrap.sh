@@ -8,6 +8,7 @@ PACKAGES=(
   doctest-dev libbenchmark-dev libstb-dev libutf8proc-dev nlohmann-json3-dev
   libtomlplusplus-dev libcli11-dev zlib1g-dev
   libopenblas-dev   # benchmark peer only
+  dataset-fashion-mnist   # data/fashion_mnist.h: /usr/share/datasets/fashion-mnist
 )
 
 missing=()

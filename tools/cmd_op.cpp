@@ -16,11 +16,9 @@ namespace {
 
 void print_ops() {
   std::printf("%-16s %-14s %-5s %-5s %s\n", "op", "family", "cpu", "cuda", "grad");
-  const char* families[] = {"view", "composed", "copy", "fill", "unary", "binary", "where", "reduce",
-                            "arg_reduce", "matmul", "softmax", "cross_entropy", "embedding", "dropout"};
   for (int i = 0; i < kNumOps; ++i) {
     const OpInfo& info = op_info(OpId(i));
-    std::printf("%-16s %-14s %-5s %-5s %s\n", info.name, families[int(info.family)],
+    std::printf("%-16s %-14s %-5s %-5s %s\n", info.name, kernel_family_name(info.family),
                 op_available(OpId(i), DeviceType::CPU) ? "yes" : "-",
                 op_available(OpId(i), DeviceType::CUDA) ? "yes" : "-", info.differentiable ? "yes" : "no");
   }

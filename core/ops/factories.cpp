@@ -88,6 +88,10 @@ struct CloneBackward final : Node {
 Tensor& Tensor::copy_(const Tensor& src) {
   MINIVL_CHECK(!(grad_enabled() && requires_grad()), "copy_: cannot write in place into ", desc(),
                " which requires grad (wrap the update in NoGradGuard)");
+  // In-place copies record no history: refuse rather than silently drop a gradient.
+  MINIVL_CHECK(!(grad_enabled() && src.requires_grad()), "copy_: the source ", src.desc(),
+               " requires grad but an in-place copy is not differentiable; use the op's result, or "
+               "copy src.detach() (or run under NoGradGuard)");
   Shape b = broadcast_shapes(shape(), src.shape(), "copy_");
   MINIVL_CHECK(b == shape(), "copy_: cannot copy ", src.shape_str(), " into ", shape_str());
   Tensor s = src.expand(shape()).detach();

@@ -20,37 +20,12 @@
 #include <string>
 
 #include "kernels/cuda/attention.h"
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/attention_common.cuh"
 
 namespace minivl::cuda {
 namespace {
 
 template <typename T> using Acc = compute_t<T>;
-
-struct Geometry {
-  int64_t B, H, Tq, Tk, D;
-  const uint8_t* pad;  // (B, Tk) or nullptr
-  bool causal;
-  __host__ __device__ int64_t shift() const { return Tk - Tq; }
-  __device__ __forceinline__ bool visible(int64_t b, int64_t i, int64_t j) const {
-    return (pad == nullptr || pad[b * Tk + j] == 0) && (!causal || j <= i + shift());
-  }
-  __host__ __device__ int64_t key_end(int64_t i1) const {  // keys [0, key_end) seen by rows < i1
-    if (!causal) return Tk;
-    const int64_t e = i1 + shift();
-    return e < 0 ? 0 : (e > Tk ? Tk : e);
-  }
-  __host__ __device__ int64_t query_begin(int64_t j0) const {  // rows [query_begin, Tq) see keys >= j0
-    if (!causal) return 0;
-    const int64_t s = j0 - shift();
-    return s < 0 ? 0 : (s > Tq ? Tq : s);
-  }
-};
-
-Geometry geometry(const StridedView& q, const StridedView& k, const StridedView& mask, bool causal) {
-  return {q.sizes[0], q.sizes[1], q.sizes[2], k.sizes[2], q.sizes[3],
-          mask.data ? static_cast<const uint8_t*>(mask.data) : nullptr, causal};
-}
 
 template <typename C>
 __device__ __forceinline__ C neg_inf() {
@@ -421,13 +396,13 @@ __global__ void __launch_bounds__(kThreads2) dq_v2_kernel(Geometry g, const T* q
     for (int r = 0; r < kRowsPerWarp; ++r) {
       const int row = warp * kRowsPerWarp + r;
       const int64_t i = i0 + row;
-      if (rl[r] == -INFINITY) continue;  // warp-uniform: the row sees no key (or is past Tq)
+      // rl = -inf: the row sees no key (or is past Tq), so p = 0 and dS = 0 (warp-uniform).
       float s = 0, dp = 0;
       for (int d = 0; d < D; ++d) {
         s += Qs[row * D + d] * Ks[lane * ld + d];
         dp += Gs[row * D + d] * Vs[lane * ld + d];
       }
-      const bool valid = j < kend && g.visible(b, i, j);
+      const bool valid = rl[r] != -INFINITY && j < kend && g.visible(b, i, j);
       const float p = valid ? __expf(s * scale - rl[r]) : 0.0f;
       const float ds = p * (dp - rd[r]);
       for (int jj = 0; jj < kTile2; ++jj) {
@@ -515,6 +490,7 @@ bool attention_version_supported(int version, DType dtype, int64_t head_dim) {
   switch (version) {
     case 1: return floating;
     case 2: return floating && dtype != DType::f64 && head_dim <= kMaxD2;
+    case 3: return attention_v3_supported(dtype, head_dim);
     default: return false;
   }
 }
@@ -527,6 +503,8 @@ void attention_forward_cuda_version(int version, const StridedView& q, const Str
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       forward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
+    } else if (version == 3 && attention_forward_v3(q, k, v, key_padding_mask, causal, scale, out, lse)) {
+      return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {
       forward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
     }
@@ -544,6 +522,7 @@ void attention_backward_cuda_version(int version, const StridedView& q, const St
     if (version == 1) {
       backward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, dout, dq, dk, dv);
     } else if constexpr (!std::is_same_v<T, double>) {
+      // v3 has no tensor-core backward yet: its backward is v2's (docs/kernels/attention.md).
       backward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv);
     }
   });

@@ -1,0 +1,42 @@
+#pragma once
+// Pieces shared by the CUDA attention versions (attention_v1_v2.cu, attention_v3.cu): the
+// problem geometry with the mask rule, and the v3 entry point the version switch calls.
+#include <cstdint>
+
+#include "kernels/cuda/common.cuh"
+
+namespace minivl::cuda {
+
+struct Geometry {
+  int64_t B, H, Tq, Tk, D;
+  const uint8_t* pad;  // (B, Tk) or nullptr
+  bool causal;
+  __host__ __device__ int64_t shift() const { return Tk - Tq; }
+  __device__ __forceinline__ bool visible(int64_t b, int64_t i, int64_t j) const {
+    return (pad == nullptr || pad[b * Tk + j] == 0) && (!causal || j <= i + shift());
+  }
+  __host__ __device__ int64_t key_end(int64_t i1) const {  // keys [0, key_end) seen by rows < i1
+    if (!causal) return Tk;
+    const int64_t e = i1 + shift();
+    return e < 0 ? 0 : (e > Tk ? Tk : e);
+  }
+  __host__ __device__ int64_t query_begin(int64_t j0) const {  // rows [query_begin, Tq) see keys >= j0
+    if (!causal) return 0;
+    const int64_t s = j0 - shift();
+    return s < 0 ? 0 : (s > Tq ? Tq : s);
+  }
+};
+
+inline Geometry geometry(const StridedView& q, const StridedView& k, const StridedView& mask, bool causal) {
+  return {q.sizes[0], q.sizes[1], q.sizes[2], k.sizes[2], q.sizes[3],
+          mask.data ? static_cast<const uint8_t*>(mask.data) : nullptr, causal};
+}
+
+// v3 (tensor cores, bf16/f16, D in {32, 64, 128}) forward; false when it does not apply
+// (dtype, head dim, or q/k/v not 16-byte aligned), so the caller can fall back.
+bool attention_forward_v3(const StridedView& q, const StridedView& k, const StridedView& v,
+                          const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                          const StridedView& lse);
+bool attention_v3_supported(DType dtype, int64_t head_dim);
+
+}  // namespace minivl::cuda
