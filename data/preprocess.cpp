@@ -75,14 +75,14 @@ inline uint8_t clip8(int32_t v) {
   return uint8_t(s < 0 ? 0 : s > 255 ? 255 : s);
 }
 
-// Rows [row0, row0 + rows) of `in`, resampled to out_w columns.
-Image resample_horizontal(const Image& in, int out_w, int row0, int rows) {
-  ResampleCoeffs c = precompute_coeffs(in.width, out_w);
-  Image out(out_w, rows);
+// Output columns [col0, col0 + cols) of the horizontal pass over rows [row0, row0 + rows) of `in`.
+Image resample_horizontal(const Image& in, const ResampleCoeffs& c, int col0, int cols, int row0, int rows) {
+  Image out(cols, rows);
   for (int y = 0; y < rows; ++y) {
     const uint8_t* src = in.row(row0 + y);
     uint8_t* dst = out.row(y);
-    for (int xx = 0; xx < out_w; ++xx) {
+    for (int j = 0; j < cols; ++j) {
+      const int xx = col0 + j;
       const int32_t* k = &c.weights[size_t(xx) * c.ksize];
       const uint8_t* p = src + size_t(c.first[xx]) * 3;
       int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
@@ -91,31 +91,59 @@ Image resample_horizontal(const Image& in, int out_w, int row0, int rows) {
         s1 += p[3 * x + 1] * k[x];
         s2 += p[3 * x + 2] * k[x];
       }
-      dst[3 * xx + 0] = clip8(s0);
-      dst[3 * xx + 1] = clip8(s1);
-      dst[3 * xx + 2] = clip8(s2);
+      dst[3 * j + 0] = clip8(s0);
+      dst[3 * j + 1] = clip8(s1);
+      dst[3 * j + 2] = clip8(s2);
     }
   }
   return out;
 }
 
-// `in` row r is source row r + row0 of the coefficients' input.
-Image resample_vertical(const Image& in, const ResampleCoeffs& c, int row0, int out_h) {
-  Image out(in.width, out_h);
+// Output rows [out0, out0 + rows) of the vertical pass; `in` row r is source row r + in_row0.
+Image resample_vertical(const Image& in, const ResampleCoeffs& c, int in_row0, int out0, int rows) {
+  Image out(in.width, rows);
   const int n = in.width * 3;
   std::vector<int32_t> acc(n);
-  for (int yy = 0; yy < out_h; ++yy) {
+  for (int i = 0; i < rows; ++i) {
+    const int yy = out0 + i;
     std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
     const int32_t* k = &c.weights[size_t(yy) * c.ksize];
     for (int y = 0, m = c.count[yy]; y < m; ++y) {
-      const uint8_t* src = in.row(c.first[yy] + y - row0);
+      const uint8_t* src = in.row(c.first[yy] + y - in_row0);
       const int32_t w = k[y];
-      for (int i = 0; i < n; ++i) acc[i] += src[i] * w;  // exact integer sums: any order gives Pillow's
+      for (int t = 0; t < n; ++t) acc[t] += src[t] * w;  // exact integer sums: any order gives Pillow's
     }
-    uint8_t* dst = out.row(yy);
-    for (int i = 0; i < n; ++i) dst[i] = clip8(acc[i]);
+    uint8_t* dst = out.row(i);
+    for (int t = 0; t < n; ++t) dst[t] = clip8(acc[t]);
   }
   return out;
+}
+
+// The (left, top, w, h) window of Pillow's resize to out_w x out_h. Every output pixel depends
+// only on its own coefficients, so computing just the window equals resizing and then cropping.
+Image resize_bicubic_window(const Image& image, int out_w, int out_h, int left, int top, int w, int h) {
+  MINIVL_CHECK(!image.empty(), "resize_bicubic: empty input image");
+  MINIVL_CHECK(out_w > 0 && out_h > 0, "resize_bicubic: output size ", out_w, " x ", out_h, " must be positive");
+  MINIVL_CHECK(left >= 0 && top >= 0 && w > 0 && h > 0 && left + w <= out_w && top + h <= out_h,
+               "resize_bicubic: window is outside the ", out_w, " x ", out_h, " output");
+  const bool need_h = out_w != image.width;
+  const bool need_v = out_h != image.height;
+  if (!need_h && !need_v) return left == 0 && top == 0 && w == out_w && h == out_h ? image : crop(image, left, top, w, h);
+  if (!need_v) {
+    ResampleCoeffs horiz = precompute_coeffs(image.width, out_w);
+    return resample_horizontal(image, horiz, left, w, top, h);
+  }
+  ResampleCoeffs vert = precompute_coeffs(image.height, out_h);
+  // Only the source rows the vertical pass reads go through the horizontal pass.
+  const int row_first = vert.first[top];
+  const int row_last = vert.first[top + h - 1] + vert.count[top + h - 1];
+  if (!need_h) {
+    Image cols = (left == 0 && w == out_w) ? image : crop(image, left, 0, w, image.height);
+    return resample_vertical(cols, vert, 0, top, h);
+  }
+  ResampleCoeffs horiz = precompute_coeffs(image.width, out_w);
+  Image temp = resample_horizontal(image, horiz, left, w, row_first, row_last - row_first);
+  return resample_vertical(temp, vert, row_first, top, h);
 }
 
 // Python's round() for x.0 / x.5 values: half to even.
@@ -180,19 +208,7 @@ ClipPreprocessConfig ClipPreprocessConfig::from_json_file(const std::string& pat
 }
 
 Image resize_bicubic(const Image& image, int out_w, int out_h) {
-  MINIVL_CHECK(!image.empty(), "resize_bicubic: empty input image");
-  MINIVL_CHECK(out_w > 0 && out_h > 0, "resize_bicubic: output size ", out_w, " x ", out_h, " must be positive");
-  const bool need_h = out_w != image.width;
-  const bool need_v = out_h != image.height;
-  if (!need_h && !need_v) return image;
-  ResampleCoeffs vert = precompute_coeffs(image.height, out_h);
-  // Only the source rows the vertical pass reads go through the horizontal pass.
-  const int row_first = vert.first[0];
-  const int row_last = vert.first[out_h - 1] + vert.count[out_h - 1];
-  if (!need_v) return resample_horizontal(image, out_w, 0, image.height);
-  if (!need_h) return resample_vertical(image, vert, 0, out_h);
-  Image temp = resample_horizontal(image, out_w, row_first, row_last - row_first);
-  return resample_vertical(temp, vert, row_first, out_h);
+  return resize_bicubic_window(image, out_w, out_h, 0, 0, out_w, out_h);
 }
 
 std::pair<int, int> resize_short_side_size(int width, int height, int short_side) {
@@ -265,10 +281,15 @@ void normalize_to_chw(const Image& image, const ClipPreprocessConfig& config, fl
   }
 }
 
+Image resize_and_center_crop(const Image& image, int r) {
+  auto [w, h] = resize_short_side_size(image.width, image.height, r);
+  MINIVL_CHECK(w >= r && h >= r, "resize_and_center_crop: internal error, resized ", w, " x ", h, " < ", r);
+  // The crop window of the resized image, computed directly (the same pixels as resize, then crop).
+  return resize_bicubic_window(image, w, h, round_half_even((w - r) / 2.0), round_half_even((h - r) / 2.0), r, r);
+}
+
 void clip_preprocess_into(const Image& image, const ClipPreprocessConfig& config, float* out) {
-  const int r = config.image_size;
-  Image resized = resize_short_side(image, r);
-  normalize_to_chw(center_crop(resized, r, r), config, out);
+  normalize_to_chw(resize_and_center_crop(image, config.image_size), config, out);
 }
 
 Tensor clip_preprocess(const Image& image, const ClipPreprocessConfig& config) {
@@ -317,7 +338,7 @@ void augment_preprocess_into(const Image& image, const ClipPreprocessConfig& pre
     CropBox b = random_resized_crop_box(image.width, image.height, augment, seed, offset);
     x = resize_bicubic(crop(image, b.left, b.top, b.width, b.height), r, r);
   } else {
-    x = center_crop(resize_short_side(image, r), r, r);
+    x = resize_and_center_crop(image, r);
   }
   // The flip draw sits past the crop's 40 draws.
   if (augment.horizontal_flip && philox_uniform(seed, offset, 48) < augment.flip_probability) x = hflip(x);

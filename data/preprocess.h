@@ -44,6 +44,8 @@ Image resize_short_side(const Image& image, int short_side);
 Image center_crop(const Image& image, int crop_w, int crop_h);
 // Any rectangle inside the image.
 Image crop(const Image& image, int left, int top, int width, int height);
+// resize_short_side then center_crop, computing only the pixels the crop keeps (identical result).
+Image resize_and_center_crop(const Image& image, int size);
 Image hflip(const Image& image);
 
 // ToTensor + Normalize into `out` (3, H, W) f32, computed in f32 as torchvision does:

@@ -91,6 +91,18 @@ TEST_CASE("preprocess: the same size is a copy, and channels are resampled indep
   CHECK(b == std::vector<int>{0, 49, 161, 217});
 }
 
+TEST_CASE("preprocess: resizing only the crop window equals resizing then cropping") {
+  uint32_t state = 1;
+  const int sizes[][3] = {{50, 37, 16}, {37, 50, 16}, {16, 40, 16}, {40, 16, 16}, {9, 9, 20}, {30, 7, 12}, {61, 60, 60}};
+  for (const auto& s : sizes) {
+    Image img(s[0], s[1]);
+    for (auto& p : img.pixels) p = uint8_t((state = state * 1664525u + 1013904223u) >> 24);
+    CAPTURE(s[0]);
+    CAPTURE(s[1]);
+    CHECK(resize_and_center_crop(img, s[2]) == center_crop(resize_short_side(img, s[2]), s[2], s[2]));
+  }
+}
+
 TEST_CASE("preprocess: torchvision's Resize(R) size rule floors the long side") {
   CHECK(resize_short_side_size(500, 375, 224) == std::pair{298, 224});  // int(224 * 500 / 375) = int(298.67)
   CHECK(resize_short_side_size(375, 500, 224) == std::pair{224, 298});

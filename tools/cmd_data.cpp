@@ -30,7 +30,7 @@ void run_preprocess(const PreprocessOptions& o) {
   if (o.size > 0) cfg.image_size = o.size;
   data::Image image = data::read_image(o.image, {o.max_pixels});
   const int r = cfg.image_size;
-  data::Image cropped = data::center_crop(data::resize_short_side(image, r), r, r);
+  data::Image cropped = data::resize_and_center_crop(image, r);
   if (!o.save_resized.empty()) data::write_png(o.save_resized, cropped);
   Tensor x = empty({3, r, r}, DType::f32);  // (3, R, R)
   data::normalize_to_chw(cropped, cfg, x.data<float>());

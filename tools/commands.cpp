@@ -10,6 +10,7 @@ void register_demo_commands(CLI::App& app);
 void register_tokenize_commands(CLI::App& app);
 void register_data_commands(CLI::App& app);
 void register_train_commands(CLI::App& app);
+void register_clip_commands(CLI::App& app);
 
 void register_all_commands(CLI::App& app) {
   register_demo_commands(app);
@@ -17,6 +18,7 @@ void register_all_commands(CLI::App& app) {
   register_tokenize_commands(app);
   register_data_commands(app);
   register_train_commands(app);
+  register_clip_commands(app);
 }
 
 }  // namespace minivl::tools
