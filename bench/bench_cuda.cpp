@@ -17,6 +17,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/dispatch.h"
 #include "core/ops.h"
 
 namespace {
@@ -24,6 +25,7 @@ namespace {
 using namespace minivl;
 
 bool skip_without_cuda(benchmark::State& state) {
+  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
   if (cuda_available()) return false;
   state.SkipWithError(cuda_unavailable_reason().c_str());  // "no CUDA device: ..." or "built without CUDA"
   return true;

@@ -3,11 +3,20 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <string>
 
+#include "core/dispatch.h"
 #include "core/error.h"
 
 namespace minivl {
 namespace {
+
+// The stats part of the out-of-memory message (docs/hardening.md), which also names the bytes
+// asked for and the config knobs to turn.
+std::string out_of_memory_stats(const AllocatorStats& s) {
+  return detail::concat("minivl holds ", s.allocated, " bytes (reserved ", s.reserved, ", peak ", s.peak_allocated,
+                        ", ", s.num_allocs, " allocations so far)");
+}
 
 class CpuAllocator final : public Allocator {
  public:
@@ -15,9 +24,9 @@ class CpuAllocator final : public Allocator {
     if (nbytes == 0) return nullptr;
     size_t rounded = (nbytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded);
-    MINIVL_CHECK(p != nullptr, "out of host memory: asked for ", nbytes, " bytes with ", allocated_.load(),
-                 " bytes already allocated by minivl (peak ", peak_.load(),
-                 "); reduce the batch size or use bf16");
+    MINIVL_CHECK(p != nullptr, "out of host memory: asked for ", nbytes, " bytes; ", out_of_memory_stats(stats()),
+                 ". Lower data.batch_size in the config (raise optim.grad_accum to keep the effective batch), "
+                 "or set precision = \"bf16\"");
     int64_t now = allocated_.fetch_add(int64_t(nbytes)) + int64_t(nbytes);
     int64_t peak = peak_.load();
     while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
@@ -57,6 +66,7 @@ void set_cuda_allocator(Allocator* allocator) { g_cuda_allocator = allocator; }
 
 Allocator* allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
+  kernels();  // the CUDA backend registers its allocator with the kernel table
   MINIVL_CHECK(g_cuda_allocator != nullptr, "cannot allocate on ", device.str(), ": ",
                cuda_unavailable_reason());
   return g_cuda_allocator;

@@ -33,6 +33,7 @@ const bool g_poison_set = [] {
 
 // Returns true (after a visible MESSAGE, and a one-time line on stdout for CI logs) when there is no GPU.
 bool skip_without_cuda(const char* test) {
+  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
   if (cuda_available()) return false;
   const std::string why = "parity_cuda: skipped: " + cuda_unavailable_reason();
   static bool printed = false;
@@ -41,7 +42,8 @@ bool skip_without_cuda(const char* test) {
     std::fflush(stdout);
     printed = true;
   }
-  MESSAGE(why + " (" + std::string(test) + ")");
+  const std::string message = why + " (" + test + ")";
+  MESSAGE(message);
   return true;
 }
 

@@ -12,7 +12,8 @@
 #                                Full logs and JSON under $OUT (at most 8 files); a short table last.
 #
 # Environment: OUT (default ./gpu-check-out), BUILD (default build-gpu), JOBS (default nproc),
-# ARCHS (default 90), SKIP_SANITIZER=1, SKIP_BENCH=1.
+# ARCHS (default 90), SKIP_SANITIZER=1, SKIP_BENCH=1, DEADLINE (seconds for the whole run, default
+# 500: each later stage gets what is left, capped, and is skipped when too little is).
 set -uo pipefail
 
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +37,7 @@ PACKAGES=(
 prepare() {
   mkdir -p "$DEPS"
   cd "$DEPS" || exit 1
-  rm -f ./*.deb
+  rm -rf ./*.deb ./root  # root/: an unpacked prefix from a local build-only run would travel too
   echo "gpu_check prepare: downloading ${#PACKAGES[@]} packages into $DEPS"
   if ! apt-get download "${PACKAGES[@]}"; then
     echo "gpu_check prepare: apt-get download failed (try: apt-get update)" >&2
@@ -90,7 +91,16 @@ configure_and_build() {
   ninja -C "$build" -j"$jobs"
 }
 
+# Seconds a stage may take: its cap, or what is left before the deadline (minus 15 s for the
+# summary); 0 when too little is left to be worth starting.
+budget() {
+  local cap=$1 left=$((${DEADLINE:-500} - (SECONDS - RUN_T0) - 15))
+  [ $left -lt 20 ] && { echo 1; return; }  # 1, not 0: "timeout 0" would mean no limit
+  echo $((left < cap ? left : cap))
+}
+
 run() {
+  RUN_T0=$SECONDS
   local out=${OUT:-$ROOT_DIR/gpu-check-out}
   local build=${BUILD:-$ROOT_DIR/build-gpu}
   local jobs=${JOBS:-$(nproc)}
@@ -124,38 +134,38 @@ run() {
 
   echo "== parity tests"
   local t1=$SECONDS
-  timeout 240 "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests.log" 2>&1
+  timeout "$(budget 180)" "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests.log" 2>&1
   local parity_rc=$?
   tail -n 30 "$out/tests.log"
   local parity_s=$((SECONDS - t1))
 
+  local bench_rc=skipped torch_rc=skipped
+  if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$(budget 90)" -gt 1 ]; then
+    echo "== benchmarks"
+    timeout "$(budget 90)" "$build/bin/bench_cuda" --benchmark_format=json --benchmark_out="$out/bench_cuda.json" \
+      --benchmark_out_format=json --benchmark_min_time=0.2 > /dev/null 2>> "$out/tests.log"
+    bench_rc=$?
+    echo "== PyTorch peer"
+    PYTHONUNBUFFERED=1 timeout "$(budget 90)" python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
+    torch_rc=$?
+  fi
+
   local memcheck_rc=skipped racecheck_rc=skipped
-  if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; then
+  if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(budget 150)" -gt 1 ]; then
     echo "== compute-sanitizer memcheck (parity tests)"
-    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
+    timeout "$(budget 150)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
       "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*' > "$out/sanitizer.log" 2>&1
     memcheck_rc=$?
     grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 3
     echo "== compute-sanitizer racecheck (shared-memory kernels)"
     {
       echo "---- racecheck ----"
-      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,clip_loss,siglip_loss \
-        timeout 150 compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
+      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,add_layernorm,clip_loss,siglip_loss,attention \
+        timeout "$(budget 90)" compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
         "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*'
     } >> "$out/sanitizer.log" 2>&1
     racecheck_rc=$?
     grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 2
-  fi
-
-  local bench_rc=skipped torch_rc=skipped
-  if [ "${SKIP_BENCH:-0}" != 1 ]; then
-    echo "== benchmarks"
-    timeout 150 "$build/bin/bench_cuda" --benchmark_format=json --benchmark_out="$out/bench_cuda.json" \
-      --benchmark_out_format=json --benchmark_min_time=0.2 > /dev/null 2>> "$out/tests.log"
-    bench_rc=$?
-    echo "== PyTorch peer"
-    PYTHONUNBUFFERED=1 timeout 120 python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
-    torch_rc=$?
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \

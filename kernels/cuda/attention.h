@@ -1,6 +1,7 @@
 #pragma once
 // The CUDA backend's fused attention: numbered versions in kernels/cuda/attention_v1_v2.cu
-// (v1 naive, v2 tiled SIMT), registered into the kernel table by register_attention_kernels
+// (v1 naive, v2 tiled SIMT) and attention_v3.cu / attention_v3_backward.cu (tensor cores),
+// registered into the kernel table by register_attention_kernels
 // (kernels/cuda/register_attention.cu). No CUDA headers here: host C++ (core/backends.cpp,
 // the benchmarks) includes this file. Layouts and the mask rule are the KernelTable's
 // (core/dispatch.h): contiguous q (B, H, Tq, D), k, v (B, H, Tk, D), mask (B, Tk) bool/u8,
@@ -15,7 +16,8 @@ namespace cuda {
 
 void register_attention_kernels(KernelTable& table);
 
-// The registered version for each dtype and head dim (attention_registered_version says which).
+// The registered version for each dtype and head dim (attention_registered_version says which;
+// the environment variable MINIVL_ATTENTION_VERSION=N forces version N where it applies).
 void attention_forward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
                             const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
                             const StridedView& lse);
@@ -32,6 +34,10 @@ int attention_registered_version(DType dtype, int64_t head_dim);
 //   2  tiled SIMT online softmax (FlashAttention-2's loop order) in f32: one block per
 //      (b, h, 16 query rows), keys in 32-wide tiles through shared memory; the backward is a
 //      key-block pass (dk, dv) and a query-block pass (dq), no atomics. f32, bf16, f16; D <= 128.
+//   3  FlashAttention-2 on tensor cores (mma.sync m16n8k16, ldmatrix, cp.async double buffering),
+//      bf16/f16 with f32 accumulation, D in {32, 64, 128}; one block per (b, h, 64 query rows);
+//      backward: Delta pre-pass, key-block pass (dk, dv), query-block pass (dq), no atomics.
+//      Operands not 16-byte aligned run v2. Written without a GPU: not registered until checked.
 // attention_version_supported says whether a version takes a dtype and head dim.
 bool attention_version_supported(int version, DType dtype, int64_t head_dim);
 void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,

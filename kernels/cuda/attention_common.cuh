@@ -37,6 +37,12 @@ inline Geometry geometry(const StridedView& q, const StridedView& k, const Strid
 bool attention_forward_v3(const StridedView& q, const StridedView& k, const StridedView& v,
                           const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
                           const StridedView& lse);
+// v3 backward (attention_v3_backward.cu): Delta pre-pass, key-block pass (dk, dv), query-block
+// pass (dq); false when it does not apply, as above.
+bool attention_backward_v3(const StridedView& q, const StridedView& k, const StridedView& v,
+                           const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                           const StridedView& lse, const StridedView& dout, const StridedView& dq,
+                           const StridedView& dk, const StridedView& dv);
 bool attention_v3_supported(DType dtype, int64_t head_dim);
 
 }  // namespace minivl::cuda

@@ -521,8 +521,10 @@ void attention_backward_cuda_version(int version, const StridedView& q, const St
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       backward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, dout, dq, dk, dv);
+    } else if (version == 3 &&
+               attention_backward_v3(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv)) {
+      return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {
-      // v3 has no tensor-core backward yet: its backward is v2's (docs/kernels/attention.md).
       backward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv);
     }
   });

@@ -230,8 +230,7 @@ __global__ void __launch_bounds__(kThreads3) forward_v3_kernel(Geometry g, const
     T* dst = out + (bh * g.Tq + row[r]) * D;
 #pragma unroll
     for (int n = 0; n < D / 8; ++n) {
-      store(dst + n * 8 + 2 * quad_col, o[n][2 * r] * inv);
-      store(dst + n * 8 + 2 * quad_col + 1, o[n][2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(dst + n * 8 + 2 * quad_col) = pack2<T>(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
     }
     if (quad_col == 0)
       lse[bh * g.Tq + row[r]] = lr > 0.0f ? m[r] * 0.6931471805599453f + __logf(lr) : -INFINITY;
@@ -273,7 +272,7 @@ bool attention_forward_v3(const StridedView& q, const StridedView& k, const Stri
                           const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
                           const StridedView& lse) {
   if (!attention_v3_supported(q.dtype, q.sizes[3])) return false;
-  if (!aligned16(q.data) || !aligned16(k.data) || !aligned16(v.data)) return false;
+  if (!aligned16(q.data) || !aligned16(k.data) || !aligned16(v.data) || !aligned16(out.data)) return false;
   const Geometry g = geometry(q, k, key_padding_mask, causal);
   if (q.dtype == DType::bf16) {
     dispatch_head_dim<bf16>(g, q, k, v, scale, out, lse);
