@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build configure test demo bench bootstrap clean
+.PHONY: all build configure test demo bench bootstrap clean test-asan test-tsan fuzz fuzz-ci fuzz-build
 
 all: build
 
@@ -23,13 +23,67 @@ test: bootstrap
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure
 
+# CLIP end to end on the shapes world (docs/clip.md): data, training, evaluation,
+# zero-shot on held-out images, and the loss/eval plot (when matplotlib is there).
+DEMO_RUN ?= runs/clip_shapes
 demo: bootstrap
 	$(MAKE) build
-	$(BUILD)/bin/minivl demo
+	@start=$$(date +%s); \
+	if [ ! -f datasets/shapes/splits.json ]; then \
+	  $(BUILD)/bin/minivl gen-shapes --out datasets/shapes --n 8000 --seed 1 --size 32 || exit 1; fi; \
+	rm -rf $(DEMO_RUN); \
+	$(BUILD)/bin/minivl train configs/clip_shapes.toml --run-dir $(DEMO_RUN) || exit 1; \
+	echo "== zero-shot on the held-out single-shape images (40 colour x shape classes)"; \
+	$(BUILD)/bin/minivl eval --model $(DEMO_RUN)/model --task zeroshot --data datasets/shapes || exit 1; \
+	echo "== retrieval on the held-out images"; \
+	$(BUILD)/bin/minivl eval --model $(DEMO_RUN)/model --task retrieval --data datasets/shapes --limit 500 || exit 1; \
+	echo "== minivl zeroshot on three held-out images"; \
+	imgs=$$(python3 -c 'import json; c = json.load(open("datasets/shapes/classes.json")); t = set(json.load(open("datasets/shapes/splits.json"))["test"]); print(" ".join("--image datasets/shapes/" + i["file_name"] for i in c["images"] if i["image_id"] in t][:3]))'); \
+	labels=$$(python3 -c 'import json; print(",".join(json.load(open("datasets/shapes/classes.json"))["classes"]))'); \
+	$(BUILD)/bin/minivl zeroshot --model $(DEMO_RUN)/model $$imgs --labels "$$labels" --templates configs/shapes_templates.txt --top 3 || exit 1; \
+	python3 tools/plot_metrics.py $(DEMO_RUN) || echo "(no plot: install python3-matplotlib for $(DEMO_RUN)/metrics.png)"; \
+	echo "== demo done in $$(( $$(date +%s) - start ))s: model folder $(DEMO_RUN)/model, metrics $(DEMO_RUN)/metrics.jsonl, plot $(DEMO_RUN)/metrics.png"
 
 bench: bootstrap
 	$(MAKE) build
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b --benchmark_min_time=0.2 || exit 1; done
+
+# ---- hardening (docs/hardening.md) ----
+# Sanitizer builds: g++, no CUDA, own build dirs; only the CLI and the test binary.
+# -O1 -g1: about the usual sanitizer speed at a shorter compile; line tables for the reports.
+SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DMINIVL_CUDA=OFF -DMINIVL_NATIVE=OFF
+ASAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# TSan: libgomp is not TSan-instrumented, so OpenMP runs with one thread and the
+# suites below are the ones whose threads are our own (loader, data, tokenizer, parsers).
+TSAN_FILES ?= *test_data_*,*test_tokenizer*,*test_safetensors*,*test_nn_config*,*test_nn_checkpoint*,*test_hardening_*
+TSAN_ENV  = OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+test-asan: bootstrap
+	cmake -S . -B build-asan $(SAN_CMAKE) -DMINIVL_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS) --target minivl minivl_tests
+	cd build-asan && $(ASAN_ENV) ./bin/minivl_tests
+
+test-tsan: bootstrap
+	cmake -S . -B build-tsan $(SAN_CMAKE) -DMINIVL_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS) --target minivl minivl_tests
+	cd build-tsan && $(TSAN_ENV) ./bin/minivl_tests --source-file='$(TSAN_FILES)'
+
+# libFuzzer: clang, ASan + UBSan, one executable per parser in build-fuzz/bin/fuzz_*.
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 20
+FUZZ_CMAKE = $(SAN_CMAKE) \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DMINIVL_FUZZ=ON -DMINIVL_SANITIZE=address,undefined
+
+fuzz-build: bootstrap
+	cmake -S . -B build-fuzz $(FUZZ_CMAKE)
+	cmake --build build-fuzz -j $(JOBS) --target minivl_fuzz_all
+
+fuzz: fuzz-build
+	tests/fuzz/run_fuzzers.sh build-fuzz/bin $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build
+	tests/fuzz/run_fuzzers.sh build-fuzz/bin $(FUZZ_CI_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

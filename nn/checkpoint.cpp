@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops.h"
 #include "core/tensor_io.h"
 
 namespace minivl::nn {
@@ -41,10 +44,22 @@ bool complete(const fs::path& dir) {
   return fs::is_regular_file(dir / "state.json", ec) && fs::is_regular_file(dir / "model.safetensors", ec) &&
          fs::is_regular_file(dir / "optimizer.safetensors", ec);
 }
+// A checkpoint is never written with NaN/inf weights (docs/hardening.md): it would overwrite the
+// last good one. x * 0 sums to NaN exactly when x holds a NaN or an inf.
+void check_weights_finite(const std::string& run_dir, const NamedTensors& state) {
+  NoGradGuard no_grad;
+  for (const auto& [name, t] : state) {
+    if (!is_floating(t.dtype()) || t.numel() == 0) continue;
+    MINIVL_CHECK(std::isfinite(sum(mul(t, 0.0)).item()), "checkpoint: not writing ", run_dir,
+                 "/checkpoint: parameter '", name, "' holds non-finite values (NaN or inf); the previous checkpoint is kept");
+  }
+}
 }  // namespace
 
 void save_checkpoint(const std::string& run_dir, const Module& model, const Optimizer& optimizer,
                      const TrainingState& state) {
+  const NamedTensors weights = model.state_dict();
+  check_weights_finite(run_dir, weights);
   const fs::path root(run_dir);
   fs::create_directories(root);
   const std::string pid = std::to_string(::getpid());
@@ -54,7 +69,7 @@ void save_checkpoint(const std::string& run_dir, const Module& model, const Opti
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    save_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
+    save_safetensors((tmp / "model.safetensors").string(), weights, {{"format", "pt"}});
     optimizer.save((tmp / "optimizer.safetensors").string());
     nlohmann::json j = {{"format", kFormat},
                         {"version", kVersion},

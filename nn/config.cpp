@@ -106,6 +106,8 @@ ConfigSchema ConfigSchema::training() {
   s.add_bool("optim.nesterov", false, "SGD Nesterov momentum");
   s.add_float("optim.grad_clip", 0.0, "clip the global gradient norm to this (0 = off)", 0.0);
   s.add_int("optim.grad_accum", 1, "micro-batches per optimiser step", 1);
+  s.add_int("optim.max_nonfinite_steps", 5,
+            "stop the run after this many consecutive steps with a non-finite loss or gradient (each is skipped)", 1);
   s.add_string("schedule.name", "constant", "learning-rate schedule", {"constant", "cosine"});
   s.add_int("schedule.warmup_steps", 0, "linear warm-up steps", 0);
   s.add_float("schedule.min_lr", 0.0, "cosine floor", 0.0);

@@ -1,7 +1,9 @@
 #include "nn/trainer.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,19 @@ void truncate_metrics(const fs::path& path, int64_t step) {
   std::ofstream out(path, std::ios::trunc);
   out << kept;
 }
+
+// Ctrl-C during training (docs/hardening.md): the step in flight finishes, a checkpoint is
+// written and the resume command printed. A second Ctrl-C kills as usual (the handler resets itself).
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_training_sigint(int) {
+  g_interrupted.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+struct SigintGuard {
+  void (*previous)(int);
+  SigintGuard() : previous(std::signal(SIGINT, on_training_sigint)) { g_interrupted.store(false); }
+  ~SigintGuard() { std::signal(SIGINT, previous == SIG_ERR ? SIG_DFL : previous); }
+};
 
 std::unique_ptr<Optimizer> make_optimizer(const Config& c, const Module& model) {
   DecayPolicy policy{c.get_float("optim.weight_decay"), c.get_bool("optim.decay_biases"),
@@ -120,6 +135,7 @@ TrainResult run_training(const TrainOptions& o) {
   const int64_t eval_every = config.get_int("eval.every");
   const int64_t eval_batches = config.get_int("eval.batches");
   const int64_t log_every = config.get_int("log.every");
+  const int64_t max_nonfinite = config.get_int("optim.max_nonfinite_steps");
   MINIVL_CHECK(o.stop_at >= 0, "train: --stop-at must be >= 0");
 
   // ---- model, optimiser, schedule, precision ----
@@ -153,6 +169,7 @@ TrainResult run_training(const TrainOptions& o) {
   if (o.resume) truncate_metrics(metrics_path, step);
   std::ofstream metrics(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
 
+  int64_t last_checkpoint = o.resume ? step : -1;   // the step of the newest checkpoint on disk
   auto checkpoint = [&](int64_t at_step) {
     TrainingState s;
     s.step = at_step;
@@ -161,6 +178,7 @@ TrainResult run_training(const TrainOptions& o) {
     s.config = config.to_toml();
     s.extra = {{"grad_scaler", scaler.state()}};
     save_checkpoint(o.run_dir, model, *optimizer, s);
+    last_checkpoint = at_step;
   };
   auto evaluate = [&]() {
     const GeneratorState saved = gen.state();  // evaluation never shifts the training stream
@@ -180,6 +198,8 @@ TrainResult run_training(const TrainOptions& o) {
   const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, total_steps) : total_steps;
   const auto t0 = std::chrono::steady_clock::now();
   model.train();
+  SigintGuard sigint;
+  int64_t nonfinite_in_a_row = 0;
   for (; step < end; ++step) {
     const double lr = schedule.lr_at(step);
     optimizer->set_lr(lr);
@@ -198,7 +218,14 @@ TrainResult run_training(const TrainOptions& o) {
     const bool finite = scaler.unscale_(params);
     double grad_norm = NAN;
     if (finite && clip > 0) grad_norm = clip_grad_norm_(params, clip);
-    if (finite) optimizer->step();
+    // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
+    // are the scaler's business and do not count).
+    const bool nonfinite = !std::isfinite(loss_sum) ||
+        (finite && !scaler.enabled() && (clip > 0 ? !std::isfinite(grad_norm) : !grads_finite(params)));
+    if (finite && !nonfinite) {
+      optimizer->step();
+      trainer->after_step();
+    }
     scaler.update(!finite);
     optimizer->zero_grad();
 
@@ -207,18 +234,45 @@ TrainResult run_training(const TrainOptions& o) {
     nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}};
     if (std::isfinite(grad_norm)) line["grad_norm"] = grad_norm;
     if (scaler.enabled()) line["loss_scale"] = scaler.scale();
-    if (!finite) line["skipped"] = true;
+    if (!finite || nonfinite) line["skipped"] = true;
     if (eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
       for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;
     metrics << line.dump() << "\n";
     metrics.flush();
     if (!o.quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("step %lld/%lld  loss %.6f  lr %.3g  (%.1fs)\n", (long long)(step + 1), (long long)total_steps,
-                  loss, lr, secs);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double done = double(step + 1 - result.start_step);
+      const double eta = secs / done * double(end - step - 1);
+      const int64_t per_batch = trainer->examples_per_batch();
+      char rate[64] = "";
+      if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * accum) / secs);
+      std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(step + 1),
+                  (long long)total_steps, loss, lr, rate, secs, eta);
       std::fflush(stdout);
     }
+    if (nonfinite) {
+      ++nonfinite_in_a_row;
+      std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
+                   (long long)(step + 1), std::isfinite(loss_sum) ? "gradient norm" : "loss", loss,
+                   (long long)nonfinite_in_a_row, (long long)max_nonfinite);
+      if (nonfinite_in_a_row >= max_nonfinite) {
+        const std::string where = last_checkpoint >= 0
+            ? "the last good checkpoint is " + (run_dir / "checkpoint").string() + " (step " + std::to_string(last_checkpoint) +
+                  "); resume it with: minivl train --resume " + o.run_dir + " --set optim.lr=<lower>"
+            : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
+        MINIVL_FAIL("train: stopped at step ", step + 1, ": ", nonfinite_in_a_row,
+                    " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
+                    where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
+      }
+    } else {
+      nonfinite_in_a_row = 0;
+    }
     if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end) checkpoint(step + 1);
+    if (g_interrupted.load() && step + 1 < end) {
+      ++step;
+      result.interrupted = true;
+      break;
+    }
   }
   result.end_step = step;
   checkpoint(step);
@@ -230,6 +284,10 @@ TrainResult run_training(const TrainOptions& o) {
       metrics << line.dump() << "\n";
       if (!o.quiet) std::printf("eval at step %lld: %s\n", (long long)step, line.dump().c_str());
     }
+    trainer->finish(o.run_dir, result.final_eval);
+  } else if (result.interrupted) {
+    std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint written to %s; resume with:\n  minivl train --resume %s\n",
+                 (long long)step, (run_dir / "checkpoint").string().c_str(), o.run_dir.c_str());
   } else if (!o.quiet) {
     std::printf("stopped at step %lld; continue with --resume %s\n", (long long)step, o.run_dir.c_str());
   }

@@ -35,6 +35,12 @@ class Trainer {
   // Exactly where the data stream stands (saved in state.json).
   virtual nlohmann::json data_cursor() const = 0;
   virtual void set_data_cursor(const nlohmann::json& cursor) = 0;
+  // Called after each optimiser step (CLIP clamps its logit scale here).
+  virtual void after_step() {}
+  // Examples per micro-batch, for the examples/s of the progress line (0: not shown).
+  virtual int64_t examples_per_batch() const { return 0; }
+  // After the last step and the final evaluation: export the trained model (a model folder, say).
+  virtual void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) {}
 };
 
 struct TrainerInfo {
@@ -67,6 +73,7 @@ struct TrainResult {
   int64_t start_step = 0, end_step = 0;  // steps [start_step, end_step) ran in this call
   std::vector<double> losses;            // one per step that ran
   std::map<std::string, double> final_eval;
+  bool interrupted = false;              // Ctrl-C: stopped early with a checkpoint at end_step
 };
 
 TrainResult run_training(const TrainOptions& options);

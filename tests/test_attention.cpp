@@ -35,6 +35,8 @@ const Case kCases[] = {
     {"Tq < Tk, causal + padding", 2, 1, 37, 130, 16, true, true},
     {"Tq > Tk, causal", 1, 2, 130, 37, 16, true, false},
     {"Tq != Tk, no mask", 1, 2, 65, 129, 8, false, false},
+    {"B H >= 32 (one-pass backward), causal + padding, Tq > Tk", 4, 8, 70, 45, 8, true, true},
+    {"B H >= 32 (one-pass backward), no mask, Tq < Tk", 2, 16, 33, 100, 8, false, false},
 };
 
 // (B, Tk) bool: batch b masks keys j with (j + 3 b) % 5 == 0, and batch 1 also its last 20.
@@ -125,9 +127,14 @@ TEST_CASE("gradcheck (f64) of the op: no mask, causal, padding, both, Tq != Tk, 
     int64_t Tq, Tk;
     bool causal, padded;
   };
-  const G cases[] = {{"no mask", 67, 67, false, false},     {"causal", 67, 67, true, false},
-                     {"padding", 67, 67, false, true},      {"causal + padding", 67, 67, true, true},
-                     {"Tq < Tk, causal", 9, 70, true, true}, {"Tq > Tk, causal", 70, 9, true, false}};
+  const G cases[] = {{"no mask", 67, 67, false, false},
+                     {"causal", 67, 67, true, false},
+                     {"padding", 67, 67, false, true},
+                     {"causal + padding", 67, 67, true, true},
+                     {"Tq < Tk, causal", 9, 70, true, true},
+                     {"Tq > Tk, causal", 70, 9, true, false}};
+  // These run the two-pass backward (B H < 32); the one-pass backward (B H >= 32) is held to the
+  // naive kernels at 1e-10 above, as is the two-pass one, which is what this gradchecks.
   for (const G& g : cases) {
     CAPTURE(g.name);
     const int64_t B = 2, H = 1, D = 3;
@@ -190,18 +197,22 @@ TEST_CASE("bf16 and f16 on the CPU agree with f32 to 2e-2") {
   }
 }
 
-TEST_CASE("attention gradients are bitwise identical with 1 and 3 threads") {
-  const Case& c = kCases[4];
-  const Inputs in = make_inputs(c, DType::f32, 31);
-  auto grads = [&](int threads) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(threads);
-    Results r = run_kernels(in, c, false);
-    omp_set_num_threads(saved);
-    return std::vector<std::vector<double>>{r.out.to_vector(), r.dq.to_vector(), r.dk.to_vector(),
-                                            r.dv.to_vector()};
-  };
-  CHECK(grads(1) == grads(3));
+TEST_CASE("attention outputs and gradients are bitwise identical with 1 and 3 threads (both backward paths)") {
+  // Large enough to run threaded: two-pass backward (B H = 8) and one-pass backward (B H = 32).
+  const Case cases[] = {{"two-pass", 2, 4, 200, 150, 16, true, true}, {"one-pass", 4, 8, 100, 130, 8, true, true}};
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Inputs in = make_inputs(c, DType::f32, 31);
+    auto grads = [&](int threads) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      Results r = run_kernels(in, c, false);
+      omp_set_num_threads(saved);
+      return std::vector<std::vector<double>>{r.out.to_vector(), r.dq.to_vector(), r.dk.to_vector(),
+                                              r.dv.to_vector()};
+    };
+    CHECK(grads(1) == grads(3));
+  }
 }
 
 TEST_CASE("attention rejects mismatched shapes, dtypes and masks, naming the op") {

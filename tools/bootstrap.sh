@@ -9,6 +9,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev zlib1g-dev
   libopenblas-dev   # benchmark peer only
   dataset-fashion-mnist   # data/fashion_mnist.h: /usr/share/datasets/fashion-mnist
+  clang libclang-rt-14-dev libomp-14-dev   # make fuzz (libFuzzer, clang's ASan/UBSan runtimes, OpenMP for clang)
 )
 
 missing=()

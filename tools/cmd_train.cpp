@@ -48,6 +48,7 @@ void run_train_command(const TrainCliOptions& o) {
   t.stop_at = o.stop_at;
   t.quiet = o.quiet;
   nn::TrainResult r = nn::run_training(t);
+  if (r.interrupted) throw CLI::RuntimeError(130);   // Ctrl-C: the checkpoint and resume line are out
   if (!o.quiet)
     std::printf("trained steps %lld..%lld; run dir %s\n", (long long)r.start_step, (long long)r.end_step,
                 t.run_dir.c_str());

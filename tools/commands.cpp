@@ -11,6 +11,7 @@ void register_tokenize_commands(CLI::App& app);
 void register_data_commands(CLI::App& app);
 void register_train_commands(CLI::App& app);
 void register_clip_commands(CLI::App& app);
+void register_vqa_caption_commands(CLI::App& app);
 
 void register_all_commands(CLI::App& app) {
   register_demo_commands(app);
@@ -19,6 +20,7 @@ void register_all_commands(CLI::App& app) {
   register_data_commands(app);
   register_train_commands(app);
   register_clip_commands(app);
+  register_vqa_caption_commands(app);
 }
 
 }  // namespace minivl::tools

@@ -12,14 +12,16 @@
 // in L2. FLOPs 4 Tq Tk D per (b, h) (halved for causal); bound: the GEMMs at D >= 64, exp at
 // small D (one exp per score).
 //
-// Backward: D_i = rowsum(dO o O) first (one pass over the rows), then two passes that recompute
-// S and P = exp(S - lse) per tile instead of storing them:
+// Backward: D_i = rowsum(dO o O) first (one pass over the rows), then S and P = exp(S - lse)
+// are recomputed per tile instead of stored. With B H >= 32 (every CLIP shape): one pass per
+// (b, h), key blocks outside and query blocks inside, dQ for the head in a thread buffer:
+//   dV += P^T dO, dP = dO V^T, dS = P o (dP - D), dK += scale dS^T Q, dQ += scale dS K
+// (5 GEMM-equivalents). With fewer heads, for parallelism, two passes:
 //   key-block pass, per (b, h, key block):   dV += P^T dO, dP = dO V^T, dS = P o (dP - D),
 //                                            dK += scale dS^T Q
 //   query-block pass, per (b, h, query block): dP, dS again, dQ += scale dS K
-// Each output row belongs to one block, so there are no atomics and the result does not depend
-// on the thread count. 7 GEMM-equivalents (the GPU's single pass with dQ atomics needs 5): the
-// price of determinism, paid on the CPU where atomics on doubles would cost more.
+// (7 GEMM-equivalents). Either way each output row belongs to one thread at a time, so there are
+// no atomics and the result does not depend on the thread count.
 //
 // bf16/f16 inputs are widened to f32 once (O(B H T D)), outputs narrowed on store; compute is
 // f32 (f64 for f64 input). See docs/kernels/attention.md.
@@ -39,6 +41,10 @@ namespace {
 
 constexpr int64_t kBq = kAttentionBlockQ;
 constexpr int64_t kBk = kAttentionBlockK;
+// The backward runs one pass per (b, h) when there are at least this many heads in the batch
+// (enough parallelism), and two block-parallel passes otherwise. A property of the shape, not of
+// the thread count, so results never depend on the thread count.
+constexpr int64_t kOnePassMinHeads = 32;
 
 // e^x for f32, branch-free so `omp simd` loops vectorise it (the same construction as the
 // contrastive kernels': round(x log2 e), Cody-Waite reduction, degree-7 polynomial, 2^n in the
@@ -103,6 +109,8 @@ struct Problem {
       : B(q.sizes[0]), H(q.sizes[1]), Tq(q.sizes[2]), Tk(k.sizes[2]), D(q.sizes[3]),
         pad(mask.data ? static_cast<const uint8_t*>(mask.data) : nullptr), causal(causal_) {}
   int64_t shift() const { return Tk - Tq; }
+  // Threads only pay off above ~1M multiply-adds (tiny problems, e.g. gradchecks, run serially).
+  bool parallel() const { return B * H * Tq * Tk * std::max<int64_t>(D, 1) > (int64_t(1) << 20); }
   // Keys [0, key_end(i1)) can be seen by some query row below i1 (causal cut-off).
   int64_t key_end(int64_t i1) const { return causal ? std::clamp(i1 + shift(), int64_t(0), Tk) : Tk; }
   // Queries [query_begin(j0), Tq) can see some key at or after j0.
@@ -156,7 +164,7 @@ void forward_tiled(const StridedView& qv, const StridedView& kv, const StridedVi
   T* out = outv.ptr<T>();
   C* lse = lsev.ptr<C>();
   const C scale = C(scale_d), neg_inf = -std::numeric_limits<C>::infinity();
-#pragma omp parallel
+#pragma omp parallel if (p.parallel())
   {
     std::vector<C> S(kBq * kBk), O(kBq * D), m(kBq), l(kBq);
 #pragma omp for schedule(dynamic, 1)
@@ -225,7 +233,7 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
   const C scale = C(scale_d);
   // Delta_i = rowsum(dO o O): (B, H, Tq)
   std::vector<C> delta(size_t(BH * p.Tq));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (p.parallel())
   for (int64_t r = 0; r < BH * p.Tq; ++r) {
     const C* o = Oa.data + r * D;
     const C* g = dOa.data + r * D;
@@ -242,7 +250,47 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
       for (int64_t j = 0; j < cols; ++j) dP[i * kBk + j] = S[i * kBk + j] * (dP[i * kBk + j] - di);
     }
   };
-#pragma omp parallel
+  if (BH >= kOnePassMinHeads) {
+    // One pass per (b, h), key blocks outside, query blocks inside: dK, dV for the key block and
+    // dQ for the whole head accumulate in this thread's buffers (5 GEMM-sized products per tile).
+#pragma omp parallel if (p.parallel())
+    {
+      std::vector<C> S(kBq * kBk), dP(kBq * kBk), dK(kBk * D), dV(kBk * D), dQ(p.Tq * D);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t bh = 0; bh < BH; ++bh) {
+        const int64_t b = bh / p.H;
+        const C* Qh = Qa.data + bh * p.Tq * D;
+        const C* dOh = dOa.data + bh * p.Tq * D;
+        std::fill(dQ.begin(), dQ.end(), C(0));
+        for (int64_t j0 = 0; j0 < p.Tk; j0 += kBk) {
+          const int64_t cols = std::min(kBk, p.Tk - j0);
+          const C* K = Ka.data + (bh * p.Tk + j0) * D;  // (cols, D)
+          const C* V = Va.data + (bh * p.Tk + j0) * D;
+          std::fill(dK.begin(), dK.end(), C(0));
+          std::fill(dV.begin(), dV.end(), C(0));
+          for (int64_t i0 = (p.query_begin(j0) / kBq) * kBq; i0 < p.Tq; i0 += kBq) {
+            const int64_t rows = std::min(kBq, p.Tq - i0), r0 = bh * p.Tq + i0;
+            const C* Q = Qh + i0 * D;
+            const C* dO = dOh + i0 * D;
+            gemm(rows, cols, D, scale, Q, D, 1, K, 1, D, C(0), S.data(), kBk);
+            mask_tile(p, b, i0, rows, j0, cols, S.data(), kBk);
+            probabilities_from_lse(rows, cols, lse + r0, S.data(), kBk);
+            gemm(cols, D, rows, C(1), S.data(), 1, kBk, dO, D, 1, C(1), dV.data(), D);           // dV += P^T dO
+            gemm(rows, cols, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), kBk);                  // dP = dO V^T
+            softmax_grad(rows, cols, S.data(), delta.data() + r0, dP.data());
+            gemm(cols, D, rows, scale, dP.data(), 1, kBk, Q, D, 1, C(1), dK.data(), D);          // dK += scale dS^T Q
+            gemm(rows, D, cols, scale, dP.data(), kBk, 1, K, D, 1, C(1), dQ.data() + i0 * D, D);  // dQ += scale dS K
+          }
+          store_rows(dK.data(), cols * D, dkv.ptr<T>() + (bh * p.Tk + j0) * D);
+          store_rows(dV.data(), cols * D, dvv.ptr<T>() + (bh * p.Tk + j0) * D);
+        }
+        store_rows(dQ.data(), p.Tq * D, dqv.ptr<T>() + bh * p.Tq * D);
+      }
+    }
+    return;
+  }
+  // Few heads: two passes, parallel over key blocks and then over query blocks.
+#pragma omp parallel if (p.parallel())
   {
     std::vector<C> S(size_t(kBq * kBk)), dP(size_t(kBq * kBk)), accA(size_t(std::max(kBq, kBk) * D)),
         accB(size_t(kBk * D));
@@ -334,7 +382,7 @@ void forward_naive(const StridedView& qv, const StridedView& kv, const StridedVi
   const Problem p(qv, kv, mask, causal);
   const int64_t D = p.D;
   const Operand<T> Qa(qv), Ka(kv), Va(vv);
-#pragma omp parallel
+#pragma omp parallel if (p.parallel())
   {
     std::vector<C> P(size_t(p.Tq * p.Tk)), O(size_t(p.Tq * D));
 #pragma omp for schedule(static)
@@ -357,7 +405,7 @@ void backward_naive(const StridedView& qv, const StridedView& kv, const StridedV
   const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
   const C scale = C(scale_d);
   const Operand<T> Qa(qv), Ka(kv), Va(vv), dOa(doutv);
-#pragma omp parallel
+#pragma omp parallel if (p.parallel())
   {
     std::vector<C> P(Tq * Tk), dP(Tq * Tk), lse(Tq), G(std::max(Tq, Tk) * D);
 #pragma omp for schedule(static)

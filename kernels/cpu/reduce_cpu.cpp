@@ -85,6 +85,27 @@ void reduce(ReduceOp op, const StridedView& in, int n_reduced, const StridedView
       store(op_, finish(acc));
       return;
     }
+    // Kept dims innermost and contiguous (a bias gradient: sum over the rows of (N, D)):
+    // accumulate whole rows into a block of f64 sums, reading memory in order, instead of
+    // walking each column down with a stride (latency- and cache-bound).
+    const bool kept_flat = kept.ndim >= 1 && op != ReduceOp::max && n_out >= 8 && kept.is_contiguous() &&
+                           out.is_contiguous();
+    if (kept_flat && n_red > 1) {
+      constexpr int64_t kBlock = 512;
+      const int64_t blocks = (n_out + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (n_out * n_red >= kParallelGrain && blocks > 1)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t c0 = blk * kBlock, nc = std::min(kBlock, n_out - c0);
+        Acc acc[kBlock];
+        for (int64_t j = 0; j < nc; ++j) acc[j] = init;
+        for (int64_t i = 0; i < n_red; ++i) {
+          const scalar_t* row = ip + (red.ndim == 1 ? i * red.strides[0] : strided_offset(red, i)) + c0;
+          for (int64_t j = 0; j < nc; ++j) acc[j] += Acc(load(row + j));
+        }
+        for (int64_t j = 0; j < nc; ++j) store(op_ + c0 + j, finish(acc[j]));
+      }
+      return;
+    }
 #pragma omp parallel for schedule(static) if (n_out * n_red >= kParallelGrain && n_out > 1)
     for (int64_t o = 0; o < n_out; ++o) {
       const scalar_t* base = ip + strided_offset(kept, o);
