@@ -36,6 +36,7 @@ Tensor attention_mask(int64_t batch, int64_t tq, int64_t tk, bool causal, const 
   return device.is_cpu() ? mask : mask.to(device);
 }
 
+namespace {
 // The composed path (matmul, masked_fill, softmax): kept for a value head dim Dv != D, which
 // the fused op does not take.
 Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
@@ -60,6 +61,7 @@ Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, boo
   Tensor probs = masked_fill(softmax(scores, -1), mask, 0.0);
   return matmul(probs, v);  // (B, H, Tq, Dv)
 }
+}  // namespace
 
 // The fused attention op (core/ops/attention.cpp: FlashAttention-2 on the CPU, the registered
 // CUDA version on a GPU) whenever v's head dim equals q's.

@@ -235,7 +235,7 @@ __global__ void __launch_bounds__(kThreadsB) dkdv_v3_kernel(Geometry g, const ui
 
 // Query-block pass: dQ for 64 query rows per block.
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreadsB) dq_v3_kernel(Geometry g, const uint16_t* q, const uint16_t* k,
+__global__ void __launch_bounds__(kThreadsB, 1) dq_v3_kernel(Geometry g, const uint16_t* q, const uint16_t* k,
                                                           const uint16_t* v, const uint16_t* dout,
                                                           const float* lse, const float* delta, float scale, T* dq) {
   constexpr int kLd = D + 8;

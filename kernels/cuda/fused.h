@@ -11,7 +11,9 @@ namespace cuda {
 
 void register_fused_kernels(KernelTable& table);
 
-// The registered versions (the numbered ones live in the .cu files and the benchmarks).
+// The registered entry points (the numbered versions live in the .cu files and the benchmarks).
+// For the contrastive losses the *_cuda functions below are v1 (SIMT, every dtype); the table
+// holds selectors (register_fused.cu) that run v2 where contrastive_v2_supported, else v1.
 void layernorm_forward_cuda(const StridedView& x, const StridedView& residual, const StridedView& weight,
                             const StridedView& bias, double eps, const StridedView& sum, const StridedView& y,
                             const StridedView& mean, const StridedView& rstd);
@@ -29,6 +31,28 @@ void siglip_loss_backward_cuda(const StridedView& image, const StridedView& text
                                const StridedView& logit_bias, const StridedView& grad_loss,
                                const StridedView& dimage, const StridedView& dtext,
                                const StridedView& dlogit_scale, const StridedView& dlogit_bias);
+
+// Contrastive losses v2 (kernels/cuda/contrastive_mma.cu): tensor cores (mma.sync m16n8k16),
+// bf16/f16 only. Applies when contrastive_v2_supported: image and text bf16 or f16, contiguous
+// (N, d) with d % 8 == 0, 16-byte aligned, compute capability >= 8.0.
+bool contrastive_v2_supported(const StridedView& image, const StridedView& text);
+void clip_loss_forward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col);
+void clip_loss_backward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                const StridedView& lse_row, const StridedView& lse_col,
+                                const StridedView& grad_loss, const StridedView& dimage, const StridedView& dtext,
+                                const StridedView& dlogit_scale);
+void siglip_loss_forward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                 const StridedView& logit_bias, const StridedView& loss);
+void siglip_loss_backward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                  const StridedView& logit_bias, const StridedView& grad_loss,
+                                  const StridedView& dimage, const StridedView& dtext,
+                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias);
+// Which contrastive version the registered entries run: 0 automatic (v2 where supported, else
+// v1), 1 or 2 that version wherever it applies (v2 falls back to v1 where it does not). Starts
+// from MINIVL_CONTRASTIVE_VERSION (0 when unset); the benchmark sets it per row.
+void set_contrastive_version(int version);
+int contrastive_version_for(const StridedView& image, const StridedView& text);
 
 // Numbered layernorm forward versions, for the benchmark: 1 thread per row, 2 warp per
 // row, 3 vectorised with the row in registers (falls back to 2 where it does not apply).
