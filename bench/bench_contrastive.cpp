@@ -4,7 +4,9 @@
 // softmax gradients: skipped above N = 16384 on the CPU).
 //
 //   BM_ClipFused/N/d, BM_ClipNaive/N/d   CPU, f32, forward + backward
-//   BM_ClipFusedCuda/N/d                 bf16 on CUDA (skips without a GPU)
+//   BM_ClipFusedCuda/N/d/version         bf16 on CUDA (skips without a GPU): version 1 (SIMT),
+//                                        2 (tensor cores, kernels/cuda/contrastive_mma.cu)
+//   BM_ClipNaiveCuda/N/d                 bf16 on CUDA, the materialised path
 // Counters: TFLOPS counts 4 GEMM-equivalents of 2 N^2 d each (forward 1, backward 3);
 // peak_MiB is the allocator's peak during one forward + backward (inputs included).
 // Each benchmark first checks the fused loss against the naive loss at N = 512.
@@ -16,6 +18,10 @@
 
 #include "core/allocator.h"
 #include "core/ops.h"
+
+#if MINIVL_CUDA
+#include "kernels/cuda/fused.h"
+#endif
 
 using namespace minivl;
 
@@ -76,14 +82,24 @@ void clip_bench(benchmark::State& state, Device device, DType dtype) {
 
 void BM_ClipFused(benchmark::State& state) { clip_bench<true>(state, Device::cpu(), DType::f32); }
 void BM_ClipNaive(benchmark::State& state) { clip_bench<false>(state, Device::cpu(), DType::f32); }
-void BM_ClipFusedCuda(benchmark::State& state) { clip_bench<true>(state, Device::cuda(0), DType::bf16); }
+// The contrastive version is a process-wide switch: set for this row, back to automatic after.
+void BM_ClipFusedCuda(benchmark::State& state) {
+#if MINIVL_CUDA
+  cuda::set_contrastive_version(int(state.range(2)));
+  clip_bench<true>(state, Device::cuda(0), DType::bf16);
+  cuda::set_contrastive_version(0);
+#else
+  state.SkipWithError("built without CUDA");
+#endif
+}
 void BM_ClipNaiveCuda(benchmark::State& state) { clip_bench<false>(state, Device::cuda(0), DType::bf16); }
 
 void sizes(benchmark::internal::Benchmark* b) { b->ArgsProduct({{4096, 16384, 65536}, {512, 768}}); }
+void sizes_versions(benchmark::internal::Benchmark* b) { b->ArgsProduct({{4096, 16384, 65536}, {512, 768}, {1, 2}}); }
 
 BENCHMARK(BM_ClipFused)->Apply(sizes)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_ClipNaive)->Apply(sizes)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(BM_ClipFusedCuda)->Apply(sizes)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ClipFusedCuda)->Apply(sizes_versions)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ClipNaiveCuda)->Apply(sizes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

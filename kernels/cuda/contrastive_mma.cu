@@ -28,14 +28,15 @@
 // G fragments 16, dA slice 32 per thread.
 // Bounds (per pass, per 64 x 64 tile, d features): forward 2*64*64*d FLOPs over 2*64*d*2 bytes of
 // L2 reads (A slice reloaded per tile) = 32 FLOP/byte; backward 4*64*64*d FLOPs over 3*64*d*2
-// bytes of slices + 64*d*8 bytes of f32 accumulator traffic = 18 FLOP/byte: the backward is
-// bound by L2 bandwidth (~5.5 TB/s on A100/H100 -> ~100 TFLOP/s), the forward by the tensor
-// cores at d >= 512 (see docs/kernels/contrastive.md).
+// bytes of slices + 64*d*8 bytes of f32 accumulator traffic = 18 FLOP/byte. With an L2 of
+// roughly 5 TB/s (A100; estimate) the backward is L2-bound near 90 TFLOP/s and the forward sits
+// between L2 and the tensor cores (312 TFLOP/s dense bf16); not measured yet, see
+// docs/kernels/contrastive.md.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
-#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"

@@ -71,9 +71,11 @@ void siglip_loss_backward_registered(const StridedView& image, const StridedView
 void set_contrastive_version(int version) { forced_version().store(version); }
 
 int contrastive_version_for(const StridedView& image, const StridedView& text) {
+  // v2 (tensor cores) has not yet run on a GPU: it is used only when asked for
+  // (MINIVL_CONTRASTIVE_VERSION=2) until the parity tests pass on one; then make it the default.
   const int forced = forced_version().load();
-  if (forced == 1) return 1;
-  return contrastive_v2_supported(image, text) ? 2 : 1;
+  if (forced == 2 && contrastive_v2_supported(image, text)) return 2;
+  return 1;
 }
 
 void register_fused_kernels(KernelTable& t) {
