@@ -30,7 +30,7 @@ demo: bootstrap
 	$(MAKE) build
 	@start=$$(date +%s); \
 	if [ ! -f datasets/shapes/splits.json ]; then \
-	  $(BUILD)/bin/minivl gen-shapes --out datasets/shapes --n 8000 --seed 1 --size 32 || exit 1; fi; \
+	  $(BUILD)/bin/minivl gen-shapes --out datasets/shapes --n 8000 --seed 1 --size 64 || exit 1; fi; \
 	rm -rf $(DEMO_RUN); \
 	$(BUILD)/bin/minivl train configs/clip_shapes.toml --run-dir $(DEMO_RUN) || exit 1; \
 	echo "== zero-shot on the held-out single-shape images (40 colour x shape classes)"; \
@@ -53,11 +53,11 @@ bench: bootstrap
 # -O1 -g1: about the usual sanitizer speed at a shorter compile; line tables for the reports.
 SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DMINIVL_CUDA=OFF -DMINIVL_NATIVE=OFF
-ASAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ASAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # TSan: libgomp is not TSan-instrumented, so OpenMP runs with one thread and the
 # suites below are the ones whose threads are our own (loader, data, tokenizer, parsers).
 TSAN_FILES ?= *test_data_*,*test_tokenizer*,*test_safetensors*,*test_nn_config*,*test_nn_checkpoint*,*test_hardening_*
-TSAN_ENV  = OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+TSAN_ENV  = OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1
 
 test-asan: bootstrap
 	cmake -S . -B build-asan $(SAN_CMAKE) -DMINIVL_SANITIZE=address,undefined

@@ -58,8 +58,21 @@ std::vector<uint8_t> read_idx_gz(const std::string& path, std::vector<int64_t>& 
     total *= size_t(d);
     MINIVL_CHECK(total < (size_t(1) << 34), "IDX '", path, "': payload over 16 GiB");
   }
-  std::vector<uint8_t> payload(total);
-  read_exact(gz.f, payload.data(), total, path, "the payload");
+  // Grow the payload with what the file really holds: a corrupt 20-byte header may claim 16 GiB.
+  std::vector<uint8_t> payload;
+  constexpr size_t kChunk = size_t(1) << 24;
+  while (payload.size() < total) {
+    const size_t done = payload.size(), n = std::min(kChunk, total - done);
+    payload.resize(done + n);
+    const int got = gzread(gz.f, payload.data() + done, unsigned(n));
+    if (got < 0) {
+      int err = 0;
+      const char* msg = gzerror(gz.f, &err);
+      MINIVL_FAIL("IDX '", path, "': gzip error reading the payload: ", msg ? msg : "unknown");
+    }
+    MINIVL_CHECK(size_t(got) == n, "IDX '", path, "': truncated: the payload needs ", total,
+                 " bytes, the file ends after ", done + size_t(got));
+  }
   uint8_t extra;
   MINIVL_CHECK(gzread(gz.f, &extra, 1) == 0, "IDX '", path, "': trailing bytes after the ", total, "-byte payload");
   return payload;

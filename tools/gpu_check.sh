@@ -139,12 +139,25 @@ run() {
   tail -n 30 "$out/tests.log"
   local parity_s=$((SECONDS - t1))
 
+  # The kernels written without a GPU stay unregistered until they pass here:
+  # attention v3 and contrastive v2 (tensor cores), selected by environment.
+  echo "== parity tests, candidate versions (attention v3, contrastive v2)"
+  MINIVL_ATTENTION_VERSION=3 MINIVL_CONTRASTIVE_VERSION=2 MINIVL_PARITY_OPS=attention,clip_loss,siglip_loss \
+    timeout "$(budget 120)" "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests_candidates.log" 2>&1
+  echo "candidates rc=$?" | tee -a "$out/tests_candidates.log"
+  tail -n 8 "$out/tests_candidates.log"
+
   local bench_rc=skipped torch_rc=skipped
   if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$(budget 90)" -gt 1 ]; then
     echo "== benchmarks"
     timeout "$(budget 90)" "$build/bin/bench_cuda" --benchmark_format=json --benchmark_out="$out/bench_cuda.json" \
       --benchmark_out_format=json --benchmark_min_time=0.2 > /dev/null 2>> "$out/tests.log"
     bench_rc=$?
+    for b in bench_layernorm bench_contrastive bench_attention; do
+      [ "$(budget 60)" -gt 1 ] || break
+      timeout "$(budget 60)" "$build/bin/$b" --benchmark_filter=Cuda --benchmark_min_time=0.1 \
+        --benchmark_out="$out/$b.json" --benchmark_out_format=json > "$out/$b.txt" 2>&1 || true
+    done
     echo "== PyTorch peer"
     PYTHONUNBUFFERED=1 timeout "$(budget 90)" python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
     torch_rc=$?
