@@ -38,7 +38,7 @@ demo: bootstrap
 	echo "== retrieval on the held-out images"; \
 	$(BUILD)/bin/minivl eval --model $(DEMO_RUN)/model --task retrieval --data datasets/shapes --limit 500 || exit 1; \
 	echo "== minivl zeroshot on three held-out images"; \
-	imgs=$$(python3 -c 'import json; c = json.load(open("datasets/shapes/classes.json")); t = set(json.load(open("datasets/shapes/splits.json"))["test"]); print(" ".join("--image datasets/shapes/" + i["file_name"] for i in c["images"] if i["image_id"] in t][:3]))'); \
+	imgs=$$(python3 -c 'import json; c = json.load(open("datasets/shapes/classes.json")); t = set(json.load(open("datasets/shapes/splits.json"))["test"]); print(" ".join(["--image datasets/shapes/" + i["file_name"] for i in c["images"] if i["image_id"] in t][:3]))'); \
 	labels=$$(python3 -c 'import json; print(",".join(json.load(open("datasets/shapes/classes.json"))["classes"]))'); \
 	$(BUILD)/bin/minivl zeroshot --model $(DEMO_RUN)/model $$imgs --labels "$$labels" --templates configs/shapes_templates.txt --top 3 || exit 1; \
 	python3 tools/plot_metrics.py $(DEMO_RUN) || echo "(no plot: install python3-matplotlib for $(DEMO_RUN)/metrics.png)"; \

@@ -1,0 +1,463 @@
+#include "models/clip.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/tensor_io.h"
+#include "nn/init.h"
+
+namespace minivl::models {
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------- config
+
+ClipConfig::ClipConfig() {
+  vision.hidden_size = 768;
+  vision.intermediate_size = 3072;
+  vision.num_attention_heads = 12;
+  vision.num_hidden_layers = 12;
+}
+
+namespace {
+template <typename T>
+void get_to(const nlohmann::json& j, const char* key, T& out) {
+  if (j.contains(key) && !j[key].is_null()) out = j[key].get<T>();
+}
+
+ClipTowerConfig tower_from_json(const nlohmann::json& j, ClipTowerConfig c) {
+  get_to(j, "hidden_size", c.hidden_size);
+  get_to(j, "intermediate_size", c.intermediate_size);
+  get_to(j, "num_attention_heads", c.num_attention_heads);
+  get_to(j, "num_hidden_layers", c.num_hidden_layers);
+  get_to(j, "hidden_act", c.hidden_act);
+  get_to(j, "layer_norm_eps", c.layer_norm_eps);
+  get_to(j, "image_size", c.image_size);
+  get_to(j, "patch_size", c.patch_size);
+  get_to(j, "num_channels", c.num_channels);
+  get_to(j, "vocab_size", c.vocab_size);
+  get_to(j, "max_position_embeddings", c.max_position_embeddings);
+  get_to(j, "eos_token_id", c.eos_token_id);
+  return c;
+}
+
+void check_tower(const ClipTowerConfig& c, const char* which) {
+  MINIVL_CHECK(c.hidden_size > 0 && c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,
+               "CLIP config: ", which, ".hidden_size ", c.hidden_size, " must be a positive multiple of num_attention_heads ",
+               c.num_attention_heads);
+  MINIVL_CHECK(c.num_hidden_layers >= 0 && c.intermediate_size > 0, "CLIP config: ", which,
+               ": bad num_hidden_layers / intermediate_size");
+  MINIVL_CHECK(c.hidden_act == "quick_gelu" || c.hidden_act == "gelu", "CLIP config: ", which, ".hidden_act '",
+               c.hidden_act, "' is not quick_gelu or gelu");
+}
+}  // namespace
+
+ClipConfig ClipConfig::from_json(const nlohmann::json& j) {
+  ClipConfig c;
+  const char* tk = j.contains("text_config") ? "text_config" : "text_config_dict";
+  const char* vk = j.contains("vision_config") ? "vision_config" : "vision_config_dict";
+  if (j.contains(tk) && j[tk].is_object()) c.text = tower_from_json(j[tk], c.text);
+  if (j.contains(vk) && j[vk].is_object()) c.vision = tower_from_json(j[vk], c.vision);
+  get_to(j, "projection_dim", c.projection_dim);
+  get_to(j, "logit_scale_init_value", c.logit_scale_init_value);
+  get_to(j, "initializer_range", c.initializer_range);
+  check_tower(c.text, "text_config");
+  check_tower(c.vision, "vision_config");
+  MINIVL_CHECK(c.vision.patch_size > 0 && c.vision.image_size >= c.vision.patch_size,
+               "CLIP config: vision_config.image_size ", c.vision.image_size, " / patch_size ", c.vision.patch_size);
+  return c;
+}
+
+ClipConfig ClipConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  MINIVL_CHECK(in.good(), path, ": cannot open the CLIP config");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  MINIVL_CHECK(!j.is_discarded() && j.is_object(), path, ": not a JSON object");
+  try {
+    return from_json(j);
+  } catch (const nlohmann::json::exception& e) {
+    MINIVL_FAIL(path, ": ", e.what());
+  }
+}
+
+nlohmann::json ClipConfig::to_json() const {
+  auto common = [](const ClipTowerConfig& c) {
+    return nlohmann::json{{"hidden_size", c.hidden_size},
+                          {"intermediate_size", c.intermediate_size},
+                          {"num_attention_heads", c.num_attention_heads},
+                          {"num_hidden_layers", c.num_hidden_layers},
+                          {"hidden_act", c.hidden_act},
+                          {"layer_norm_eps", c.layer_norm_eps},
+                          {"initializer_factor", 1.0},
+                          {"initializer_range", 0.02},
+                          {"attention_dropout", 0.0},
+                          {"dropout", 0.0}};
+  };
+  nlohmann::json t = common(text), v = common(vision);
+  t["model_type"] = "clip_text_model";
+  t["vocab_size"] = text.vocab_size;
+  t["max_position_embeddings"] = text.max_position_embeddings;
+  t["bos_token_id"] = text.eos_token_id == 2 ? 0 : text.eos_token_id - 1;  // <|startoftext|> precedes <|endoftext|>
+  t["eos_token_id"] = text.eos_token_id;
+  t["pad_token_id"] = 1;
+  t["projection_dim"] = projection_dim;
+  v["model_type"] = "clip_vision_model";
+  v["image_size"] = vision.image_size;
+  v["patch_size"] = vision.patch_size;
+  v["num_channels"] = vision.num_channels;
+  v["projection_dim"] = projection_dim;
+  return {{"architectures", {"CLIPModel"}},
+          {"model_type", "clip"},
+          {"initializer_factor", 1.0},
+          {"initializer_range", initializer_range},
+          {"logit_scale_init_value", logit_scale_init_value},
+          {"projection_dim", projection_dim},
+          {"text_config", t},
+          {"vision_config", v},
+          {"torch_dtype", "float32"}};
+}
+
+// ---------------------------------------------------------------- modules
+
+namespace {
+nn::TransformerLayerOptions layer_options(const ClipTowerConfig& c) {
+  nn::TransformerLayerOptions o;
+  o.dim = c.hidden_size;
+  o.num_heads = c.num_attention_heads;
+  o.mlp_hidden = c.intermediate_size;
+  o.activation = nn::activation_from_name(c.hidden_act);
+  o.layer_norm_eps = c.layer_norm_eps;
+  return o;
+}
+}  // namespace
+
+ClipEncoder::ClipEncoder(const ClipTowerConfig& c) {
+  // encoder.layers.{i}: a Module per index so the names read "layers.0.self_attn...".
+  auto list = register_module("layers", std::make_shared<nn::Module>());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+    layers.push_back(list->register_module(std::to_string(i),
+                                           std::make_shared<nn::TransformerEncoderLayer>(layer_options(c))));
+}
+
+Tensor ClipEncoder::forward(const Tensor& x, bool causal) const {
+  Tensor h = x;
+  for (const auto& layer : layers) h = layer->forward(h, Tensor(), causal);
+  return h;
+}
+
+ClipVisionEmbeddings::ClipVisionEmbeddings(const ClipTowerConfig& c) {
+  const int64_t n = (c.image_size / c.patch_size) * (c.image_size / c.patch_size);
+  class_embedding = register_parameter("class_embedding", empty({c.hidden_size}), nn::ParamKind::embedding);
+  patch_embedding = register_module("patch_embedding",
+                                    std::make_shared<nn::PatchEmbed>(c.num_channels, c.hidden_size, c.patch_size, false));
+  position_embedding = register_module("position_embedding", std::make_shared<nn::Embedding>(n + 1, c.hidden_size));
+}
+
+Tensor ClipVisionEmbeddings::forward(const Tensor& pixels) const {
+  const int64_t B = pixels.size(0), D = class_embedding.size(0);
+  Tensor patches = patch_embedding->forward(pixels);                   // (B, N, D)
+  Tensor cls = class_embedding.reshape({1, 1, D}).expand({B, 1, D});   // (B, 1, D)
+  Tensor x = cat({cls, patches.to(class_embedding.dtype())}, 1);       // (B, 1 + N, D)
+  MINIVL_CHECK(x.size(1) == position_embedding->weight.size(0), "CLIP vision: ", x.size(1) - 1,
+               " patches from images ", pixels.shape_str(), ", but the model has ",
+               position_embedding->weight.size(0) - 1, " positions");
+  return add(x, position_embedding->weight);
+}
+
+ClipVisionTransformer::ClipVisionTransformer(const ClipTowerConfig& c) {
+  embeddings = register_module("embeddings", std::make_shared<ClipVisionEmbeddings>(c));
+  pre_layrnorm = register_module("pre_layrnorm", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
+  encoder = register_module("encoder", std::make_shared<ClipEncoder>(c));
+  post_layernorm = register_module("post_layernorm", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
+}
+
+Tensor ClipVisionTransformer::forward(const Tensor& pixels) const {
+  Tensor h = encoder->forward(pre_layrnorm->forward(embeddings->forward(pixels)), false);  // (B, 1 + N, D)
+  return post_layernorm->forward(h.select(1, 0).contiguous());                             // (B, D)
+}
+
+ClipTextEmbeddings::ClipTextEmbeddings(const ClipTowerConfig& c) {
+  token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.hidden_size));
+  position_embedding = register_module("position_embedding",
+                                       std::make_shared<nn::Embedding>(c.max_position_embeddings, c.hidden_size));
+}
+
+Tensor ClipTextEmbeddings::forward(const Tensor& ids) const {
+  const int64_t T = ids.size(1);
+  MINIVL_CHECK(T <= position_embedding->weight.size(0), "CLIP text: ", T, " tokens, but the model has ",
+               position_embedding->weight.size(0), " positions");
+  return add(token_embedding->forward(ids), position_embedding->weight.narrow(0, 0, T));  // (B, T, D)
+}
+
+ClipTextTransformer::ClipTextTransformer(const ClipTowerConfig& c) : config(c) {
+  embeddings = register_module("embeddings", std::make_shared<ClipTextEmbeddings>(c));
+  encoder = register_module("encoder", std::make_shared<ClipEncoder>(c));
+  final_layer_norm = register_module("final_layer_norm",
+                                     std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
+}
+
+std::vector<int64_t> ClipTextTransformer::pool_positions(const Tensor& ids) const {
+  const Tensor cpu_ids = ids.to(Device::cpu()).to(DType::i64).contiguous();
+  const int64_t B = cpu_ids.size(0), T = cpu_ids.size(1);
+  const int64_t* p = cpu_ids.data<int64_t>();
+  std::vector<int64_t> pos(size_t(B), T - 1);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t* row = p + b * T;
+    if (config.eos_token_id == 2) {  // HF's legacy configs: the arg-max id (the first one)
+      int64_t best = 0;
+      for (int64_t t = 1; t < T; ++t)
+        if (row[t] > row[best]) best = t;
+      pos[size_t(b)] = best;
+    } else {
+      for (int64_t t = 0; t < T; ++t)
+        if (row[t] == config.eos_token_id) {
+          pos[size_t(b)] = t;
+          break;
+        }
+    }
+  }
+  return pos;
+}
+
+Tensor ClipTextTransformer::forward(const Tensor& ids) const {
+  MINIVL_CHECK(ids.dim() == 2, "CLIP text: expected ids (B, T), got ", ids.shape_str());
+  const int64_t B = ids.size(0), T = ids.size(1);
+  Tensor h = encoder->forward(embeddings->forward(ids), true);  // (B, T, D)
+  const int64_t D = h.size(2);
+  std::vector<int64_t> rows = pool_positions(ids);
+  for (int64_t b = 0; b < B; ++b) rows[size_t(b)] += b * T;
+  Tensor flat_rows = from_vector_i64(rows, {B}).to(h.device());
+  Tensor pooled = embedding(h.reshape({B * T, D}), flat_rows);  // (B, D): row b at its end-of-text token
+  return final_layer_norm->forward(pooled);                      // per token, so pooling first is the same
+}
+
+// ---------------------------------------------------------------- CLIPModel
+
+ClipModel::ClipModel(const ClipConfig& c) : config(c) {
+  text_model = register_module("text_model", std::make_shared<ClipTextTransformer>(c.text));
+  vision_model = register_module("vision_model", std::make_shared<ClipVisionTransformer>(c.vision));
+  visual_projection = register_module("visual_projection",
+                                      std::make_shared<nn::Linear>(c.vision.hidden_size, c.projection_dim, false));
+  text_projection = register_module("text_projection",
+                                    std::make_shared<nn::Linear>(c.text.hidden_size, c.projection_dim, false));
+  logit_scale = register_parameter("logit_scale", full({}, c.logit_scale_init_value), nn::ParamKind::bias);
+
+  // OpenAI's initialisation, as HF's CLIPPreTrainedModel._init_weights (factor 1).
+  NoGradGuard no_grad;
+  const double range = c.initializer_range;
+  nn::init::normal_(text_model->embeddings->token_embedding->weight, 0.0, range);
+  nn::init::normal_(text_model->embeddings->position_embedding->weight, 0.0, range);
+  auto& ve = *vision_model->embeddings;
+  nn::init::normal_(ve.class_embedding, 0.0, std::pow(double(c.vision.hidden_size), -0.5));
+  nn::init::normal_(ve.patch_embedding->weight, 0.0, range);
+  nn::init::normal_(ve.position_embedding->weight, 0.0, range);
+  auto init_encoder = [](ClipEncoder& enc, const ClipTowerConfig& t) {
+    const double width = double(t.hidden_size), layers = double(std::max<int64_t>(1, t.num_hidden_layers));
+    const double in_std = std::pow(width, -0.5) * std::pow(2.0 * layers, -0.5);
+    const double out_std = std::pow(width, -0.5);
+    const double fc_std = std::pow(2.0 * width, -0.5);
+    for (const auto& layer : enc.layers) {
+      auto& a = *layer->self_attn;
+      for (auto* lin : {a.q_proj.get(), a.k_proj.get(), a.v_proj.get()}) {
+        nn::init::normal_(lin->weight, 0.0, in_std);
+        nn::init::zeros_(lin->bias);
+      }
+      nn::init::normal_(a.out_proj->weight, 0.0, out_std);
+      nn::init::zeros_(a.out_proj->bias);
+      nn::init::normal_(layer->mlp->fc1->weight, 0.0, fc_std);
+      nn::init::zeros_(layer->mlp->fc1->bias);
+      nn::init::normal_(layer->mlp->fc2->weight, 0.0, in_std);
+      nn::init::zeros_(layer->mlp->fc2->bias);
+    }
+  };
+  init_encoder(*text_model->encoder, c.text);
+  init_encoder(*vision_model->encoder, c.vision);
+  nn::init::normal_(visual_projection->weight, 0.0, std::pow(double(c.vision.hidden_size), -0.5));
+  nn::init::normal_(text_projection->weight, 0.0, std::pow(double(c.text.hidden_size), -0.5));
+}
+
+Tensor l2_normalize(const Tensor& x) {
+  return mul(x, rsqrt(sum(mul(x, x), {-1}, true)));  // (..., D) * (..., 1)
+}
+
+Tensor ClipModel::encode_image(const Tensor& pixels) const {
+  return l2_normalize(visual_projection->forward(vision_model->forward(pixels)).to(DType::f32));
+}
+
+Tensor ClipModel::encode_text(const Tensor& ids) const {
+  return l2_normalize(text_projection->forward(text_model->forward(ids)).to(DType::f32));
+}
+
+ClipOutput ClipModel::forward(const Tensor& pixels, const Tensor& ids) const {
+  ClipOutput out;
+  out.image_embeds = encode_image(pixels);
+  out.text_embeds = encode_text(ids);
+  out.logits_per_image = mul(matmul(out.image_embeds, out.text_embeds.t()), exp(logit_scale.to(DType::f32)));
+  return out;
+}
+
+Tensor ClipModel::loss(const Tensor& pixels, const Tensor& ids) const {
+  return clip_loss(encode_image(pixels), encode_text(ids), logit_scale.to(DType::f32));
+}
+
+void ClipModel::clamp_logit_scale() {
+  NoGradGuard no_grad;
+  const double max = std::log(100.0);
+  if (logit_scale.item() > max) logit_scale.fill_(max);
+}
+
+double ClipModel::logit_scale_value() const { return logit_scale.item(); }
+
+NamedTensors ClipModel::clean_state_dict(NamedTensors state) {
+  NamedTensors out;
+  for (auto& [name, t] : state) {
+    if (name.ends_with("position_ids")) continue;  // a buffer in older HF files
+    out.emplace_back(name, t);
+  }
+  return out;
+}
+
+void ClipModel::save_folder(const std::string& dir) const {
+  fs::create_directories(dir);
+  {
+    std::ofstream f(fs::path(dir) / "config.json", std::ios::trunc);
+    f << config.to_json().dump(2) << "\n";
+  }
+  {
+    const int64_t r = config.vision.image_size;
+    nlohmann::json p = {{"crop_size", {{"height", r}, {"width", r}}},
+                        {"do_center_crop", true},
+                        {"do_convert_rgb", true},
+                        {"do_normalize", true},
+                        {"do_rescale", true},
+                        {"do_resize", true},
+                        {"image_mean", {0.48145466, 0.4578275, 0.40821073}},
+                        {"image_std", {0.26862954, 0.26130258, 0.27577711}},
+                        {"image_processor_type", "CLIPImageProcessor"},
+                        {"processor_class", "CLIPProcessor"},
+                        {"resample", 3},
+                        {"rescale_factor", 1.0 / 255.0},
+                        {"size", {{"shortest_edge", r}}}};
+    std::ofstream f(fs::path(dir) / "preprocessor_config.json", std::ios::trunc);
+    f << p.dump(2) << "\n";
+  }
+  NamedTensors state;
+  for (auto& [name, t] : state_dict()) state.emplace_back(name, t.to(Device::cpu()).to(DType::f32).contiguous());
+  save_safetensors((fs::path(dir) / "model.safetensors").string(), state, {{"format", "pt"}});
+}
+
+std::shared_ptr<ClipModel> ClipModel::load_folder(const std::string& dir) {
+  const fs::path d(dir);
+  MINIVL_CHECK(fs::is_directory(d), dir, ": not a model folder (expected config.json and model.safetensors)");
+  MINIVL_CHECK(fs::exists(d / "config.json"), dir, ": no config.json");
+  MINIVL_CHECK(fs::exists(d / "model.safetensors"), dir, ": no model.safetensors",
+               fs::exists(d / "pytorch_model.bin") ? " (only pytorch_model.bin, which minivl does not read)" : "");
+  auto model = std::make_shared<ClipModel>(ClipConfig::load((d / "config.json").string()));
+  NamedTensors state = clean_state_dict(load_safetensors((d / "model.safetensors").string()));
+  try {
+    model->load_state_dict(state, true);
+  } catch (const Error& e) {
+    MINIVL_FAIL(dir, "/model.safetensors: ", e.what());
+  }
+  model->eval();
+  return model;
+}
+
+// ---------------------------------------------------------------- tokenizer files
+
+void write_openai_vocab_as_hf(const std::string& openai_gz, const std::string& dir) {
+  gzFile f = gzopen(openai_gz.c_str(), "rb");
+  MINIVL_CHECK(f != nullptr, openai_gz, ": cannot open");
+  std::string text;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof(buf))) > 0) text.append(buf, size_t(n));
+  gzclose(f);
+  // OpenAI's SimpleTokenizer: merges = lines[1 : 49152 - 256 - 2 + 1].
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const size_t count = 49152 - 256 - 2;
+  MINIVL_CHECK(lines.size() > count, openai_gz, ": too few merges");
+  // Vocabulary: the 256 byte symbols (bytes_to_unicode order), the same with </w>, one per merge, specials.
+  std::vector<int> bs;
+  for (int b = '!'; b <= '~'; ++b) bs.push_back(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  std::vector<int> cs = bs;
+  int extra = 0;
+  for (int b = 0; b < 256; ++b)
+    if (std::find(bs.begin(), bs.end(), b) == bs.end()) {
+      bs.push_back(b);
+      cs.push_back(256 + extra++);
+    }
+  auto utf8 = [](int cp) {
+    std::string s;
+    if (cp < 0x80) {
+      s += char(cp);
+    } else if (cp < 0x800) {
+      s += char(0xC0 | (cp >> 6));
+      s += char(0x80 | (cp & 0x3F));
+    } else {
+      s += char(0xE0 | (cp >> 12));
+      s += char(0x80 | ((cp >> 6) & 0x3F));
+      s += char(0x80 | (cp & 0x3F));
+    }
+    return s;
+  };
+  std::vector<std::string> vocab;
+  for (int cp : cs) vocab.push_back(utf8(cp));
+  for (int i = 0; i < 256; ++i) vocab.push_back(vocab[size_t(i)] + "</w>");
+  std::string merges = "#version: 0.2\n";
+  for (size_t i = 1; i <= count; ++i) {
+    const std::string& m = lines[i];
+    const size_t sp = m.find(' ');
+    MINIVL_CHECK(sp != std::string::npos, openai_gz, ": bad merge line ", i + 1);
+    vocab.push_back(m.substr(0, sp) + m.substr(sp + 1));
+    merges += m + "\n";
+  }
+  vocab.push_back("<|startoftext|>");
+  vocab.push_back("<|endoftext|>");
+  nlohmann::json v = nlohmann::json::object();
+  for (size_t i = 0; i < vocab.size(); ++i) v[vocab[i]] = int64_t(i);
+  fs::create_directories(dir);
+  std::ofstream(fs::path(dir) / "vocab.json", std::ios::trunc) << v.dump() << "\n";
+  std::ofstream(fs::path(dir) / "merges.txt", std::ios::trunc) << merges;
+  write_tokenizer_config(dir, 77);
+}
+
+void write_tokenizer_config(const std::string& dir, int64_t context) {
+  nlohmann::json tc = {{"tokenizer_class", "CLIPTokenizer"},
+                       {"bos_token", "<|startoftext|>"},
+                       {"eos_token", "<|endoftext|>"},
+                       {"pad_token", "<|endoftext|>"},
+                       {"unk_token", "<|endoftext|>"},
+                       {"do_lower_case", true},
+                       {"model_max_length", context}};
+  fs::create_directories(dir);
+  std::ofstream(fs::path(dir) / "tokenizer_config.json", std::ios::trunc) << tc.dump(2) << "\n";
+}
+
+std::string default_clip_vocab_path() {
+  const char* name = "bpe_simple_vocab_16e6.txt.gz";
+  if (const char* env = std::getenv("MINIVL_CLIP_VOCAB"); env && *env && fs::exists(env)) return env;
+  std::vector<fs::path> roots = {fs::current_path() / ".." / "shared" / "data" / "clip",
+                                 fs::current_path() / "shared" / "data" / "clip"};
+#ifdef MINIVL_SOURCE_ROOT
+  roots.push_back(fs::path(MINIVL_SOURCE_ROOT) / ".." / "shared" / "data" / "clip");
+  roots.push_back(fs::path(MINIVL_SOURCE_ROOT) / "shared" / "data" / "clip");
+#endif
+  for (const fs::path& r : roots)
+    if (fs::exists(r / name)) return fs::weakly_canonical(r / name).string();
+  return "";
+}
+
+}  // namespace minivl::models

@@ -1,0 +1,406 @@
+// The "clip" trainer. Data are small enough to keep in memory: every image is
+// decoded and resized/cropped to the model's resolution once (u8), every
+// caption tokenized once; a batch normalises its images and pads its token rows
+// to the longest. Batch p of epoch e holds order(e)[p B, (p + 1) B), order(e) a
+// shuffle seeded by (data.seed, e), and each image's caption for epoch e is
+// drawn from a hash of (data.seed, e, image): the cursor {epoch, position} is
+// the whole data state, so a resumed run sees exactly the batches it would have.
+#include "models/clip_train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "data/annotations.h"
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+#include "data/preprocess.h"
+#include "data/shapes.h"
+#include "models/metrics.h"
+#include "nn/trainer.h"
+#include "tokenizer/bpe_trainer.h"
+#include "tokenizer/clip_tokenizer.h"
+
+namespace minivl::models {
+namespace fs = std::filesystem;
+using tokenizer::ClipTokenizer;
+
+void add_clip_model_keys(nn::ConfigSchema& s) {
+  s.add_int("model.image_size", 32, "input resolution R (images are resized and center-cropped to R x R)", 8);
+  s.add_int("model.patch_size", 4, "ViT patch size", 1);
+  s.add_int("model.vision_width", 128, "vision hidden size", 8);
+  s.add_int("model.vision_layers", 4, "vision encoder layers", 0);
+  s.add_int("model.vision_heads", 2, "vision attention heads", 1);
+  s.add_int("model.vision_mlp", 512, "vision MLP hidden size", 1);
+  s.add_int("model.vocab_size", 49408, "text vocabulary (49408: OpenAI's BPE; a learned vocabulary sets its own)", 2);
+  s.add_int("model.context_length", 32, "text positions", 4);
+  s.add_int("model.text_width", 128, "text hidden size", 8);
+  s.add_int("model.text_layers", 4, "text encoder layers", 0);
+  s.add_int("model.text_heads", 2, "text attention heads", 1);
+  s.add_int("model.text_mlp", 512, "text MLP hidden size", 1);
+  s.add_int("model.projection_dim", 128, "joint embedding size", 1);
+  s.add_string("model.hidden_act", "quick_gelu", "MLP activation", {"quick_gelu", "gelu"});
+  s.add_float("model.logit_scale_init", 2.6592, "initial log logit scale (ln(1/0.07))");
+  s.add_string("model.init_from", "", "a CLIP model folder to start from instead of a fresh init");
+}
+
+namespace {
+void add_clip_data_keys(nn::ConfigSchema& s) {
+  s.add_string("data.dataset", "shapes", "image-text pairs", {"shapes", "fashion-mnist"});
+  s.add_string("data.path", "", "data folder (shapes: datasets/shapes; fashion-mnist: Debian's folder)");
+  s.add_string("data.vocab", "openai",
+               "tokenizer: openai (OpenAI's BPE), learn (a BPE learned from the training captions), or a path");
+  s.add_int("data.learned_vocab_size", 1024, "ids of a learned vocabulary (data.vocab = learn)", 514);
+  s.add_int("data.captions_per_image", 0, "train on each image's first K captions only (0 = all)", 0);
+  s.add_int("data.generate_n", 6000, "shapes: images to generate when the folder is missing", 10);
+  s.add_int("data.generate_seed", 1, "shapes: generator seed", 0);
+  s.add_int("data.generate_size", 32, "shapes: generated image size", 16);
+  s.add_bool("data.labelled_only", false, "train only on images with a class label (shapes: single-shape images)");
+  s.add_int("data.eval_images", 1000, "held-out images per evaluation (0 = all)", 0);
+  s.add_int("data.seed", 1234, "seed of the data order and caption draws", 0);
+}
+
+uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull ^ c * 0x94D049BB133111EBull;
+  h ^= h >> 31;
+  h *= 0xD6E8FEB86659FD93ull;
+  return h ^ (h >> 32);
+}
+}  // namespace
+
+nn::ConfigSchema clip_training_schema() {
+  nn::ConfigSchema s = nn::ConfigSchema::training();
+  add_clip_model_keys(s);
+  add_clip_data_keys(s);
+  return s;
+}
+
+ClipConfig clip_config_from_toml(const nn::Config& c) {
+  ClipConfig m;
+  m.vision.image_size = c.get_int("model.image_size");
+  m.vision.patch_size = c.get_int("model.patch_size");
+  m.vision.hidden_size = c.get_int("model.vision_width");
+  m.vision.num_hidden_layers = c.get_int("model.vision_layers");
+  m.vision.num_attention_heads = c.get_int("model.vision_heads");
+  m.vision.intermediate_size = c.get_int("model.vision_mlp");
+  m.text.vocab_size = c.get_int("model.vocab_size");
+  m.text.max_position_embeddings = c.get_int("model.context_length");
+  m.text.hidden_size = c.get_int("model.text_width");
+  m.text.num_hidden_layers = c.get_int("model.text_layers");
+  m.text.num_attention_heads = c.get_int("model.text_heads");
+  m.text.intermediate_size = c.get_int("model.text_mlp");
+  m.projection_dim = c.get_int("model.projection_dim");
+  m.text.hidden_act = m.vision.hidden_act = c.get_string("model.hidden_act");
+  m.logit_scale_init_value = c.get_float("model.logit_scale_init");
+  MINIVL_CHECK(m.vision.image_size % m.vision.patch_size == 0, "clip: model.image_size ", m.vision.image_size,
+               " is not a multiple of model.patch_size ", m.vision.patch_size);
+  return ClipConfig::from_json(m.to_json());  // the same checks as a config.json
+}
+
+namespace {
+
+// Images at the model's resolution (u8, (N, R, R, 3)) with their captions.
+struct PairSet {
+  int R = 0;
+  std::vector<uint8_t> pixels;
+  std::vector<std::vector<std::string>> captions;  // per image
+  std::vector<int64_t> labels;                     // per image, -1 when none
+  int64_t size() const { return int64_t(captions.size()); }
+  void add(const data::Image& img, std::vector<std::string> caps, int64_t label) {
+    data::Image x = data::center_crop(data::resize_short_side(img, R), R, R);
+    pixels.insert(pixels.end(), x.pixels.begin(), x.pixels.end());
+    captions.push_back(std::move(caps));
+    labels.push_back(label);
+  }
+  // (B, 3, R, R) normalised
+  Tensor batch_pixels(const std::vector<int64_t>& idx, const data::ClipPreprocessConfig& pre) const {
+    Tensor out = empty({int64_t(idx.size()), 3, R, R});
+    const size_t per = size_t(R) * R * 3;
+    for (size_t b = 0; b < idx.size(); ++b) {
+      data::Image img;
+      img.width = img.height = R;
+      img.pixels.assign(pixels.begin() + ptrdiff_t(size_t(idx[b]) * per),
+                        pixels.begin() + ptrdiff_t(size_t(idx[b] + 1) * per));
+      data::normalize_to_chw(img, pre, out.data<float>() + b * per);
+    }
+    return out;
+  }
+};
+
+struct ClipData {
+  PairSet train, eval;
+  std::vector<std::string> classes, templates;  // zero-shot
+  bool retrieval = true;                        // captions of eval images are worth ranking
+};
+
+ClipData load_shapes(const nn::Config& c, int R, bool quiet) {
+  const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
+  const fs::path d(dir);
+  if (!fs::exists(d / "captions.json") || !fs::exists(d / "splits.json")) {
+    data::shapes::GenerateOptions g;
+    g.out_dir = dir;
+    g.n = c.get_int("data.generate_n");
+    g.seed = uint64_t(c.get_int("data.generate_seed"));
+    g.size = int(c.get_int("data.generate_size"));
+    if (!quiet) std::printf("generating the shapes world: %lld images of %d px into %s\n", (long long)g.n, g.size, dir.c_str());
+    const auto t0 = std::chrono::steady_clock::now();
+    data::shapes::generate_shapes(g);
+    if (!quiet)
+      std::printf("  done in %.1fs\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  data::CaptionSet caps = data::read_coco_captions((d / "captions.json").string());
+  data::ClassList classes = data::read_class_list((d / "classes.json").string());
+  std::ifstream sf(d / "splits.json");
+  nlohmann::json splits = nlohmann::json::parse(sf);
+  std::map<int64_t, std::pair<std::string, std::vector<std::string>>> by_image;
+  for (const auto& s : caps.samples) {
+    auto& e = by_image[s.image_id];
+    e.first = s.image_path;
+    e.second.push_back(s.caption);
+  }
+  std::map<int64_t, int64_t> label_of;
+  for (size_t i = 0; i < classes.image_ids.size(); ++i) label_of[classes.image_ids[i]] = classes.labels[i];
+  ClipData out;
+  out.train.R = out.eval.R = R;
+  out.classes = classes.classes;
+  out.templates = classes.templates;
+  auto add = [&](PairSet& set, int64_t id) {
+    auto it = by_image.find(id);
+    MINIVL_CHECK(it != by_image.end(), dir, "/splits.json: image ", id, " has no captions");
+    auto lab = label_of.find(id);
+    set.add(data::read_image(it->second.first), it->second.second, lab == label_of.end() ? -1 : lab->second);
+  };
+  const bool labelled_only = c.get_bool("data.labelled_only");
+  for (const auto& id : splits.at("train"))
+    if (!labelled_only || label_of.count(id.get<int64_t>())) add(out.train, id.get<int64_t>());
+  for (const char* split : {"val", "test"})
+    for (const auto& id : splits.at(split)) add(out.eval, id.get<int64_t>());
+  return out;
+}
+
+ClipData load_fashion(const nn::Config& c, int R) {
+  const std::string dir = c.get_string("data.path").empty() ? data::kFashionMnistDir : c.get_string("data.path");
+  ClipData out;
+  out.train.R = out.eval.R = R;
+  out.classes = data::fashion_mnist_prompt_names();
+  out.templates = data::fashion_mnist_templates();
+  out.retrieval = false;
+  auto fill = [&](PairSet& set, const std::string& split) {
+    data::FashionMnist fm = data::load_fashion_mnist(dir, split);
+    for (int64_t i = 0; i < fm.count; ++i) {
+      const int label = fm.labels[size_t(i)];
+      std::vector<std::string> caps;
+      for (size_t t = 0; t < out.templates.size(); ++t) caps.push_back(data::fashion_mnist_caption(label, int(t)));
+      set.add(fm.image(i), std::move(caps), label);
+    }
+  };
+  fill(out.train, "train");
+  fill(out.eval, "test");
+  return out;
+}
+
+class ClipTrainer : public nn::Trainer {
+ public:
+  ClipTrainer(const nn::Config& c, Device device)
+      : device_(device),
+        batch_(c.get_int("data.batch_size")),
+        seed_(uint64_t(c.get_int("data.seed"))),
+        captions_per_image_(c.get_int("data.captions_per_image")),
+        eval_images_(c.get_int("data.eval_images")) {
+    ClipConfig mc = clip_config_from_toml(c);
+    const int R = int(mc.vision.image_size);
+    const auto t0 = std::chrono::steady_clock::now();
+    data_ = c.get_string("data.dataset") == "shapes" ? load_shapes(c, R, false) : load_fashion(c, R);
+    MINIVL_CHECK(data_.train.size() >= batch_, "clip: ", data_.train.size(), " training images, fewer than one batch of ",
+                 batch_);
+    // The tokenizer.
+    const std::string vocab = c.get_string("data.vocab");
+    if (vocab == "learn") {
+      std::vector<std::string> texts;
+      for (const auto& caps : data_.train.captions) texts.insert(texts.end(), caps.begin(), caps.end());
+      for (const auto& cl : data_.classes)
+        for (const auto& t : data_.templates) texts.push_back(data::fill_template(t, cl));
+      learned_ = tokenizer::train_bpe(texts, size_t(c.get_int("data.learned_vocab_size")));
+      tok_ = std::make_unique<ClipTokenizer>(learned_.vocab, learned_.merges, "learned from the training captions");
+      mc.text.vocab_size = int64_t(tok_->vocab_size());
+      mc.text.eos_token_id = tok_->eot_id();
+    } else {
+      vocab_path_ = vocab == "openai" ? default_clip_vocab_path() : vocab;
+      MINIVL_CHECK(!vocab_path_.empty(), "clip: OpenAI's bpe_simple_vocab_16e6.txt.gz was not found (looked in "
+                   "$MINIVL_CLIP_VOCAB, ../shared/data/clip, shared/data/clip); set data.vocab to its path, or to "
+                   "\"learn\"");
+      tok_ = std::make_unique<ClipTokenizer>(ClipTokenizer::load(vocab_path_));
+      MINIVL_CHECK(int64_t(tok_->vocab_size()) <= mc.text.vocab_size, "clip: the tokenizer has ", tok_->vocab_size(),
+                   " ids, more than model.vocab_size ", mc.text.vocab_size);
+      mc.text.eos_token_id = tok_->eot_id();
+    }
+    // Token rows of every training caption, once.
+    const int64_t ctx = mc.text.max_position_embeddings;
+    for (const auto& caps : data_.train.captions) {
+      std::vector<std::vector<int32_t>> rows;
+      for (const auto& t : caps) rows.push_back(tokenize_row(*tok_, t, ctx));
+      train_tokens_.push_back(std::move(rows));
+    }
+    const std::string init_from = c.get_string("model.init_from");
+    if (!init_from.empty()) {
+      model_ = ClipModel::load_folder(init_from);
+      model_->train();
+    } else {
+      model_ = std::make_shared<ClipModel>(mc);
+    }
+    model_->to(device);
+    preprocess_.image_size = R;
+    std::printf("clip: %lld training images, %lld held out, vocabulary %zu ids, %.2fM parameters (data ready in %.1fs)\n",
+                (long long)data_.train.size(), (long long)data_.eval.size(), tok_->vocab_size(),
+                double(model_->num_parameters()) / 1e6,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::fflush(stdout);
+  }
+
+  nn::Module& model() override { return *model_; }
+  int64_t examples_per_batch() const override { return batch_; }
+  void after_step() override { model_->clamp_logit_scale(); }
+
+  Tensor train_loss() override {
+    const int64_t per_epoch = data_.train.size() / batch_;
+    if (position_ >= per_epoch) {
+      ++epoch_;
+      position_ = 0;
+    }
+    if (order_epoch_ != epoch_) {
+      order_.resize(size_t(data_.train.size()));
+      std::iota(order_.begin(), order_.end(), 0);
+      std::mt19937_64 rng(mix(seed_, uint64_t(epoch_), 0x5EED));
+      for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[size_t(rng() % i)]);  // Fisher-Yates
+      order_epoch_ = epoch_;
+    }
+    std::vector<int64_t> idx(order_.begin() + position_ * batch_, order_.begin() + (position_ + 1) * batch_);
+    ++position_;
+    std::vector<std::vector<int32_t>> rows;
+    for (int64_t i : idx) {
+      const auto& caps = train_tokens_[size_t(i)];
+      int64_t n = int64_t(caps.size());
+      if (captions_per_image_ > 0) n = std::min(n, captions_per_image_);
+      rows.push_back(caps[size_t(mix(seed_, uint64_t(epoch_), uint64_t(i)) % uint64_t(n))]);
+    }
+    Tensor pixels = data_.train.batch_pixels(idx, preprocess_).to(device_);
+    Tensor ids = pad_rows(rows).to(device_);
+    return model_->loss(pixels, ids);
+  }
+
+  std::map<std::string, double> evaluate(int64_t) override { return run_eval(); }
+
+  nlohmann::json data_cursor() const override { return {{"epoch", epoch_}, {"position", position_}}; }
+  void set_data_cursor(const nlohmann::json& c) override {
+    epoch_ = c.at("epoch").get<int64_t>();
+    position_ = c.at("position").get<int64_t>();
+  }
+
+  void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) override {
+    const std::string dir = (fs::path(run_dir) / "model").string();
+    model_->save_folder(dir);
+    if (!vocab_path_.empty() && vocab_path_.ends_with(".gz")) {
+      write_openai_vocab_as_hf(vocab_path_, dir);
+    } else if (!vocab_path_.empty()) {
+      const fs::path src = fs::is_directory(vocab_path_) ? fs::path(vocab_path_) : fs::path(vocab_path_).parent_path();
+      for (const char* f : {"vocab.json", "merges.txt"})
+        if (fs::exists(src / f)) fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+    } else {
+      tokenizer::write_hf_vocab(learned_, dir);
+    }
+    write_tokenizer_config(dir, model_->config.text.max_position_embeddings);
+    nlohmann::json s = nlohmann::json::object();
+    for (const auto& [k, v] : final_eval) s[k] = v;
+    s["model"] = dir;
+    std::ofstream(fs::path(run_dir) / "summary.json", std::ios::trunc) << s.dump(2) << "\n";
+    std::printf("model folder: %s (config.json, model.safetensors, vocab.json, merges.txt)\n", dir.c_str());
+  }
+
+ private:
+  std::map<std::string, double> run_eval() {
+    NoGradGuard no_grad;
+    const PairSet& ev = data_.eval;
+    const int64_t n = eval_images_ > 0 ? std::min(eval_images_, ev.size()) : ev.size();
+    std::map<std::string, double> m;
+    if (n == 0) return m;
+    std::vector<Tensor> parts;
+    for (int64_t i = 0; i < n; i += 256) {
+      std::vector<int64_t> idx;
+      for (int64_t j = i; j < std::min(n, i + 256); ++j) idx.push_back(j);
+      parts.push_back(model_->encode_image(ev.batch_pixels(idx, preprocess_).to(device_)).to(Device::cpu()));
+    }
+    Tensor img = parts.size() == 1 ? parts[0] : cat(parts, 0);  // (n, P)
+    // zero-shot on the labelled images
+    std::vector<int64_t> rows, labels;
+    for (int64_t i = 0; i < n; ++i)
+      if (ev.labels[size_t(i)] >= 0) {
+        rows.push_back(i);
+        labels.push_back(ev.labels[size_t(i)]);
+      }
+    if (!rows.empty() && !data_.classes.empty()) {
+      Tensor w = zeroshot_classifier(*model_, *tok_, data_.classes, data_.templates);  // (C, P)
+      Tensor sel = embedding(img, from_vector_i64(rows, {int64_t(rows.size())}));    // (L, P)
+      auto acc = topk_accuracy(matmul(sel, w.t()), labels, {1, 5});
+      m["zeroshot_top1"] = acc[0];
+      m["zeroshot_top5"] = acc[1];
+    }
+    if (data_.retrieval) {
+      std::vector<std::string> texts;
+      std::vector<int64_t> owner;
+      for (int64_t i = 0; i < n; ++i)
+        for (const auto& t : ev.captions[size_t(i)]) {
+          texts.push_back(t);
+          owner.push_back(i);
+        }
+      Tensor txt = encode_texts(*model_, *tok_, texts);
+      RetrievalRecall r = retrieval_recall(matmul(img, txt.t()), owner);
+      const char* names[] = {"r1", "r5", "r10"};
+      for (size_t k = 0; k < 3; ++k) {
+        m[std::string("i2t_") + names[k]] = r.image_to_text[k];
+        m[std::string("t2i_") + names[k]] = r.text_to_image[k];
+      }
+    }
+    m["logit_scale"] = std::exp(model_->logit_scale_value());
+    return m;
+  }
+
+  Device device_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t captions_per_image_, eval_images_;
+  ClipData data_;
+  std::unique_ptr<ClipTokenizer> tok_;
+  tokenizer::BpeTrainResult learned_;
+  std::string vocab_path_;
+  std::vector<std::vector<std::vector<int32_t>>> train_tokens_;
+  std::shared_ptr<ClipModel> model_;
+  data::ClipPreprocessConfig preprocess_;
+  int64_t epoch_ = 0, position_ = 0, order_epoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace
+
+void register_clip_trainers() {
+  nn::TrainerInfo info;
+  info.name = "clip";
+  info.description = "CLIP (HF CLIPModel layout) on image-text pairs: shapes world or Fashion-MNIST";
+  info.extend_schema = [](nn::ConfigSchema& s) {
+    add_clip_model_keys(s);
+    add_clip_data_keys(s);
+  };
+  info.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
+    return std::make_unique<ClipTrainer>(c, device);
+  };
+  nn::register_trainer(std::move(info));
+}
+
+}  // namespace minivl::models

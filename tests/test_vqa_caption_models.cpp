@@ -1,0 +1,190 @@
+// VQA model and captioner: shapes, masking, the loss, loading a CLIP vision tower, and decoding
+// (cached = full recomputation token for token; beam width 1 = greedy).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "core/ops.h"
+#include "models/captioner.h"
+#include "models/clip.h"
+#include "models/decoding.h"
+#include "models/vqa.h"
+#include "nn_test_util.h"
+
+using namespace minivl;
+using namespace minivl::models;
+
+namespace {
+
+ClipTowerConfig tiny_vision() {
+  ClipTowerConfig v;
+  v.image_size = 16;
+  v.patch_size = 4;
+  v.hidden_size = 32;
+  v.intermediate_size = 64;
+  v.num_attention_heads = 2;
+  v.num_hidden_layers = 1;
+  return v;
+}
+
+CaptionerConfig tiny_captioner() {
+  CaptionerConfig c;
+  c.vision = tiny_vision();
+  c.hidden = 32;
+  c.layers = 2;
+  c.heads = 4;
+  c.mlp = 64;
+  c.vocab_size = 13;
+  c.max_length = 12;
+  return c;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector(), y = b.to_vector();
+  REQUIRE(x.size() == y.size());
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradients") {
+  default_generator().manual_seed(3);
+  VqaConfig c;
+  c.vision = tiny_vision();
+  c.hidden = 32;
+  c.layers = 2;
+  c.heads = 2;
+  c.mlp = 64;
+  c.vocab_size = 10;
+  c.max_question_len = 8;
+  c.num_answers = 5;
+  VqaModel m(c);
+  m.eval();
+  Tensor pixels = randn({2, 3, 16, 16});
+  Tensor q = from_vector_i64({1, 5, 6, 7, 1, 8, 9, 0}, {2, 4});  // row 1 has one <pad>
+  Tensor logits = m.forward(pixels, q);
+  CHECK(logits.shape() == Shape{2, 5});
+  // Extra padding must not change the answer logits.
+  Tensor q_more = from_vector_i64({1, 5, 6, 7, 0, 0, 1, 8, 9, 0, 0, 0}, {2, 6});
+  CHECK(max_abs_diff(m.forward(pixels, q_more), logits) < 1e-5);
+  // BCE with logits by hand: logit x, target y -> log(1 + e^x) - x y.
+  Tensor x = from_vector({0.5, -1.0, 2.0, 0.0}, {2, 2});
+  Tensor y = from_vector({1.0, 0.0, 0.3333333, 1.0}, {2, 2});
+  double expect = 0;
+  const double xs[] = {0.5, -1.0, 2.0, 0.0}, ys[] = {1.0, 0.0, 0.3333333, 1.0};
+  for (int i = 0; i < 4; ++i) expect += std::log1p(std::exp(xs[i])) - xs[i] * ys[i];
+  CHECK(VqaModel::loss(x, y).item() == doctest::Approx(expect / 2).epsilon(1e-5));
+  m.train();
+  Tensor loss = VqaModel::loss(m.forward(pixels, q), zeros({2, 5}));
+  loss.backward();
+  CHECK(m.head_fc2->weight.grad().defined());
+  CHECK(m.vision_model->embeddings->patch_embedding->weight.grad().defined());
+}
+
+TEST_CASE("answer vocabulary and soft scores") {
+  // "Two" and "2" normalise to "2" (3 + 1 = 4 votes), "yes" 2 votes, "no" 1.
+  const std::vector<std::vector<std::string>> lists = {{"2", "2", "Two", "yes"}, {"2", "yes", "no"}};
+  auto vocab = build_answer_vocab(lists, 2);
+  REQUIRE(vocab == std::vector<std::string>{"2", "yes"});
+  std::unordered_map<std::string, int64_t> index = {{"2", 0}, {"yes", 1}};
+  // 2 of 10 say "two": 2/3; 4 say "yes": capped at 1.
+  auto t = vqa_soft_targets({"two", "two", "yes", "yes", "yes", "yes", "no", "no", "no", "no"}, index, 2);
+  CHECK(t[0] == doctest::Approx(2.0 / 3));
+  CHECK(t[1] == doctest::Approx(1.0));
+}
+
+TEST_CASE("vision_init: a CLIP checkpoint's vision_model tensors load into both models") {
+  default_generator().manual_seed(5);
+  testing::NnTempDir dir;
+  ClipConfig cc;
+  cc.vision = tiny_vision();
+  cc.text.hidden_size = 32;
+  cc.text.intermediate_size = 64;
+  cc.text.num_attention_heads = 2;
+  cc.text.num_hidden_layers = 1;
+  cc.text.vocab_size = 50;
+  cc.text.max_position_embeddings = 8;
+  cc.projection_dim = 16;
+  ClipModel clip(cc);
+  clip.save_folder(dir.file("model"));  // a run dir: RUN_DIR/model
+  CHECK(clip_vision_config(dir.path.string()).hidden_size == 32);
+  Captioner cap(tiny_captioner());
+  load_clip_vision(*cap.vision_model, dir.path.string());
+  CHECK(max_abs_diff(cap.vision_model->embeddings->patch_embedding->weight,
+                     clip.vision_model->embeddings->patch_embedding->weight) == 0);
+  CHECK(max_abs_diff(cap.vision_model->post_layernorm->weight, clip.vision_model->post_layernorm->weight) == 0);
+}
+
+TEST_CASE("captioner: incremental decoding with the KV cache equals full recomputation") {
+  default_generator().manual_seed(7);
+  Captioner m(tiny_captioner());
+  m.eval();
+  NoGradGuard no_grad;
+  Tensor memory = m.encode_image(randn({2, 3, 16, 16}));
+  Tensor ids = from_vector_i64({1, 4, 5, 6, 7, 8, 1, 9, 10, 11, 12, 4}, {2, 6});
+  Tensor full = m.decode(ids, memory);  // (2, 6, V)
+  DecoderCache cache = m.new_cache();
+  std::vector<Tensor> steps;
+  steps.push_back(m.decode(ids.slice(1, 0, 2).contiguous(), memory, &cache));  // two tokens at once
+  for (int64_t t = 2; t < 6; ++t) steps.push_back(m.decode(ids.slice(1, t, t + 1).contiguous(), memory, &cache));
+  CHECK(cache[0].self_attn.length() == 6);
+  CHECK(max_abs_diff(cat(steps, 1), full) < 1e-5);
+}
+
+TEST_CASE("decoding: cached = uncached token for token; beam 1 = greedy; beam search") {
+  default_generator().manual_seed(11);
+  CaptionerConfig c = tiny_captioner();
+  Captioner m(c);
+  // Sharper logits, so that the search has real choices to make.
+  { NoGradGuard g; nn::set_data(m.token_embedding->weight, m.token_embedding->weight * 40.0); }
+  m.eval();
+  for (int img = 0; img < 4; ++img) {
+    Tensor pixels = randn({1, 3, 16, 16});
+    DecodeOptions o;
+    o.max_length = 10;
+    o.min_length = 2;
+    o.use_cache = true;
+    const Hypothesis g = greedy_decode(m, pixels, o);
+    o.use_cache = false;
+    const Hypothesis g_full = greedy_decode(m, pixels, o);
+    CHECK(g.tokens == g_full.tokens);
+    CHECK(g.tokens.size() >= 2);
+    CHECK(g.tokens.size() <= 10);
+    if (g.tokens.size() < 10) CHECK(g.tokens.back() == WordVocab::kEos);
+    for (size_t i = 0; i + 1 < g.tokens.size() && i < 2; ++i) CHECK(g.tokens[i] != WordVocab::kEos);
+    o.use_cache = true;
+    o.beam = 1;
+    const Hypothesis b1 = beam_search(m, pixels, o);
+    CHECK(b1.tokens == g.tokens);
+    CHECK(b1.log_prob == doctest::Approx(g.log_prob).epsilon(1e-9));
+    o.beam = 3;
+    o.length_penalty = 0.0;  // raw sum of log-probs: beam search can only do as well or better
+    const Hypothesis b3 = beam_search(m, pixels, o);
+    o.use_cache = false;
+    const Hypothesis b3_full = beam_search(m, pixels, o);
+    CHECK(b3.tokens == b3_full.tokens);
+    CHECK(b3.tokens.size() <= 10);
+    if (g.tokens.back() == WordVocab::kEos && b3.tokens.back() == WordVocab::kEos)
+      CHECK(b3.log_prob >= g.log_prob - 1e-9);
+  }
+}
+
+TEST_CASE("captioner: the teacher-forcing loss ignores padding and trains") {
+  default_generator().manual_seed(13);
+  CaptionerConfig c = tiny_captioner();
+  c.tie_embeddings = false;
+  Captioner m(c);
+  Tensor pixels = randn({2, 3, 16, 16});
+  Tensor ids = from_vector_i64({1, 4, 5, 2, 0, 1, 6, 7, 8, 2}, {2, 5});
+  Tensor l1 = m.loss(pixels, ids, 0.1);
+  Tensor ids_more = from_vector_i64({1, 4, 5, 2, 0, 0, 1, 6, 7, 8, 2, 0}, {2, 6});
+  CHECK(m.loss(pixels, ids_more, 0.1).item() == doctest::Approx(l1.item()).epsilon(1e-5));
+  l1.backward();
+  CHECK(m.lm_head->weight.grad().defined());
+  CHECK(m.memory_proj->weight.grad().defined());
+}

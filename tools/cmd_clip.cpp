@@ -1,0 +1,400 @@
+// CLIP commands on a model folder (HF layout: config.json, model.safetensors,
+// vocab.json + merges.txt, optional preprocessor_config.json):
+//   minivl embed     --model DIR [--vocab PATH] [--image P]... [--text T]...   -> one JSON object
+//   minivl zeroshot  --model DIR --image P... --labels "cat,dog" [--templates FILE]
+//   minivl eval      --model DIR --task zeroshot|retrieval --data DIR|fashion-mnist
+//   minivl bench-step --config CONFIG [--steps N]                               -> JSON timings
+// and registers the "clip" trainer for `minivl train`.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/generator.h"
+#include "core/ops.h"
+#include "data/annotations.h"
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+#include "data/image.h"
+#include "data/preprocess.h"
+#include "models/clip.h"
+#include "models/clip_train.h"
+#include "models/metrics.h"
+#include "nn/amp.h"
+#include "nn/optim.h"
+#include "tokenizer/clip_tokenizer.h"
+#include "tools/commands.h"
+
+namespace minivl::tools {
+namespace {
+namespace fs = std::filesystem;
+using models::ClipModel;
+using tokenizer::ClipTokenizer;
+
+struct LoadedModel {
+  std::shared_ptr<ClipModel> model;
+  std::unique_ptr<ClipTokenizer> tok;
+  data::ClipPreprocessConfig pre;
+};
+
+LoadedModel load_model(const std::string& dir, const std::string& vocab, bool need_tokenizer) {
+  LoadedModel m;
+  m.model = ClipModel::load_folder(dir);
+  const fs::path d(dir);
+  if (fs::exists(d / "preprocessor_config.json"))
+    m.pre = data::ClipPreprocessConfig::from_json_file((d / "preprocessor_config.json").string());
+  m.pre.image_size = int(m.model->config.vision.image_size);
+  if (need_tokenizer) {
+    const std::string path = !vocab.empty() ? vocab : dir;
+    try {
+      m.tok = std::make_unique<ClipTokenizer>(ClipTokenizer::load(path));
+    } catch (const Error& e) {
+      MINIVL_FAIL(e.what(), vocab.empty() ? " (pass --vocab PATH for the tokenizer)" : "");
+    }
+  }
+  return m;
+}
+
+// (N, 3, R, R) from image files: CLIP's resize + center crop (a no-op at the model's size) + normalise.
+Tensor load_pixels(const std::vector<std::string>& paths, const data::ClipPreprocessConfig& pre) {
+  const int64_t R = pre.image_size;
+  Tensor x = empty({int64_t(paths.size()), 3, R, R});
+  for (size_t i = 0; i < paths.size(); ++i)
+    data::clip_preprocess_into(data::read_image(paths[i]), pre, x.data<float>() + i * 3 * R * R);
+  return x;
+}
+
+nlohmann::json rows_json(const Tensor& t) {
+  const Tensor c = t.to(DType::f32).contiguous();
+  nlohmann::json out = nlohmann::json::array();
+  const int64_t n = c.size(0), d = c.size(1);
+  for (int64_t i = 0; i < n; ++i) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t j = 0; j < d; ++j) row.push_back(double(c.data<float>()[i * d + j]));
+    out.push_back(row);
+  }
+  return out;
+}
+
+// ---- embed ----
+struct EmbedOptions {
+  std::string model, vocab;
+  std::vector<std::string> images, texts;
+};
+
+void run_embed(const EmbedOptions& o) {
+  MINIVL_CHECK(!o.images.empty() || !o.texts.empty(), "embed: give at least one --image or --text");
+  LoadedModel m = load_model(o.model, o.vocab, !o.texts.empty());
+  NoGradGuard no_grad;
+  Tensor img = o.images.empty() ? Tensor() : m.model->encode_image(load_pixels(o.images, m.pre));
+  Tensor txt = o.texts.empty() ? Tensor() : models::encode_texts(*m.model, *m.tok, o.texts);
+  nlohmann::json j;
+  j["image_embeds"] = img.defined() ? rows_json(img) : nlohmann::json::array();
+  j["text_embeds"] = txt.defined() ? rows_json(txt) : nlohmann::json::array();
+  if (img.defined() && txt.defined()) {
+    j["logits_per_image"] = rows_json(mul(matmul(img, txt.t()), std::exp(m.model->logit_scale_value())));
+  } else {
+    j["logits_per_image"] = nlohmann::json::array();
+  }
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// ---- zeroshot ----
+std::vector<std::string> split_labels(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    if (a != std::string::npos) out.push_back(item.substr(a, b - a + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> read_templates(const std::string& path) {
+  if (path.empty()) return {"a photo of a {}."};
+  std::ifstream in(path);
+  MINIVL_CHECK(in.good(), "zeroshot: cannot open the templates file ", path);
+  std::vector<std::string> t;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') t.push_back(line);
+  MINIVL_CHECK(!t.empty(), path, ": no templates (one per line, {} for the label)");
+  return t;
+}
+
+struct ZeroshotOptions {
+  std::string model, vocab, labels, templates;
+  std::vector<std::string> images;
+  int top = 5;
+  bool json = false;
+};
+
+void run_zeroshot(const ZeroshotOptions& o) {
+  const std::vector<std::string> labels = split_labels(o.labels);
+  MINIVL_CHECK(labels.size() >= 1, "zeroshot: --labels needs at least one label");
+  LoadedModel m = load_model(o.model, o.vocab, true);
+  NoGradGuard no_grad;
+  Tensor w = models::zeroshot_classifier(*m.model, *m.tok, labels, read_templates(o.templates));  // (C, P)
+  Tensor img = m.model->encode_image(load_pixels(o.images, m.pre));                               // (N, P)
+  Tensor probs = softmax(mul(matmul(img, w.t()), std::exp(m.model->logit_scale_value())), 1);     // (N, C)
+  const int64_t C = probs.size(1), k = std::min<int64_t>(o.top, C);
+  auto [vals, idx] = topk(probs, k, 1);
+  nlohmann::json all = nlohmann::json::array();
+  for (size_t i = 0; i < o.images.size(); ++i) {
+    nlohmann::json top = nlohmann::json::array();
+    if (!o.json) std::printf("%s\n", o.images[i].c_str());
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t c = idx.select(0, int64_t(i)).select(0, j).item_int();
+      const double p = vals.select(0, int64_t(i)).select(0, j).item();
+      top.push_back({{"label", labels[size_t(c)]}, {"prob", p}});
+      if (!o.json) std::printf("  %6.2f%%  %s\n", 100.0 * p, labels[size_t(c)].c_str());
+    }
+    all.push_back({{"image", o.images[i]}, {"top", top}});
+  }
+  if (o.json) std::printf("%s\n", all.dump().c_str());
+}
+
+// ---- eval ----
+struct EvalOptions {
+  std::string model, vocab, task = "zeroshot", data, split = "test";
+  int64_t limit = 0;
+};
+
+Tensor encode_images(const ClipModel& model, const std::function<data::Image(int64_t)>& get, int64_t n,
+                     const data::ClipPreprocessConfig& pre) {
+  NoGradGuard no_grad;
+  const int64_t R = pre.image_size;
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < n; i += 256) {
+    const int64_t b = std::min<int64_t>(256, n - i);
+    Tensor x = empty({b, 3, R, R});
+    for (int64_t j = 0; j < b; ++j) data::clip_preprocess_into(get(i + j), pre, x.data<float>() + j * 3 * R * R);
+    parts.push_back(model.encode_image(x));
+  }
+  return parts.size() == 1 ? parts[0] : cat(parts, 0);
+}
+
+void run_eval(const EvalOptions& o) {
+  LoadedModel m = load_model(o.model, o.vocab, true);
+  NoGradGuard no_grad;
+  nlohmann::json j;
+  if (o.task == "zeroshot") {
+    std::vector<std::string> classes, templates;
+    std::vector<int64_t> labels;
+    Tensor img;
+    if (o.data == "fashion-mnist" || (fs::is_directory(o.data) && fs::exists(fs::path(o.data) / "t10k-labels-idx1-ubyte.gz"))) {
+      const std::string dir = o.data == "fashion-mnist" ? data::kFashionMnistDir : o.data;
+      data::FashionMnist fm = data::load_fashion_mnist(dir, o.split == "train" ? "train" : "test");
+      const int64_t n = o.limit > 0 ? std::min(o.limit, fm.count) : fm.count;
+      classes = data::fashion_mnist_prompt_names();
+      templates = data::fashion_mnist_templates();
+      for (int64_t i = 0; i < n; ++i) labels.push_back(fm.labels[size_t(i)]);
+      img = encode_images(*m.model, [&](int64_t i) { return fm.image(i); }, n, m.pre);
+    } else {
+      // A classes.json (the shapes world's, or any {"classes", "templates", "images"} file).
+      const fs::path p = fs::is_directory(o.data) ? fs::path(o.data) / "classes.json" : fs::path(o.data);
+      data::ClassList list = data::read_class_list(p.string());
+      std::vector<int64_t> keep;
+      const fs::path splits = p.parent_path() / "splits.json";
+      if (fs::exists(splits) && o.split != "all") {  // held-out (val + test) images only
+        std::ifstream sf(splits);
+        nlohmann::json s = nlohmann::json::parse(sf);
+        std::set<int64_t> ids;
+        for (const char* name : {"val", "test"})
+          for (const auto& id : s.at(name)) ids.insert(id.get<int64_t>());
+        for (size_t i = 0; i < list.image_ids.size(); ++i)
+          if (ids.count(list.image_ids[i])) keep.push_back(int64_t(i));
+      } else {
+        for (size_t i = 0; i < list.image_ids.size(); ++i) keep.push_back(int64_t(i));
+      }
+      if (o.limit > 0 && int64_t(keep.size()) > o.limit) keep.resize(size_t(o.limit));
+      classes = list.classes;
+      templates = list.templates;
+      for (int64_t i : keep) labels.push_back(list.labels[size_t(i)]);
+      img = encode_images(*m.model, [&](int64_t i) { return data::read_image(list.image_paths[size_t(keep[size_t(i)])]); },
+                          int64_t(keep.size()), m.pre);
+    }
+    Tensor w = models::zeroshot_classifier(*m.model, *m.tok, classes, templates);
+    auto acc = models::topk_accuracy(matmul(img, w.t()), labels, {1, 5});
+    j = {{"task", "zeroshot"}, {"images", labels.size()}, {"classes", classes.size()}, {"top1", acc[0]}, {"top5", acc[1]}};
+  } else if (o.task == "retrieval") {
+    // COCO-captions JSON (a folder: its captions.json), held-out split when splits.json is beside it.
+    const fs::path p = fs::is_directory(o.data) ? fs::path(o.data) / "captions.json" : fs::path(o.data);
+    data::CaptionSet set = data::read_coco_captions(p.string());
+    std::map<int64_t, int64_t> image_index;  // image_id -> row
+    std::vector<std::string> paths, texts;
+    std::vector<int64_t> owner;
+    std::set<int64_t> allowed;
+    const fs::path splits = p.parent_path() / "splits.json";
+    const bool use_split = fs::exists(splits) && o.split != "all";
+    if (use_split) {
+      std::ifstream sf(splits);
+      nlohmann::json s = nlohmann::json::parse(sf);
+      for (const char* name : {"val", "test"})
+        for (const auto& id : s.at(name)) allowed.insert(id.get<int64_t>());
+    }
+    for (const auto& s : set.samples) {
+      if (use_split && !allowed.count(s.image_id)) continue;
+      auto it = image_index.find(s.image_id);
+      if (it == image_index.end()) {
+        if (o.limit > 0 && int64_t(paths.size()) >= o.limit) continue;
+        it = image_index.emplace(s.image_id, int64_t(paths.size())).first;
+        paths.push_back(s.image_path);
+      }
+      texts.push_back(s.caption);
+      owner.push_back(it->second);
+    }
+    MINIVL_CHECK(!paths.empty(), "eval: no images in ", p.string());
+    Tensor img = encode_images(*m.model, [&](int64_t i) { return data::read_image(paths[size_t(i)]); },
+                               int64_t(paths.size()), m.pre);
+    Tensor txt = models::encode_texts(*m.model, *m.tok, texts);
+    models::RetrievalRecall r = models::retrieval_recall(matmul(img, txt.t()), owner);
+    j = {{"task", "retrieval"},  {"images", paths.size()},       {"texts", texts.size()},
+         {"i2t_r1", r.image_to_text[0]}, {"i2t_r5", r.image_to_text[1]}, {"i2t_r10", r.image_to_text[2]},
+         {"t2i_r1", r.text_to_image[0]}, {"t2i_r5", r.text_to_image[1]}, {"t2i_r10", r.text_to_image[2]}};
+  } else {
+    MINIVL_FAIL("eval: --task must be zeroshot or retrieval, got '", o.task, "'");
+  }
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// ---- bench-step ----
+struct BenchOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+  int64_t steps = 20, warmup = 3;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
+}
+
+void run_bench_step(const BenchOptions& o) {
+  const nn::ConfigSchema schema = models::clip_training_schema();
+  const nn::Config c = nn::Config::load(o.config, schema, o.overrides);
+  const Device device = parse_device(c.get_string("device"));
+  const std::string precision = c.get_string("precision");
+  default_generator().manual_seed(uint64_t(c.get_int("seed")));
+  models::ClipConfig mc = models::clip_config_from_toml(c);
+  ClipModel model(mc);
+  model.to(device);
+  model.train();
+  nn::DecayPolicy policy{c.get_float("optim.weight_decay")};
+  nn::AdamW opt(nn::make_param_groups(model, policy),
+                nn::AdamWOptions{c.get_float("optim.lr"), c.get_float("optim.beta1"), c.get_float("optim.beta2"),
+                                 c.get_float("optim.eps")});
+  const int64_t B = c.get_int("data.batch_size"), R = mc.vision.image_size, T = mc.text.max_position_embeddings;
+  // Random pixels, and captions of random ids with end-of-text at varying positions (the whole context).
+  Tensor pixels = randn({B, 3, R, R}).to(device);
+  std::vector<int64_t> ids(size_t(B * T), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    ids[size_t(b * T)] = 49406 % mc.text.vocab_size;
+    for (int64_t t = 1; t < T - 1; ++t) ids[size_t(b * T + t)] = (b * 7919 + t * 104729) % (mc.text.vocab_size - 2);
+    ids[size_t(b * T + T - 1)] = mc.text.eos_token_id % mc.text.vocab_size;
+  }
+  Tensor input_ids = from_vector_i64(ids, {B, T}).to(device);
+  const bool amp = precision != "f32";
+  const DType amp_dtype = precision == "f16" ? DType::f16 : DType::bf16;
+  auto sync = [&]() { (void)model.logit_scale.item(); };  // a device round trip
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  std::vector<double> total, fwd, bwd, optim;
+  for (int64_t s = 0; s < o.warmup + o.steps; ++s) {
+    sync();
+    const auto t0 = clock::now();
+    Tensor loss;
+    {
+      nn::AutocastGuard g(amp_dtype, amp);
+      loss = model.loss(pixels, input_ids);
+    }
+    (void)loss.item();
+    const auto t1 = clock::now();
+    loss.backward();
+    sync();
+    const auto t2 = clock::now();
+    opt.step();
+    opt.zero_grad();
+    model.clamp_logit_scale();
+    const auto t3 = clock::now();
+    if (s >= o.warmup) {
+      total.push_back(ms(t0, t3));
+      fwd.push_back(ms(t0, t1));
+      bwd.push_back(ms(t1, t2));
+      optim.push_back(ms(t2, t3));
+    }
+  }
+  const double med = median(total);
+  nlohmann::json j = {{"config", o.config},
+                      {"device", c.get_string("device")},
+                      {"precision", precision},
+                      {"batch_size", B},
+                      {"parameters", model.num_parameters()},
+                      {"steps", o.steps},
+                      {"step_ms_median", med},
+                      {"step_ms_min", *std::min_element(total.begin(), total.end())},
+                      {"images_per_s", med > 0 ? 1000.0 * double(B) / med : 0.0},
+                      {"forward_ms_median", median(fwd)},
+                      {"backward_ms_median", median(bwd)},
+                      {"optimizer_ms_median", median(optim)}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+}  // namespace
+
+void register_clip_commands(CLI::App& app) {
+  models::register_clip_trainers();  // `minivl train` finds model.name = "clip"
+
+  auto e = std::make_shared<EmbedOptions>();
+  CLI::App* embed = app.add_subcommand("embed", "CLIP embeddings of images and texts as one JSON object");
+  embed->add_option("--model", e->model, "Model folder (config.json, model.safetensors, vocab.json, merges.txt)")
+      ->required();
+  embed->add_option("--vocab", e->vocab, "Tokenizer files (overrides the folder's)");
+  embed->add_option("--image", e->images, "An image (repeatable)");
+  embed->add_option("--text", e->texts, "A text (repeatable)");
+  embed->callback([e] { run_embed(*e); });
+
+  auto z = std::make_shared<ZeroshotOptions>();
+  CLI::App* zs = app.add_subcommand("zeroshot", "Zero-shot classification of images over label names");
+  zs->add_option("--model", z->model, "Model folder")->required();
+  zs->add_option("--vocab", z->vocab, "Tokenizer files (overrides the folder's)");
+  zs->add_option("--image", z->images, "An image (repeatable)")->required();
+  zs->add_option("--labels", z->labels, "Comma-separated class names")->required();
+  zs->add_option("--templates", z->templates, "Prompt templates, one per line with {} (default 'a photo of a {}.')");
+  zs->add_option("--top", z->top, "Classes shown per image (default 5)");
+  zs->add_flag("--json", z->json, "Print JSON instead of text");
+  zs->callback([z] { run_zeroshot(*z); });
+
+  auto v = std::make_shared<EvalOptions>();
+  CLI::App* ev = app.add_subcommand("eval", "Zero-shot accuracy or retrieval recall of a model, as JSON");
+  ev->add_option("--model", v->model, "Model folder")->required();
+  ev->add_option("--vocab", v->vocab, "Tokenizer files (overrides the folder's)");
+  ev->add_option("--task", v->task, "zeroshot or retrieval");
+  ev->add_option("--data", v->data,
+                 "fashion-mnist, a shapes folder (classes.json / captions.json), or a classes/captions JSON")
+      ->required();
+  ev->add_option("--split", v->split, "test (held-out val+test images, default), all, or train (Fashion-MNIST)");
+  ev->add_option("--limit", v->limit, "At most this many images (0 = all)");
+  ev->callback([v] { run_eval(*v); });
+
+  auto b = std::make_shared<BenchOptions>();
+  CLI::App* bs = app.add_subcommand("bench-step", "Time full CLIP training steps (forward, backward, AdamW)");
+  bs->add_option("--config", b->config, "Training config (TOML), e.g. configs/clip_tiny.toml")->required();
+  bs->add_option("--set", b->overrides, "Override a config key: section.key=value (repeatable)");
+  bs->add_option("--steps", b->steps, "Timed steps (default 20)");
+  bs->add_option("--warmup", b->warmup, "Untimed steps first (default 3)");
+  bs->callback([b] { run_bench_step(*b); });
+}
+
+}  // namespace minivl::tools
