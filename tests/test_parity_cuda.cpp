@@ -362,7 +362,10 @@ std::vector<Row> make_table() {
                      single({normalized_rows(rng, 8, 16, dt), normalized_rows(rng, 8, 16, dt), scale_input(dt)},
                             {true, true, true}, f, "N 8, d 16"),
                      single({normalized_rows(rng, 77, 40, dt), normalized_rows(rng, 77, 40, dt), scale_input(dt)},
-                            {true, true, true}, f, "N 77, d 40")};
+                            {true, true, true}, f, "N 77, d 40"),
+                     // Several 64-wide feature slices and a partial row tile (the tensor-core path's pipeline).
+                     single({normalized_rows(rng, 130, 136, dt), normalized_rows(rng, 130, 136, dt), scale_input(dt)},
+                            {true, true, true}, f, "N 130, d 136")};
                }});
   t.push_back({"siglip_loss", kFloat, [scale_input](Rng& rng, DType dt) {
                  auto f = [](const std::vector<Tensor>& in) {
@@ -396,7 +399,20 @@ std::vector<Row> make_table() {
                              mask_input(rng, {2, 13})},
                             {true, true, true, false}, f(false, true), "key padding, Tq 9, Tk 13"),
                      single({input(rng, {2, 11, 4, 32}, dt), input(rng, {2, 11, 4, 32}, dt), input(rng, {2, 11, 4, 32}, dt)},
-                            {true, true, true}, transposed, "transposed (B, T, H, D) views")};
+                            {true, true, true}, transposed, "transposed (B, T, H, D) views"),
+                     // Every mode at every templated head dim (32, 64, 128), T off the 64-tile.
+                     single({input(rng, {1, 2, 37, 64}, dt), input(rng, {1, 2, 37, 64}, dt), input(rng, {1, 2, 37, 64}, dt)},
+                            {true, true, true}, f(false, false), "no mask, D 64, T 37"),
+                     single({input(rng, {2, 2, 9, 64}, dt), input(rng, {2, 2, 13, 64}, dt), input(rng, {2, 2, 13, 64}, dt),
+                             mask_input(rng, {2, 13})},
+                            {true, true, true, false}, f(true, true), "causal + padding, D 64, Tq 9, Tk 13"),
+                     single({input(rng, {1, 2, 20, 128}, dt), input(rng, {1, 2, 33, 128}, dt), input(rng, {1, 2, 33, 128}, dt)},
+                            {true, true, true}, f(true, false), "causal, D 128, Tq 20 < Tk 33"),
+                     single({input(rng, {1, 2, 33, 128}, dt), input(rng, {1, 2, 20, 128}, dt), input(rng, {1, 2, 20, 128}, dt)},
+                            {true, true, true}, f(true, false), "causal, D 128, Tq 33 > Tk 20 (all-masked rows)"),
+                     single({input(rng, {1, 3, 70, 32}, dt), input(rng, {1, 3, 70, 32}, dt), input(rng, {1, 3, 70, 32}, dt),
+                             mask_input(rng, {1, 70})},
+                            {true, true, true, false}, f(false, true), "padding, D 32, T 70")};
                }});
   return t;
 }
