@@ -309,4 +309,37 @@ TEST_CASE("clip metrics: top-k accuracy and recall@K count what they say") {
   CHECK(r.text_to_image[1] == doctest::Approx(1.0));
 }
 
+TEST_CASE("clip train: a run stopped and resumed gives the losses of an uninterrupted one, and a model folder") {
+  testing::NnTempDir dir;
+  const std::string cfg = std::string(MINIVL_SOURCE_DIR) + "/configs/clip_shapes.toml";
+  const std::string common =
+      " --quiet --set steps=6 --set data.batch_size=16 --set data.generate_n=120 --set data.generate_size=32"
+      " --set model.image_size=32 --set model.vision_width=32 --set model.vision_mlp=64 --set model.vision_layers=1"
+      " --set model.text_width=32 --set model.text_mlp=64 --set model.text_layers=1 --set model.projection_dim=16"
+      " --set data.learned_vocab_size=520 --set data.eval_images=20 --set eval.every=0 --set checkpoint.every=0"
+      " --set data.path=" + dir.file("shapes");
+  auto a = testing::run_minivl("train " + cfg + " --run-dir " + dir.file("a") + common);
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  auto b1 = testing::run_minivl("train " + cfg + " --run-dir " + dir.file("b") + common + " --stop-at 3");
+  REQUIRE_MESSAGE(b1.exit_code == 0, b1.output);
+  auto b2 = testing::run_minivl("train --quiet --resume " + dir.file("b"));
+  REQUIRE_MESSAGE(b2.exit_code == 0, b2.output);
+  auto losses = [](const std::string& path) {
+    std::vector<double> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+    }
+    return out;
+  };
+  const auto la = losses(dir.file("a/metrics.jsonl")), lb = losses(dir.file("b/metrics.jsonl"));
+  REQUIRE(la.size() == 6);
+  CHECK(la == lb);
+  for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"})
+    CHECK(std::filesystem::exists(dir.file(std::string("b/model/") + f)));
+  auto m = ClipModel::load_folder(dir.file("b/model"));
+  CHECK(m->config.vision.image_size == 32);
+}
+
 TEST_SUITE_END();

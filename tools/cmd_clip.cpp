@@ -2,7 +2,7 @@
 // vocab.json + merges.txt, optional preprocessor_config.json):
 //   minivl embed     --model DIR [--vocab PATH] [--image P]... [--text T]...   -> one JSON object
 //   minivl zeroshot  --model DIR --image P... --labels "cat,dog" [--templates FILE]
-//   minivl eval      --model DIR --task zeroshot|retrieval --data DIR|fashion-mnist
+//   minivl eval      --model DIR --task zeroshot|retrieval|vqa|caption --data DIR|fashion-mnist
 //   minivl bench-step --config CONFIG [--steps N]                               -> JSON timings
 // and registers the "clip" trainer for `minivl train`.
 #include <CLI/CLI.hpp>
@@ -32,6 +32,7 @@
 #include "models/clip.h"
 #include "models/clip_train.h"
 #include "models/metrics.h"
+#include "models/vqa_caption_train.h"
 #include "nn/amp.h"
 #include "nn/optim.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -186,6 +187,16 @@ Tensor encode_images(const ClipModel& model, const std::function<data::Image(int
 }
 
 void run_eval(const EvalOptions& o) {
+  if (o.task == "vqa" || o.task == "caption") {  // the VQA and captioning models have their own folders
+    models::EvalVqaCaptionOptions e;
+    e.model = o.model;
+    e.data = o.data;
+    e.split = o.split;
+    e.limit = o.limit;
+    nlohmann::json r = o.task == "vqa" ? models::run_eval_vqa(e) : models::run_eval_caption(e);
+    std::printf("%s\n", r.dump(2).c_str());
+    return;
+  }
   LoadedModel m = load_model(o.model, o.vocab, true);
   NoGradGuard no_grad;
   nlohmann::json j;
@@ -264,7 +275,7 @@ void run_eval(const EvalOptions& o) {
          {"i2t_r1", r.image_to_text[0]}, {"i2t_r5", r.image_to_text[1]}, {"i2t_r10", r.image_to_text[2]},
          {"t2i_r1", r.text_to_image[0]}, {"t2i_r5", r.text_to_image[1]}, {"t2i_r10", r.text_to_image[2]}};
   } else {
-    MINIVL_FAIL("eval: --task must be zeroshot or retrieval, got '", o.task, "'");
+    MINIVL_FAIL("eval: --task must be zeroshot, retrieval, vqa or caption, got '", o.task, "'");
   }
   std::printf("%s\n", j.dump().c_str());
 }
@@ -380,7 +391,7 @@ void register_clip_commands(CLI::App& app) {
   CLI::App* ev = app.add_subcommand("eval", "Zero-shot accuracy or retrieval recall of a model, as JSON");
   ev->add_option("--model", v->model, "Model folder")->required();
   ev->add_option("--vocab", v->vocab, "Tokenizer files (overrides the folder's)");
-  ev->add_option("--task", v->task, "zeroshot or retrieval");
+  ev->add_option("--task", v->task, "zeroshot, retrieval, vqa or caption");
   ev->add_option("--data", v->data,
                  "fashion-mnist, a shapes folder (classes.json / captions.json), or a classes/captions JSON")
       ->required();
