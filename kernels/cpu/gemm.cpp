@@ -24,19 +24,23 @@
 // Edge tiles: packing zero-pads A rows / B columns to MR / NR, so the microkernel
 // always runs a full tile; only the C update is clipped (masked loads/stores).
 //
+// Files: this one holds the microkernel, the loop nest that calls it (kept together
+// so the microkernel inlines into it) and the threading; the packing routines are in
+// gemm_pack.cpp, and gemm_internal.h declares what the two share (tile shapes, pack_*).
+//
 // Threads (OpenMP): a batch of many or small GEMMs runs one GEMM per thread with
 // private pack buffers. Otherwise one team shares the packed B: threads claim B-panel
 // packing jobs and then work units from atomic counters (packing their own A), and
 // wait only for work to be finished, never at a barrier for a thread to arrive, so a
 // thread that the OS delays on a busy machine does not stall the others (see TeamSync).
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_internal.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <thread>
 
@@ -217,19 +221,19 @@ struct Microkernel {
   }
 };
 
+// Tile shapes come from gemm_internal.h, which the packing code (gemm_pack.cpp) shares.
+using KernelF32 = Microkernel<SimdF32, detail::KernelShape<float>::MR, detail::KernelShape<float>::NR>;
+using KernelF64 = Microkernel<SimdF64, detail::KernelShape<double>::MR, detail::KernelShape<double>::NR>;
 #if defined(__AVX512F__)
-using KernelF32 = Microkernel<SimdF32, 14, 32>;
-using KernelF64 = Microkernel<SimdF64, 14, 16>;
 constexpr const char* kKernelF32Name = "avx512 14x32";
 #elif defined(__AVX2__) && defined(__FMA__)
-using KernelF32 = Microkernel<SimdF32, 6, 16>;
-using KernelF64 = Microkernel<SimdF64, 6, 8>;
 constexpr const char* kKernelF32Name = "avx2+fma 6x16";
 #else
-using KernelF32 = Microkernel<SimdF32, 4, 4>;
-using KernelF64 = Microkernel<SimdF64, 4, 4>;
 constexpr const char* kKernelF32Name = "scalar 4x4";
 #endif
+
+using detail::pack_a_panel;  // gemm_pack.cpp
+using detail::pack_b_panel;
 
 // Cache blocking, in elements (see the header comment for the byte budgets).
 template <class T>
@@ -244,120 +248,6 @@ struct Blocking<double> {
   static constexpr int64_t KC = 192;
   static constexpr int64_t MC = 168 / KernelF64::MR * KernelF64::MR;
 };
-
-// ---------------------------------------------------------------------------
-// Packing. Both write zeros beyond the valid rows / columns of an edge panel.
-// ---------------------------------------------------------------------------
-
-// panel[k * kWidth + i] = src[i * src_stride + k] for i < lines, 0 for lines <= i < kWidth:
-// a transposing copy of `lines` contiguous runs of kc elements (row-major A, column-major B).
-template <int kWidth, class T>
-void pack_transposed_scalar(const T* src, int64_t src_stride, int lines, int64_t k_begin, int64_t kc, T* panel) {
-  for (int i = 0; i < lines; ++i) {
-    const T* run = src + i * src_stride;
-    for (int64_t k = k_begin; k < kc; ++k) panel[k * kWidth + i] = run[k];
-  }
-  for (int64_t k = k_begin; k < kc; ++k)
-    for (int i = lines; i < kWidth; ++i) panel[k * kWidth + i] = T(0);
-}
-
-#if defined(__AVX512F__)
-// Full-mask forms of the shuffles: GCC 12's unmasked intrinsics start from
-// _mm512_undefined_ps(), which trips a false -Wuninitialized at -O3 (GCC bug 105593).
-inline __m512 unpacklo_32(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
-inline __m512 unpackhi_32(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
-inline __m512 unpacklo_64(__m512 a, __m512 b) {
-  const __m512d x = _mm512_castps_pd(a);
-  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(x, 0xFF, x, _mm512_castps_pd(b)));
-}
-inline __m512 unpackhi_64(__m512 a, __m512 b) {
-  const __m512d x = _mm512_castps_pd(a);
-  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(x, 0xFF, x, _mm512_castps_pd(b)));
-}
-template <int kLaneSelect>
-inline __m512 shuffle_128(__m512 a, __m512 b) {
-  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kLaneSelect);
-}
-
-// Transposes a 16 x 16 block in registers: rows[i] lane k -> rows[k] lane i.
-inline void transpose_16x16(__m512 rows[16]) {
-  __m512 pairs[16], quads[16];
-  for (int p = 0; p < 8; ++p) {  // lane L of pairs[2p]: rows 2p, 2p+1 at columns 4L, 4L+1
-    pairs[2 * p] = unpacklo_32(rows[2 * p], rows[2 * p + 1]);
-    pairs[2 * p + 1] = unpackhi_32(rows[2 * p], rows[2 * p + 1]);
-  }
-  for (int q = 0; q < 4; ++q) {  // lane L of quads[4q + c]: rows 4q..4q+3 at column 4L + c
-    quads[4 * q + 0] = unpacklo_64(pairs[4 * q], pairs[4 * q + 2]);
-    quads[4 * q + 1] = unpackhi_64(pairs[4 * q], pairs[4 * q + 2]);
-    quads[4 * q + 2] = unpacklo_64(pairs[4 * q + 1], pairs[4 * q + 3]);
-    quads[4 * q + 3] = unpackhi_64(pairs[4 * q + 1], pairs[4 * q + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {  // 4 x 4 transpose of 128-bit lanes: rows[4L + c] lane q = quads[4q + c] lane L
-    const __m512 s0 = shuffle_128<0x44>(quads[c], quads[4 + c]);
-    const __m512 s1 = shuffle_128<0xEE>(quads[c], quads[4 + c]);
-    const __m512 s2 = shuffle_128<0x44>(quads[8 + c], quads[12 + c]);
-    const __m512 s3 = shuffle_128<0xEE>(quads[8 + c], quads[12 + c]);
-    rows[c] = shuffle_128<0x88>(s0, s2);
-    rows[4 + c] = shuffle_128<0xDD>(s0, s2);
-    rows[8 + c] = shuffle_128<0x88>(s1, s3);
-    rows[12 + c] = shuffle_128<0xDD>(s1, s3);
-  }
-}
-
-// f32 transposing copy, 16 lines x 16 k at a time through registers; scalar k tail.
-template <int kWidth>
-void pack_transposed(const float* src, int64_t src_stride, int lines, int64_t kc, float* panel) {
-  const int64_t k_vector_end = kc / 16 * 16;
-  for (int i0 = 0; i0 < kWidth; i0 += 16) {
-    const int lanes = std::min(16, kWidth - i0);
-    const __mmask16 store_mask = static_cast<__mmask16>((1u << lanes) - 1);
-    const int valid = std::clamp(lines - i0, 0, 16);
-    for (int64_t k0 = 0; k0 < k_vector_end; k0 += 16) {
-      __m512 block[16];
-      for (int i = 0; i < 16; ++i)
-        block[i] = i < valid ? _mm512_loadu_ps(src + (i0 + i) * src_stride + k0) : _mm512_setzero_ps();
-      transpose_16x16(block);
-      for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(panel + (k0 + k) * kWidth + i0, store_mask, block[k]);
-    }
-  }
-  pack_transposed_scalar<kWidth>(src, src_stride, lines, k_vector_end, kc, panel);
-}
-#endif
-
-template <int kWidth, class T>
-void pack_transposed(const T* src, int64_t src_stride, int lines, int64_t kc, T* panel) {
-  pack_transposed_scalar<kWidth>(src, src_stride, lines, 0, kc, panel);
-}
-
-// panel[k * MR + i] = A(i, k) for i < m, k < kc; `a` points at A(0, 0) of the panel.
-template <int MR, class T>
-void pack_a_panel(const T* a, int64_t row_stride, int64_t col_stride, int m, int64_t kc, T* panel) {
-  if (m == MR && row_stride == 1) {  // column-major A (e.g. A^T of a row-major matrix)
-    for (int64_t k = 0; k < kc; ++k) std::memcpy(panel + k * MR, a + k * col_stride, MR * sizeof(T));
-    return;
-  }
-  if (col_stride == 1) {  // row-major A
-    pack_transposed<MR>(a, row_stride, m, kc, panel);
-    return;
-  }
-  for (int64_t k = 0; k < kc; ++k)
-    for (int i = 0; i < MR; ++i) panel[k * MR + i] = i < m ? a[i * row_stride + k * col_stride] : T(0);
-}
-
-// panel[k * NR + j] = B(k, j) for k < kc, j < n; `b` points at B(0, 0) of the panel.
-template <int NR, class T>
-void pack_b_panel(const T* b, int64_t row_stride, int64_t col_stride, int n, int64_t kc, T* panel) {
-  if (n == NR && col_stride == 1) {  // row-major B
-    for (int64_t k = 0; k < kc; ++k) std::memcpy(panel + k * NR, b + k * row_stride, NR * sizeof(T));
-    return;
-  }
-  if (row_stride == 1) {  // column-major B (e.g. W^T of a row-major Linear weight)
-    pack_transposed<NR>(b, col_stride, n, kc, panel);
-    return;
-  }
-  for (int64_t k = 0; k < kc; ++k)
-    for (int j = 0; j < NR; ++j) panel[k * NR + j] = j < n ? b[k * row_stride + j * col_stride] : T(0);
-}
 
 // ---------------------------------------------------------------------------
 // Driver.

@@ -1,0 +1,55 @@
+#pragma once
+// Internal to the CPU GEMM (gemm.cpp: loop nest, microkernel, threads; gemm_pack.cpp:
+// packing). Not part of the public API (that is gemm.h); do not include elsewhere.
+//
+// Packed layouts (both zero-padded past the valid rows / columns of an edge panel):
+//   A micro-panel (kc x MR): panel[k * MR + i] = A(i, k)
+//   B micro-panel (kc x NR): panel[k * NR + j] = B(k, j)
+#include <cstdint>
+
+namespace minivl::cpu::detail {
+
+// Register tile of this build's microkernel for scalar type T, chosen at compile time
+// (both files see the same ISA macros, so they agree on the panel widths).
+template <class T>
+struct KernelShape;
+#if defined(__AVX512F__)
+template <>
+struct KernelShape<float> {
+  static constexpr int MR = 14, NR = 32;
+};
+template <>
+struct KernelShape<double> {
+  static constexpr int MR = 14, NR = 16;
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+template <>
+struct KernelShape<float> {
+  static constexpr int MR = 6, NR = 16;
+};
+template <>
+struct KernelShape<double> {
+  static constexpr int MR = 6, NR = 8;
+};
+#else
+template <>
+struct KernelShape<float> {
+  static constexpr int MR = 4, NR = 4;
+};
+template <>
+struct KernelShape<double> {
+  static constexpr int MR = 4, NR = 4;
+};
+#endif
+
+// Packs the m x kc block of A at `a` (element (i, k) at a[i * row_stride + k * col_stride])
+// into one A micro-panel; rows m..MR-1 are zeros. Instantiated for KernelShape<T>::MR only.
+template <int MR, class T>
+void pack_a_panel(const T* a, int64_t row_stride, int64_t col_stride, int m, int64_t kc, T* panel);
+
+// Packs the kc x n block of B at `b` (element (k, j) at b[k * row_stride + j * col_stride])
+// into one B micro-panel; columns n..NR-1 are zeros. Instantiated for KernelShape<T>::NR only.
+template <int NR, class T>
+void pack_b_panel(const T* b, int64_t row_stride, int64_t col_stride, int n, int64_t kc, T* panel);
+
+}  // namespace minivl::cpu::detail
