@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -22,12 +23,21 @@ inline std::filesystem::path scratch_dir() {
     std::filesystem::create_directories(d);
     return d;
   }();
+  // Registered after dir is built, so it runs before dir's destructor: the folder goes at exit.
+  static const bool cleanup = (std::atexit([] {
+                                 std::error_code ec;
+                                 std::filesystem::remove_all(scratch_dir(), ec);
+                               }),
+                               true);
+  (void)cleanup;
   return dir;
 }
 
 // Writes bytes to scratch_dir()/name and returns the path.
 inline std::string write_scratch(const std::string& name, const uint8_t* data, size_t size) {
-  const std::string path = (scratch_dir() / name).string();
+  const std::filesystem::path full = scratch_dir() / name;
+  if (name.find('/') != std::string::npos) std::filesystem::create_directories(full.parent_path());
+  const std::string path = full.string();
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
   if (size && std::fwrite(data, 1, size, f) != size) std::abort();
