@@ -34,7 +34,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/tile_helpers.h"
 
 namespace minivl::cpu {
 namespace {
@@ -71,34 +71,6 @@ inline C exp_c(C x) {
     return std::exp(x);
   }
 }
-
-inline void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t ars, int64_t acs,
-                 const float* b, int64_t brs, int64_t bcs, float beta, float* c, int64_t crs) {
-  gemm_f32(1, M, N, K, alpha, a, ars, acs, nullptr, b, brs, bcs, nullptr, beta, c, crs, 1, nullptr);
-}
-inline void gemm(int64_t M, int64_t N, int64_t K, double alpha, const double* a, int64_t ars, int64_t acs,
-                 const double* b, int64_t brs, int64_t bcs, double beta, double* c, int64_t crs) {
-  gemm_f64(1, M, N, K, alpha, a, ars, acs, nullptr, b, brs, bcs, nullptr, beta, c, crs, 1, nullptr);
-}
-
-// A contiguous operand in the compute type: the input itself for f32/f64, a widened copy for bf16/f16.
-template <typename T>
-struct Operand {
-  using C = compute_t<T>;
-  std::vector<C> owned;
-  const C* data = nullptr;
-  explicit Operand(const StridedView& v) {
-    if constexpr (std::is_same_v<T, C>) {
-      data = v.ptr<C>();
-    } else {
-      owned.resize(size_t(v.numel()));
-      const T* src = v.ptr<T>();
-#pragma omp parallel for schedule(static) if (owned.size() > (1u << 16))
-      for (int64_t i = 0; i < int64_t(owned.size()); ++i) owned[size_t(i)] = load(src + i);
-      data = owned.data();
-    }
-  }
-};
 
 // Sizes and the mask rule shared by every kernel here.
 struct Problem {
@@ -160,7 +132,7 @@ void forward_tiled(const StridedView& qv, const StridedView& kv, const StridedVi
   using C = compute_t<T>;
   const Problem p(qv, kv, mask, causal);
   const int64_t D = p.D, nqb = (p.Tq + kBq - 1) / kBq, BH = p.B * p.H;
-  const Operand<T> Qa(qv), Ka(kv), Va(vv);
+  const WidenedOperand<T> Qa(qv), Ka(kv), Va(vv);
   T* out = outv.ptr<T>();
   C* lse = lsev.ptr<C>();
   const C scale = C(scale_d), neg_inf = -std::numeric_limits<C>::infinity();
@@ -179,7 +151,7 @@ void forward_tiled(const StridedView& qv, const StridedView& kv, const StridedVi
       const int64_t kend = p.key_end(i0 + rows);
       for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
         const int64_t cols = std::min(kBk, kend - j0);
-        gemm(rows, cols, D, scale, Q, D, 1, K + j0 * D, 1, D, C(0), S.data(), kBk);  // S = scale Q K^T
+        gemm_single(rows, cols, D, scale, Q, D, 1, K + j0 * D, 1, D, C(0), S.data(), kBk);  // S = scale Q K^T
         mask_tile(p, b, i0, rows, j0, cols, S.data(), kBk);
         for (int64_t i = 0; i < rows; ++i) {
           C* s = S.data() + i * kBk;
@@ -205,7 +177,7 @@ void forward_tiled(const StridedView& qv, const StridedView& kv, const StridedVi
             for (int64_t d = 0; d < D; ++d) o[d] *= alpha;
           }
         }
-        gemm(rows, D, cols, C(1), S.data(), kBk, 1, V + j0 * D, D, 1, C(1), O.data(), D);  // O += P V
+        gemm_single(rows, D, cols, C(1), S.data(), kBk, 1, V + j0 * D, D, 1, C(1), O.data(), D);  // O += P V
       }
       T* dst = out + (bh * p.Tq + i0) * D;
       for (int64_t i = 0; i < rows; ++i) {
@@ -228,7 +200,7 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
   const Problem p(qv, kv, mask, causal);
   const int64_t D = p.D, BH = p.B * p.H;
   const int64_t nqb = (p.Tq + kBq - 1) / kBq, nkb = (p.Tk + kBk - 1) / kBk;
-  const Operand<T> Qa(qv), Ka(kv), Va(vv), Oa(outv), dOa(doutv);
+  const WidenedOperand<T> Qa(qv), Ka(kv), Va(vv), Oa(outv), dOa(doutv);
   const C* lse = lsev.ptr<C>();
   const C scale = C(scale_d);
   // Delta_i = rowsum(dO o O): (B, H, Tq)
@@ -272,14 +244,14 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
             const int64_t rows = std::min(kBq, p.Tq - i0), r0 = bh * p.Tq + i0;
             const C* Q = Qh + i0 * D;
             const C* dO = dOh + i0 * D;
-            gemm(rows, cols, D, scale, Q, D, 1, K, 1, D, C(0), S.data(), kBk);
+            gemm_single(rows, cols, D, scale, Q, D, 1, K, 1, D, C(0), S.data(), kBk);
             mask_tile(p, b, i0, rows, j0, cols, S.data(), kBk);
             probabilities_from_lse(rows, cols, lse + r0, S.data(), kBk);
-            gemm(cols, D, rows, C(1), S.data(), 1, kBk, dO, D, 1, C(1), dV.data(), D);           // dV += P^T dO
-            gemm(rows, cols, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), kBk);                  // dP = dO V^T
+            gemm_single(cols, D, rows, C(1), S.data(), 1, kBk, dO, D, 1, C(1), dV.data(), D);           // dV += P^T dO
+            gemm_single(rows, cols, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), kBk);                  // dP = dO V^T
             softmax_grad(rows, cols, S.data(), delta.data() + r0, dP.data());
-            gemm(cols, D, rows, scale, dP.data(), 1, kBk, Q, D, 1, C(1), dK.data(), D);          // dK += scale dS^T Q
-            gemm(rows, D, cols, scale, dP.data(), kBk, 1, K, D, 1, C(1), dQ.data() + i0 * D, D);  // dQ += scale dS K
+            gemm_single(cols, D, rows, scale, dP.data(), 1, kBk, Q, D, 1, C(1), dK.data(), D);          // dK += scale dS^T Q
+            gemm_single(rows, D, cols, scale, dP.data(), kBk, 1, K, D, 1, C(1), dQ.data() + i0 * D, D);  // dQ += scale dS K
           }
           store_rows(dK.data(), cols * D, dkv.ptr<T>() + (bh * p.Tk + j0) * D);
           store_rows(dV.data(), cols * D, dvv.ptr<T>() + (bh * p.Tk + j0) * D);
@@ -308,13 +280,13 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
         const int64_t rows = std::min(kBq, p.Tq - i0), r0 = bh * p.Tq + i0;
         const C* Q = Qa.data + r0 * D;
         const C* dO = dOa.data + r0 * D;
-        gemm(rows, cols, D, scale, Q, D, 1, K, 1, D, C(0), S.data(), kBk);
+        gemm_single(rows, cols, D, scale, Q, D, 1, K, 1, D, C(0), S.data(), kBk);
         mask_tile(p, b, i0, rows, j0, cols, S.data(), kBk);
         probabilities_from_lse(rows, cols, lse + r0, S.data(), kBk);
-        gemm(cols, D, rows, C(1), S.data(), 1, kBk, dO, D, 1, C(1), dV, D);          // dV += P^T dO
-        gemm(rows, cols, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), kBk);         // dP = dO V^T
+        gemm_single(cols, D, rows, C(1), S.data(), 1, kBk, dO, D, 1, C(1), dV, D);          // dV += P^T dO
+        gemm_single(rows, cols, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), kBk);         // dP = dO V^T
         softmax_grad(rows, cols, S.data(), delta.data() + r0, dP.data());
-        gemm(cols, D, rows, scale, dP.data(), 1, kBk, Q, D, 1, C(1), dK, D);         // dK += scale dS^T Q
+        gemm_single(cols, D, rows, scale, dP.data(), 1, kBk, Q, D, 1, C(1), dK, D);         // dK += scale dS^T Q
       }
       store_rows(dK, cols * D, dkv.ptr<T>() + (bh * p.Tk + j0) * D);
       store_rows(dV, cols * D, dvv.ptr<T>() + (bh * p.Tk + j0) * D);
@@ -333,12 +305,12 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
       const int64_t kend = p.key_end(i0 + rows);
       for (int64_t j0 = 0; j0 < kend; j0 += kBk) {
         const int64_t cols = std::min(kBk, kend - j0);
-        gemm(rows, cols, D, scale, Q, D, 1, K + j0 * D, 1, D, C(0), S.data(), kBk);
+        gemm_single(rows, cols, D, scale, Q, D, 1, K + j0 * D, 1, D, C(0), S.data(), kBk);
         mask_tile(p, b, i0, rows, j0, cols, S.data(), kBk);
         probabilities_from_lse(rows, cols, lse + r0, S.data(), kBk);
-        gemm(rows, cols, D, C(1), dO, D, 1, V + j0 * D, 1, D, C(0), dP.data(), kBk);
+        gemm_single(rows, cols, D, C(1), dO, D, 1, V + j0 * D, 1, D, C(0), dP.data(), kBk);
         softmax_grad(rows, cols, S.data(), delta.data() + r0, dP.data());
-        gemm(rows, D, cols, scale, dP.data(), kBk, 1, K + j0 * D, D, 1, C(1), dQ, D);  // dQ += scale dS K
+        gemm_single(rows, D, cols, scale, dP.data(), kBk, 1, K + j0 * D, D, 1, C(1), dQ, D);  // dQ += scale dS K
       }
       store_rows(dQ, rows * D, dqv.ptr<T>() + r0 * D);
     }
@@ -352,7 +324,7 @@ void backward_tiled(const StridedView& qv, const StridedView& kv, const StridedV
 template <typename C>
 void naive_probabilities(const Problem& p, int64_t b, const C* Q, const C* K, C scale, C* P, C* lse) {
   const C neg_inf = -std::numeric_limits<C>::infinity();
-  gemm(p.Tq, p.Tk, p.D, scale, Q, p.D, 1, K, 1, p.D, C(0), P, p.Tk);
+  gemm_single(p.Tq, p.Tk, p.D, scale, Q, p.D, 1, K, 1, p.D, C(0), P, p.Tk);
   for (int64_t i = 0; i < p.Tq; ++i) {
     C* s = P + i * p.Tk;
     C mx = neg_inf;
@@ -381,7 +353,7 @@ void forward_naive(const StridedView& qv, const StridedView& kv, const StridedVi
   using C = compute_t<T>;
   const Problem p(qv, kv, mask, causal);
   const int64_t D = p.D;
-  const Operand<T> Qa(qv), Ka(kv), Va(vv);
+  const WidenedOperand<T> Qa(qv), Ka(kv), Va(vv);
 #pragma omp parallel if (p.parallel())
   {
     std::vector<C> P(size_t(p.Tq * p.Tk)), O(size_t(p.Tq * D));
@@ -390,7 +362,7 @@ void forward_naive(const StridedView& qv, const StridedView& kv, const StridedVi
       const int64_t b = bh / p.H;
       naive_probabilities(p, b, Qa.data + bh * p.Tq * D, Ka.data + bh * p.Tk * D, C(scale), P.data(),
                           lsev.ptr<C>() + bh * p.Tq);
-      gemm(p.Tq, D, p.Tk, C(1), P.data(), p.Tk, 1, Va.data + bh * p.Tk * D, D, 1, C(0), O.data(), D);
+      gemm_single(p.Tq, D, p.Tk, C(1), P.data(), p.Tk, 1, Va.data + bh * p.Tk * D, D, 1, C(0), O.data(), D);
       store_rows(O.data(), p.Tq * D, outv.ptr<T>() + bh * p.Tq * D);
     }
   }
@@ -404,7 +376,7 @@ void backward_naive(const StridedView& qv, const StridedView& kv, const StridedV
   const Problem p(qv, kv, mask, causal);
   const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
   const C scale = C(scale_d);
-  const Operand<T> Qa(qv), Ka(kv), Va(vv), dOa(doutv);
+  const WidenedOperand<T> Qa(qv), Ka(kv), Va(vv), dOa(doutv);
 #pragma omp parallel if (p.parallel())
   {
     std::vector<C> P(Tq * Tk), dP(Tq * Tk), lse(Tq), G(std::max(Tq, Tk) * D);
@@ -416,17 +388,17 @@ void backward_naive(const StridedView& qv, const StridedView& kv, const StridedV
       const C* V = Va.data + bh * Tk * D;
       const C* dO = dOa.data + bh * Tq * D;
       naive_probabilities(p, b, Q, K, scale, P.data(), lse.data());
-      gemm(Tk, D, Tq, C(1), P.data(), 1, Tk, dO, D, 1, C(0), G.data(), D);  // dV = P^T dO
+      gemm_single(Tk, D, Tq, C(1), P.data(), 1, Tk, dO, D, 1, C(0), G.data(), D);  // dV = P^T dO
       store_rows(G.data(), Tk * D, dvv.ptr<T>() + bh * Tk * D);
-      gemm(Tq, Tk, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), Tk);  // dP = dO V^T
+      gemm_single(Tq, Tk, D, C(1), dO, D, 1, V, 1, D, C(0), dP.data(), Tk);  // dP = dO V^T
       for (int64_t i = 0; i < Tq; ++i) {  // dS = P o (dP - rowsum(P o dP))
         C di = 0;
         for (int64_t j = 0; j < Tk; ++j) di += P[size_t(i * Tk + j)] * dP[size_t(i * Tk + j)];
         for (int64_t j = 0; j < Tk; ++j) dP[size_t(i * Tk + j)] = P[size_t(i * Tk + j)] * (dP[size_t(i * Tk + j)] - di);
       }
-      gemm(Tq, D, Tk, scale, dP.data(), Tk, 1, K, D, 1, C(0), G.data(), D);  // dQ = scale dS K
+      gemm_single(Tq, D, Tk, scale, dP.data(), Tk, 1, K, D, 1, C(0), G.data(), D);  // dQ = scale dS K
       store_rows(G.data(), Tq * D, dqv.ptr<T>() + bh * Tq * D);
-      gemm(Tk, D, Tq, scale, dP.data(), 1, Tk, Q, D, 1, C(0), G.data(), D);  // dK = scale dS^T Q
+      gemm_single(Tk, D, Tq, scale, dP.data(), 1, Tk, Q, D, 1, C(0), G.data(), D);  // dK = scale dS^T Q
       store_rows(G.data(), Tk * D, dkv.ptr<T>() + bh * Tk * D);
     }
   }

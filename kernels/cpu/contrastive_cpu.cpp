@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "kernels/cpu/fused_cpu.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/tile_helpers.h"
 
 namespace minivl::cpu {
 namespace {
@@ -70,33 +70,6 @@ inline C softplus(C x) {  // log(1 + e^x) without overflow
   return std::max(x, C(0)) + std::log1p(std::exp(-std::abs(x)));
 }
 
-inline void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t ars, int64_t acs,
-                 const float* b, int64_t brs, int64_t bcs, float beta, float* c, int64_t crs) {
-  gemm_f32(1, M, N, K, alpha, a, ars, acs, nullptr, b, brs, bcs, nullptr, beta, c, crs, 1, nullptr);
-}
-inline void gemm(int64_t M, int64_t N, int64_t K, double alpha, const double* a, int64_t ars, int64_t acs,
-                 const double* b, int64_t brs, int64_t bcs, double beta, double* c, int64_t crs) {
-  gemm_f64(1, M, N, K, alpha, a, ars, acs, nullptr, b, brs, bcs, nullptr, beta, c, crs, 1, nullptr);
-}
-
-// Features (N, d) in the compute type: the input itself for f32/f64, a widened copy for bf16/f16.
-template <typename T>
-struct Features {
-  using C = compute_t<T>;
-  std::vector<C> owned;
-  const C* data = nullptr;
-  explicit Features(const StridedView& v) {
-    if constexpr (std::is_same_v<T, C>) {
-      data = v.ptr<C>();
-    } else {
-      owned.resize(size_t(v.numel()));
-      const T* src = v.ptr<T>();
-      for (size_t i = 0; i < owned.size(); ++i) owned[i] = load(src + i);
-      data = owned.data();
-    }
-  }
-};
-
 // A zeroed gradient accumulator (N, d): the output itself for f32/f64, an f32 buffer for bf16/f16.
 template <typename T>
 struct GradAccumulator {
@@ -133,7 +106,7 @@ inline Tile tile_at(int64_t rb, int64_t cb, int64_t n) {
 // S (rows x cols, row stride kTile) = scale * image[r0 : r0 + rows] @ text[c0 : c0 + cols]^T.
 template <typename C>
 void logits_tile(const Tile& t, const C* image, const C* text, int64_t d, C scale, C* S) {
-  gemm(t.rows, t.cols, d, scale, image + t.r0 * d, d, 1, text + t.c0 * d, 1, d, C(0), S, kTile);
+  gemm_single(t.rows, t.cols, d, scale, image + t.r0 * d, d, 1, text + t.c0 * d, 1, d, C(0), S, kTile);
 }
 
 // Calls f(rb, cb, tile_buffer) for every tile, step by step along the wrapped diagonals
@@ -154,8 +127,8 @@ void diagonal_sweep(int64_t nb, F&& f) {
 template <typename C>
 void accumulate_feature_grads(const Tile& t, const C* G, const C* image, const C* text, int64_t d, C scale,
                               C* dimage, C* dtext) {
-  gemm(t.rows, d, t.cols, scale, G, kTile, 1, text + t.c0 * d, d, 1, C(1), dimage + t.r0 * d, d);
-  gemm(t.cols, d, t.rows, scale, G, 1, kTile, image + t.r0 * d, d, 1, C(1), dtext + t.c0 * d, d);
+  gemm_single(t.rows, d, t.cols, scale, G, kTile, 1, text + t.c0 * d, d, 1, C(1), dimage + t.r0 * d, d);
+  gemm_single(t.cols, d, t.rows, scale, G, 1, kTile, image + t.r0 * d, d, 1, C(1), dtext + t.c0 * d, d);
 }
 
 template <typename T>
@@ -163,7 +136,7 @@ void clip_forward_impl(const StridedView& image, const StridedView& text, const 
                        const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
   using C = compute_t<T>;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  const Features<T> img(image), txt(text);
+  const WidenedOperand<T> img(image), txt(text);
   const C scale = std::exp(*logit_scale.ptr<C>());
   const C neg_inf = -std::numeric_limits<C>::infinity();
   std::vector<C> row_max(size_t(n), neg_inf), row_sum(size_t(n), C(0));
@@ -225,7 +198,7 @@ void clip_backward_impl(const StridedView& image, const StridedView& text, const
                         const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
   using C = compute_t<T>;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  const Features<T> img(image), txt(text);
+  const WidenedOperand<T> img(image), txt(text);
   GradAccumulator<T> gi(dimage), gt(dtext);
   const C scale = std::exp(*logit_scale.ptr<C>());
   const C coef = *grad_loss.ptr<C>() / C(2 * n);
@@ -271,7 +244,7 @@ void siglip_forward_impl(const StridedView& image, const StridedView& text, cons
                          const StridedView& logit_bias, const StridedView& loss) {
   using C = compute_t<T>;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  const Features<T> img(image), txt(text);
+  const WidenedOperand<T> img(image), txt(text);
   const C scale = std::exp(*logit_scale.ptr<C>());
   const C bias = *logit_bias.ptr<C>();
   const int64_t nb = (n + kTile - 1) / kTile;
@@ -308,7 +281,7 @@ void siglip_backward_impl(const StridedView& image, const StridedView& text, con
                           const StridedView& dlogit_bias) {
   using C = compute_t<T>;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  const Features<T> img(image), txt(text);
+  const WidenedOperand<T> img(image), txt(text);
   GradAccumulator<T> gi(dimage), gt(dtext);
   const C scale = std::exp(*logit_scale.ptr<C>());
   const C bias = *logit_bias.ptr<C>();
