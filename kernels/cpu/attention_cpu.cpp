@@ -46,32 +46,6 @@ constexpr int64_t kBk = kAttentionBlockK;
 // the thread count, so results never depend on the thread count.
 constexpr int64_t kOnePassMinHeads = 32;
 
-// e^x for f32, branch-free so `omp simd` loops vectorise it (the same construction as the
-// contrastive kernels': round(x log2 e), Cody-Waite reduction, degree-7 polynomial, 2^n in the
-// exponent bits; ~1e-7 relative). Callers never pass -inf (masked scores are zeroed instead).
-inline float exp_fast(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float y = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * y + 1.0f / 720.0f;
-  p = p * y + 1.0f / 120.0f;
-  p = p * y + 1.0f / 24.0f;
-  p = p * y + 1.0f / 6.0f;
-  p = p * y + 0.5f;
-  p = p * y + 1.0f;
-  p = p * y + 1.0f;
-  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
-template <typename C>
-inline C exp_c(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return exp_fast(x);
-  } else {
-    return std::exp(x);
-  }
-}
-
 // Sizes and the mask rule shared by every kernel here.
 struct Problem {
   int64_t B, H, Tq, Tk, D;

@@ -36,35 +36,6 @@ namespace {
 
 constexpr int64_t kTile = kContrastiveTile;
 
-// exp for the f32 path, branch-free so `omp simd` loops vectorise it: n = round(x log2 e)
-// (the 1.5 * 2^23 trick), Cody-Waite reduction y = x - n ln 2 in [-0.35, 0.35], a degree-7
-// Taylor polynomial (truncation < 6e-9 relative), times 2^n built in the exponent bits.
-// Inputs below -87 give exp(-87) ~ 1.6e-38 instead of a denormal: harmless in a sum that
-// holds at least one term equal to 1.
-inline float exp_fast(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float y = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * y + 1.0f / 720.0f;
-  p = p * y + 1.0f / 120.0f;
-  p = p * y + 1.0f / 24.0f;
-  p = p * y + 1.0f / 6.0f;
-  p = p * y + 0.5f;
-  p = p * y + 1.0f;
-  p = p * y + 1.0f;
-  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
-
-template <typename C>
-inline C exp_c(C x) {
-  if constexpr (std::is_same_v<C, float>) {
-    return exp_fast(x);
-  } else {
-    return std::exp(x);
-  }
-}
-
 template <typename C>
 inline C softplus(C x) {  // log(1 + e^x) without overflow
   return std::max(x, C(0)) + std::log1p(std::exp(-std::abs(x)));

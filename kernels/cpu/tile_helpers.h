@@ -2,6 +2,9 @@
 // Small helpers shared by the CPU kernels that work tile by tile on top of the
 // GEMM (attention, the contrastive losses): a single-matrix GEMM call, and a
 // contiguous operand in the compute type.
+#include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -10,6 +13,36 @@
 #include "kernels/strided_view.h"
 
 namespace minivl::cpu {
+
+// e^x for f32, branch-free so `omp simd` loops vectorise it: n = round(x log2 e) (the
+// 1.5 * 2^23 trick), Cody-Waite reduction y = x - n ln 2 in [-0.35, 0.35], a degree-7 Taylor
+// polynomial (truncation < 6e-9 relative), times 2^n built in the exponent bits (~1e-7
+// relative overall). Inputs below -87 give exp(-87) ~ 1.6e-38 instead of a denormal: harmless
+// in a softmax sum that holds a term equal to 1. Callers never pass -inf.
+inline float exp_fast(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float y = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * y + 1.0f / 720.0f;
+  p = p * y + 1.0f / 120.0f;
+  p = p * y + 1.0f / 24.0f;
+  p = p * y + 1.0f / 6.0f;
+  p = p * y + 0.5f;
+  p = p * y + 1.0f;
+  p = p * y + 1.0f;
+  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+
+// exp in the compute type: the fast f32 form, std::exp for f64 (the gradient checks).
+template <typename C>
+inline C exp_c(C x) {
+  if constexpr (std::is_same_v<C, float>) {
+    return exp_fast(x);
+  } else {
+    return std::exp(x);
+  }
+}
 
 // C (row stride crs, unit column stride) = alpha * A @ B + beta * C, one matrix.
 inline void gemm_single(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t ars, int64_t acs,
