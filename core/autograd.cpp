@@ -1,5 +1,6 @@
 #include "core/autograd.h"
 
+#include <mutex>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -9,6 +10,20 @@ namespace minivl {
 namespace {
 
 thread_local bool t_grad_enabled = true;
+
+// The grad-accumulated hooks: an immutable snapshot swapped under the mutex, so that a hook may
+// add or remove hooks while being called without invalidating the list being walked.
+struct HookList {
+  std::vector<std::pair<int64_t, GradAccumulatedHook>> hooks;
+};
+std::mutex g_hooks_mutex;
+std::shared_ptr<const HookList> g_hooks = std::make_shared<HookList>();
+int64_t g_next_hook_id = 1;
+
+std::shared_ptr<const HookList> current_hooks() {
+  std::lock_guard<std::mutex> lock(g_hooks_mutex);
+  return g_hooks;
+}
 
 // Accumulates the incoming gradient into a leaf's .grad (out of place, so a
 // gradient tensor shared between two leaves is never written through).
@@ -25,6 +40,8 @@ struct AccumulateGrad final : Node {
     if (g.dtype() != t.dtype()) g = g.to(t.dtype());
     Tensor old = t.grad();
     t.set_grad(old.defined() ? add(old, g) : g.clone());
+    std::shared_ptr<const HookList> hooks = current_hooks();
+    for (const auto& [id, hook] : hooks->hooks) hook(t);
     return {};
   }
 };
@@ -40,6 +57,44 @@ std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
 }
 
 }  // namespace
+
+int64_t add_grad_accumulated_hook(GradAccumulatedHook hook) {
+  MINIVL_CHECK(bool(hook), "add_grad_accumulated_hook: empty hook");
+  std::lock_guard<std::mutex> lock(g_hooks_mutex);
+  auto next = std::make_shared<HookList>(*g_hooks);
+  const int64_t id = g_next_hook_id++;
+  next->hooks.emplace_back(id, std::move(hook));
+  g_hooks = std::move(next);
+  return id;
+}
+
+void remove_grad_accumulated_hook(int64_t id) {
+  std::lock_guard<std::mutex> lock(g_hooks_mutex);
+  auto next = std::make_shared<HookList>(*g_hooks);
+  std::erase_if(next->hooks, [id](const auto& h) { return h.first == id; });
+  g_hooks = std::move(next);
+}
+
+std::vector<Tensor> reachable_leaves(const Tensor& root) {
+  std::vector<Tensor> leaves;
+  if (!root.defined() || !root.requires_grad()) return leaves;
+  if (!root.grad_fn()) return {root};
+  std::vector<Node*> stack{root.grad_fn().get()};
+  std::unordered_map<Node*, bool> seen{{stack.back(), true}};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {
+      if (auto impl = acc->leaf.lock()) leaves.emplace_back(impl);
+    }
+    for (const Edge& e : n->next_edges)
+      if (e.fn && !seen[e.fn.get()]) {
+        seen[e.fn.get()] = true;
+        stack.push_back(e.fn.get());
+      }
+  }
+  return leaves;
+}
 
 // ---- nodes ----
 // Destroying the last reference to the end of a long chain would otherwise

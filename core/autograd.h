@@ -3,6 +3,8 @@
 // apply() maps output gradients to input gradients. backward() walks the graph
 // in topological order (iteratively, no recursion), sums gradients per node,
 // and accumulates into leaves. Backward runs under no-grad.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +77,17 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
 
 // Runs the backward from `roots` seeded with `grads`.
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
+
+// Called on the backward's thread right after AccumulateGrad has written a leaf's .grad: the
+// leaf's gradient for this backward is then final (every path into it has been summed). Data
+// parallelism (nn/data_parallel.h) starts a bucket's all-reduce from here, while the rest of the
+// backward still runs. Hooks see every leaf of every backward; they filter for themselves.
+using GradAccumulatedHook = std::function<void(const Tensor& leaf)>;
+int64_t add_grad_accumulated_hook(GradAccumulatedHook hook);  // returns an id for remove
+void remove_grad_accumulated_hook(int64_t id);
+// The leaves a backward from `root` would accumulate into (root itself when it is a leaf): data
+// parallelism marks the others' gradients final before the backward starts.
+std::vector<Tensor> reachable_leaves(const Tensor& root);
 
 // The gradient of a broadcast: sums `grad` down to `shape` (the input's shape before broadcasting).
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape);

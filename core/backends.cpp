@@ -34,6 +34,14 @@ Device parse_device(const std::string& s) {
 #if MINIVL_CUDA
 bool cuda_available() { return cuda::device_count() > 0; }
 std::string cuda_unavailable_reason() { return cuda::unavailable_reason(); }
+int cuda_device_count() { return cuda::device_count(); }
+void select_cuda_device(int index) {
+  try {
+    cuda::select_device(index);
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+}
 void register_cuda_kernels(KernelTable& table) {
   cuda::register_kernels(table);  // registered when built; a missing GPU fails at allocation
   cuda::register_fused_kernels(table);
@@ -43,6 +51,8 @@ void register_cuda_kernels(KernelTable& table) {
 #else
 bool cuda_available() { return false; }
 std::string cuda_unavailable_reason() { return "built without CUDA"; }
+int cuda_device_count() { return 0; }
+void select_cuda_device(int index) { MINIVL_FAIL("select_cuda_device(", index, "): built without CUDA"); }
 void register_cuda_kernels(KernelTable&) {}
 #endif
 

@@ -25,5 +25,11 @@ const char* device_type_name(DeviceType t);
 bool cuda_available();
 // Why CUDA is unavailable ("built without CUDA", "no CUDA device: ..."), empty when available.
 std::string cuda_unavailable_reason();
+// GPUs visible to this process (0 without CUDA).
+int cuda_device_count();
+// One GPU per process (data parallelism, docs/distributed.md): the CUDA backend runs on physical
+// GPU `index`, which this process then calls cuda:0 (as CUDA_VISIBLE_DEVICES=index would). Call
+// before the first CUDA tensor; fails afterwards for another GPU, and without CUDA.
+void select_cuda_device(int index);
 
 }  // namespace minivl

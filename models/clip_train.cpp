@@ -5,6 +5,9 @@
 // shuffle seeded by (data.seed, e), and each image's caption for epoch e is
 // drawn from a hash of (data.seed, e, image): the cursor {epoch, position} is
 // the whole data state, so a resumed run sees exactly the batches it would have.
+// Under data parallelism (mpirun -np R) rank r takes items [r B/R, (r + 1) B/R)
+// of each of those global batches and the loss is the sharded CLIP loss over
+// the whole batch (nn/distributed.h), so R ranks train as one process would.
 #include "models/clip_train.h"
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include "data/preprocess.h"
 #include "data/shapes.h"
 #include "models/metrics.h"
+#include "nn/distributed.h"
 #include "nn/trainer.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/clip_tokenizer.h"
@@ -269,6 +273,13 @@ class ClipTrainer : public nn::Trainer {
   int64_t examples_per_batch() const override { return batch_; }
   void after_step() override { model_->clamp_logit_scale(); }
 
+  bool set_process_group(const std::shared_ptr<nn::ProcessGroup>& group) override {
+    MINIVL_CHECK(batch_ % group->size() == 0, "clip: data.batch_size ", batch_, " is not a multiple of the ",
+                 group->size(), " ranks (each rank takes data.batch_size / ranks items of every global batch)");
+    group_ = group;
+    return true;
+  }
+
   Tensor train_loss() override {
     const int64_t per_epoch = data_.train.size() / batch_;
     if (position_ >= per_epoch) {
@@ -282,7 +293,10 @@ class ClipTrainer : public nn::Trainer {
       for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[size_t(rng() % i)]);  // Fisher-Yates
       order_epoch_ = epoch_;
     }
-    std::vector<int64_t> idx(order_.begin() + position_ * batch_, order_.begin() + (position_ + 1) * batch_);
+    // The global batch, then this rank's share of it.
+    const int64_t share = group_ ? batch_ / group_->size() : batch_;
+    const int64_t first = position_ * batch_ + (group_ ? group_->rank() * share : 0);
+    std::vector<int64_t> idx(order_.begin() + first, order_.begin() + first + share);
     ++position_;
     std::vector<std::vector<int32_t>> rows;
     for (int64_t i : idx) {
@@ -293,6 +307,8 @@ class ClipTrainer : public nn::Trainer {
     }
     Tensor pixels = data_.train.batch_pixels(idx, preprocess_).to(device_);
     Tensor ids = pad_rows(rows).to(device_);
+    if (group_)
+      return nn::sharded_clip_loss(model_->encode_image(pixels), model_->encode_text(ids), model_->logit_scale, *group_);
     return model_->loss(pixels, ids);
   }
 
@@ -382,6 +398,7 @@ class ClipTrainer : public nn::Trainer {
   std::string vocab_path_;
   std::vector<std::vector<std::vector<int32_t>>> train_tokens_;
   std::shared_ptr<ClipModel> model_;
+  std::shared_ptr<nn::ProcessGroup> group_;  // data parallelism: this rank's share of each batch
   data::ClipPreprocessConfig preprocess_;
   int64_t epoch_ = 0, position_ = 0, order_epoch_ = -1;
   std::vector<int64_t> order_;

@@ -115,6 +115,9 @@ ConfigSchema ConfigSchema::training() {
   s.add_int("eval.batches", 1, "batches per evaluation", 1);
   s.add_int("checkpoint.every", 0, "checkpoint every N steps (0 = only at the end)", 0);
   s.add_int("log.every", 10, "print a progress line every N steps", 1);
+  s.add_float("dist.bucket_mib", 4.0,
+              "data parallelism (mpirun -np N): gradients are all-reduced in buckets of about this many MiB, "
+              "each started as soon as the backward has finished its gradients", 1e-6);
   return s;
 }
 

@@ -15,6 +15,8 @@
 #include "core/ops.h"
 #include "nn/amp.h"
 #include "nn/checkpoint.h"
+#include "nn/data_parallel.h"
+#include "nn/distributed.h"
 #include "nn/optim.h"
 
 namespace minivl::nn {
@@ -138,10 +140,25 @@ TrainResult run_training(const TrainOptions& o) {
   const int64_t max_nonfinite = config.get_int("optim.max_nonfinite_steps");
   MINIVL_CHECK(o.stop_at >= 0, "train: --stop-at must be >= 0");
 
+  // ---- data parallelism (docs/distributed.md): rank 0 alone writes; all ranks step together ----
+  const std::shared_ptr<ProcessGroup>& group = o.process_group;
+  const bool root = !group || group->is_root();
+  const bool quiet = o.quiet || !root;
+  if (group && device.is_cuda()) {  // one process per GPU: this machine's ranks take its GPUs in turn
+    const int gpus = cuda_device_count();
+    MINIVL_CHECK(gpus > 0, "train: device = \"", config.get_string("device"), "\" but ", cuda_unavailable_reason());
+    select_cuda_device(group->local_rank() % gpus);
+  }
+
   // ---- model, optimiser, schedule, precision ----
   Generator& gen = default_generator();
   gen.manual_seed(uint64_t(config.get_int("seed")));
+  if (group && !root) group->barrier();  // rank 0 first: it may generate the data set the others read
   std::unique_ptr<Trainer> trainer = info->create(config, device);
+  if (group && root) group->barrier();
+  if (group && !trainer->set_process_group(group) && root && group->size() > 1)
+    std::fprintf(stderr, "train: note: model '%s' does not shard its batches: each of the %d ranks computes the whole "
+                 "global batch\n", model_name->c_str(), group->size());
   Module& model = trainer->model();
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model);
   LRSchedule schedule{LRSchedule::kind_from_name(config.get_string("schedule.name")), config.get_float("optim.lr"),
@@ -160,14 +177,24 @@ TrainResult run_training(const TrainOptions& o) {
     if (s.extra.contains("grad_scaler")) scaler.load_state(s.extra["grad_scaler"]);
   }
   result.start_step = step;
-  fs::create_directories(run_dir);
-  {
-    std::ofstream cfg(run_dir / "config.toml", std::ios::trunc);
-    cfg << config.to_toml();
+  std::unique_ptr<GradReducer> reducer;
+  if (group) {
+    broadcast_module(model, *group);  // the same weights on every rank, whatever each one's init did
+    reducer = std::make_unique<GradReducer>(model.parameters(), group,
+                                            int64_t(config.get_float("dist.bucket_mib") * double(1 << 20)));
+    if (!quiet)
+      std::printf("train: data parallel over %d rank(s) (%s), gradients in %lld bucket(s)\n", group->size(),
+                  group->backend().c_str(), (long long)reducer->num_buckets());
   }
   const fs::path metrics_path = run_dir / "metrics.jsonl";
-  if (o.resume) truncate_metrics(metrics_path, step);
-  std::ofstream metrics(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
+  std::ofstream metrics;
+  if (root) {
+    fs::create_directories(run_dir);
+    std::ofstream cfg(run_dir / "config.toml", std::ios::trunc);
+    cfg << config.to_toml();
+    if (o.resume) truncate_metrics(metrics_path, step);
+    metrics.open(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
+  }
 
   int64_t last_checkpoint = o.resume ? step : -1;   // the step of the newest checkpoint on disk
   auto checkpoint = [&](int64_t at_step) {
@@ -177,7 +204,8 @@ TrainResult run_training(const TrainOptions& o) {
     s.data_cursor = trainer->data_cursor();
     s.config = config.to_toml();
     s.extra = {{"grad_scaler", scaler.state()}};
-    save_checkpoint(o.run_dir, model, *optimizer, s);
+    if (root) save_checkpoint(o.run_dir, model, *optimizer, s);
+    if (group) group->barrier();  // no rank runs ahead of the checkpoint it would resume from
     last_checkpoint = at_step;
   };
   auto evaluate = [&]() {
@@ -212,8 +240,16 @@ TrainResult run_training(const TrainOptions& o) {
       }
       MINIVL_CHECK(loss.numel() == 1, "train: the trainer's loss must be a scalar, got ", loss.shape_str());
       Tensor scaled = mul(loss, 1.0 / double(accum));
+      if (reducer && micro + 1 == accum) reducer->arm(scaled);  // earlier micro-batches accumulate locally
       scaler.scale_loss(scaled).backward();
       loss_sum += loss.item();
+    }
+    bool interrupted_anywhere = false;
+    if (group) {
+      reducer->finish();  // every rank now holds the same averaged gradients
+      const std::vector<double> sums = group->all_reduce_sum({loss_sum, g_interrupted.load() ? 1.0 : 0.0});
+      loss_sum = sums[0] / double(group->size());
+      interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
     }
     const bool finite = scaler.unscale_(params);
     double grad_norm = NAN;
@@ -235,11 +271,13 @@ TrainResult run_training(const TrainOptions& o) {
     if (std::isfinite(grad_norm)) line["grad_norm"] = grad_norm;
     if (scaler.enabled()) line["loss_scale"] = scaler.scale();
     if (!finite || nonfinite) line["skipped"] = true;
-    if (eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
-      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;
-    metrics << line.dump() << "\n";
-    metrics.flush();
-    if (!o.quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
+    if (root && eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
+      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;  // rank 0 alone: the others wait
+    if (root) {
+      metrics << line.dump() << "\n";
+      metrics.flush();
+    }
+    if (!quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double done = double(step + 1 - result.start_step);
       const double eta = secs / done * double(end - step - 1);
@@ -252,9 +290,10 @@ TrainResult run_training(const TrainOptions& o) {
     }
     if (nonfinite) {
       ++nonfinite_in_a_row;
-      std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
-                   (long long)(step + 1), std::isfinite(loss_sum) ? "gradient norm" : "loss", loss,
-                   (long long)nonfinite_in_a_row, (long long)max_nonfinite);
+      if (root)
+        std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
+                     (long long)(step + 1), std::isfinite(loss_sum) ? "gradient norm" : "loss", loss,
+                     (long long)nonfinite_in_a_row, (long long)max_nonfinite);
       if (nonfinite_in_a_row >= max_nonfinite) {
         const std::string where = last_checkpoint >= 0
             ? "the last good checkpoint is " + (run_dir / "checkpoint").string() + " (step " + std::to_string(last_checkpoint) +
@@ -268,7 +307,7 @@ TrainResult run_training(const TrainOptions& o) {
       nonfinite_in_a_row = 0;
     }
     if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end) checkpoint(step + 1);
-    if (g_interrupted.load() && step + 1 < end) {
+    if ((group ? interrupted_anywhere : g_interrupted.load()) && step + 1 < end) {
       ++step;
       result.interrupted = true;
       break;
@@ -276,19 +315,19 @@ TrainResult run_training(const TrainOptions& o) {
   }
   result.end_step = step;
   checkpoint(step);
-  if (step == total_steps) {
+  if (step == total_steps && root) {  // rank 0 alone evaluates and exports the model
     result.final_eval = evaluate();
     if (!result.final_eval.empty()) {
       nlohmann::json line = {{"step", step}};
       for (const auto& [k, v] : result.final_eval) line["eval_" + k] = v;
       metrics << line.dump() << "\n";
-      if (!o.quiet) std::printf("eval at step %lld: %s\n", (long long)step, line.dump().c_str());
+      if (!quiet) std::printf("eval at step %lld: %s\n", (long long)step, line.dump().c_str());
     }
     trainer->finish(o.run_dir, result.final_eval);
-  } else if (result.interrupted) {
+  } else if (result.interrupted && root) {
     std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint written to %s; resume with:\n  minivl train --resume %s\n",
                  (long long)step, (run_dir / "checkpoint").string().c_str(), o.run_dir.c_str());
-  } else if (!o.quiet) {
+  } else if (!quiet) {
     std::printf("stopped at step %lld; continue with --resume %s\n", (long long)step, o.run_dir.c_str());
   }
   return result;

@@ -3,7 +3,7 @@
 // trainers (one per model; the model issues add theirs) and the generic loop
 // that validates the config, builds the optimiser and schedule, runs mixed
 // precision, accumulation and clipping, logs metrics.jsonl, checkpoints, and
-// resumes exactly.
+// resumes exactly; with a process group, across data-parallel ranks (nn/data_parallel.h).
 //
 // Registration is explicit (no static self-registration: static libraries
 // drop it): tools/cmd_train.cpp calls each register_*_trainers() function.
@@ -21,6 +21,8 @@
 
 namespace minivl::nn {
 
+class ProcessGroup;  // nn/distributed.h
+
 // One model's training logic. The loop owns the optimiser, schedule, precision and checkpoints.
 class Trainer {
  public:
@@ -35,6 +37,13 @@ class Trainer {
   // Exactly where the data stream stands (saved in state.json).
   virtual nlohmann::json data_cursor() const = 0;
   virtual void set_data_cursor(const nlohmann::json& cursor) = 0;
+  // Data parallelism (docs/distributed.md): called once, before the first train_loss, when the run
+  // has a process group (mpirun -np R). A trainer that shards draws only its rank's share of each
+  // global micro-batch (data.batch_size examples over all ranks, in the single-process order) and
+  // returns a loss whose mean over the ranks is the global batch's loss, so that the averaged
+  // gradients are the global gradient; it returns true. The default returns false: every rank then
+  // computes the whole batch (the same result, R times the work).
+  virtual bool set_process_group(const std::shared_ptr<ProcessGroup>& group) { return false; }
   // Called after each optimiser step (CLIP clamps its logit scale here).
   virtual void after_step() {}
   // Examples per micro-batch, for the examples/s of the progress line (0: not shown).
@@ -67,6 +76,9 @@ struct TrainOptions {
   bool resume = false;                 // continue from run_dir's checkpoint
   int64_t stop_at = 0;                 // stop after this step with a checkpoint (0 = run all steps)
   bool quiet = false;                  // no progress lines on stdout
+  // Data parallelism over this group's ranks (null: one process, as always). Rank 0 alone writes
+  // metrics.jsonl, config.toml, checkpoints and the final model; every rank resumes from them.
+  std::shared_ptr<ProcessGroup> process_group = nullptr;
 };
 
 struct TrainResult {

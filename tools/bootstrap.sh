@@ -10,6 +10,7 @@ PACKAGES=(
   libopenblas-dev   # benchmark peer only
   dataset-fashion-mnist   # data/fashion_mnist.h: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev libomp-14-dev   # make fuzz (libFuzzer, clang's ASan/UBSan runtimes, OpenMP for clang)
+  libopenmpi-dev openmpi-bin   # data parallelism: mpirun -np N minivl train (-DMINIVL_MPI=AUTO; docs/distributed.md)
 )
 
 missing=()

@@ -1,6 +1,10 @@
 // `minivl train CONFIG [--set section.key=value]... [--run-dir DIR] [--resume RUN_DIR] [--stop-at STEP]`:
 // validates the TOML config and runs the trainer its model.name selects.
 // Trainers are registered here, explicitly, one line per model family.
+// Under mpirun (docs/distributed.md) every rank runs this command: MPI's world
+// becomes the run's process group, ranks other than 0 print nothing on stdout,
+// and an error on any rank ends them all (MPI_Abort) instead of leaving the
+// others waiting in a collective.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -8,6 +12,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "nn/distributed.h"
 #include "nn/trainer.h"
 #include "tools/commands.h"
 
@@ -47,9 +52,24 @@ void run_train_command(const TrainCliOptions& o) {
                        : (o.run_dir.empty() ? "runs/" + std::filesystem::path(o.config).stem().string() : o.run_dir);
   t.stop_at = o.stop_at;
   t.quiet = o.quiet;
-  nn::TrainResult r = nn::run_training(t);
+  t.process_group = nn::launched_process_group();
+  const bool root = !t.process_group || t.process_group->is_root();
+  if (!root) {  // rank 0 speaks for the run (warnings and errors still reach stderr)
+    std::fflush(stdout);
+    if (!std::freopen("/dev/null", "w", stdout)) std::fprintf(stderr, "minivl: rank %d: stdout stays open\n", t.process_group->rank());
+  }
+  nn::TrainResult r;
+  try {
+    r = nn::run_training(t);
+    if (t.process_group) t.process_group->close();  // NCCL goes before the CUDA runtime's exit handlers
+  } catch (const std::exception& e) {
+    if (!t.process_group || t.process_group->size() == 1) throw;
+    std::fprintf(stderr, "minivl: error (rank %d of %d): %s\n", t.process_group->rank(), t.process_group->size(),
+                 e.what());
+    t.process_group->abort(1);
+  }
   if (r.interrupted) throw CLI::RuntimeError(130);   // Ctrl-C: the checkpoint and resume line are out
-  if (!o.quiet)
+  if (!o.quiet && root)
     std::printf("trained steps %lld..%lld; run dir %s\n", (long long)r.start_step, (long long)r.end_step,
                 t.run_dir.c_str());
 }

@@ -8,7 +8,9 @@
 #                                .debs into .gpu-deps/root (dpkg -x, never into /), build with
 #                                CUDA for sm_90, print the device, run the parity tests, the
 #                                compute-sanitizer memcheck (and racecheck on the shared-memory
-#                                kernels), the CUDA benchmarks and the PyTorch peer figures.
+#                                kernels), the data-parallel path on one GPU through NCCL's
+#                                single-rank communicator (tests -ts=distributed_cuda), the CUDA
+#                                benchmarks and the PyTorch peer figures.
 #                                Full logs and JSON under $OUT (at most 8 files); a short table last.
 #
 # Environment: OUT (default ./gpu-check-out), BUILD (default build-gpu), JOBS (default nproc),
@@ -76,10 +78,21 @@ prefix_env() {
   [ -x "$PKG_CONFIG_BIN" ] || PKG_CONFIG_BIN=$(command -v pkg-config || true)
 }
 
+# NCCL: the CUDA toolkit's, else the one PyTorch's nvidia-nccl wheel brings (include/, lib/libnccl.so.2).
+nccl_root() {
+  local cuda_inc
+  cuda_inc=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")/../include
+  [ -f "$cuda_inc/nccl.h" ] && return 0
+  python3 -c 'import nvidia.nccl as m, os; p = list(m.__path__)[0]; print(p if os.path.exists(p + "/include/nccl.h") else "")' \
+    2> /dev/null || true
+}
+
 configure_and_build() {
   local build=$1 archs=$2 jobs=$3
   local cuda_flag=ON
   [ "${GPU_CHECK_CUDA:-ON}" = "OFF" ] && cuda_flag=OFF
+  local nccl
+  nccl=$(nccl_root)
   cmake -S "$ROOT_DIR" -B "$build" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release \
     -DMINIVL_CUDA=$cuda_flag -DMINIVL_CUDA_ARCHS="$archs" \
@@ -87,7 +100,8 @@ configure_and_build() {
     -DCMAKE_INCLUDE_PATH="$PREFIX/usr/include" \
     -DCMAKE_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu" \
     -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG_BIN" \
-    -DCMAKE_BUILD_RPATH="$PREFIX/usr/lib/x86_64-linux-gnu" || return 1
+    ${nccl:+-DMINIVL_NCCL_ROOT="$nccl"} \
+    -DCMAKE_BUILD_RPATH="$PREFIX/usr/lib/x86_64-linux-gnu${nccl:+;$nccl/lib}" || return 1
   ninja -C "$build" -j"$jobs"
 }
 
@@ -147,6 +161,16 @@ run() {
   echo "candidates rc=$?" | tee -a "$out/tests_candidates.log"
   tail -n 8 "$out/tests_candidates.log"
 
+  # Data parallelism on one GPU: collectives and a tiny CLIP trained through a one-rank group
+  # (NCCL's single-rank communicator), compared with plain training (docs/distributed.md).
+  echo "== data parallel, one rank through NCCL"
+  local dist_rc=skipped
+  if [ "$(budget 120)" -gt 1 ]; then
+    timeout "$(budget 120)" "$build/bin/minivl_tests" -ts=distributed_cuda > "$out/distributed.log" 2>&1
+    dist_rc=$?
+    grep -E "distributed_cuda|loss rel diff|test cases|ERROR|FAILED" "$out/distributed.log" | tail -n 8
+  fi
+
   local bench_rc=skipped torch_rc=skipped
   if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$(budget 90)" -gt 1 ]; then
     echo "== benchmarks"
@@ -182,9 +206,9 @@ run() {
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
-    "$bench_rc" "$torch_rc" << 'PY' | tee "$out/summary.txt"
+    "$bench_rc" "$torch_rc" "$dist_rc" << 'PY' | tee "$out/summary.txt"
 import json, os, re, sys
-out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc = sys.argv[1:]
+out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc = sys.argv[1:]
 def read(name):
     try:
         return open(os.path.join(out, name), errors="replace").read()
@@ -201,6 +225,9 @@ print(f"  build            {build_s} s")
 print(f"  parity tests     {status(parity_rc)} in {parity_s} s; {compared[-1] if compared else '?'} cases; {cases[-1] if cases else ''}")
 print(f"  memcheck         {status(memcheck_rc)}")
 print(f"  racecheck        {status(racecheck_rc)}")
+dist = re.findall(r"loss rel diff .*", read("distributed.log"))
+skipped = re.findall(r"distributed_cuda: skipped: .*", read("distributed.log"))
+print(f"  data parallel    {status(dist_rc)} (one rank, NCCL) {dist[-1] if dist else (skipped[-1] if skipped else '')}")
 ours = {}
 try:
     for b in json.load(open(os.path.join(out, "bench_cuda.json")))["benchmarks"]:
@@ -234,7 +261,7 @@ if ours:
         print(f"  {name:34s} {v[0]:10.1f} {rate} {pt} {pr}  {v[2]}")
 PY
   echo "gpu_check run: done in $((SECONDS - t0)) s; logs and JSON in $out"
-  [ "$parity_rc" = 0 ]
+  [ "$parity_rc" = 0 ] && { [ "$dist_rc" = 0 ] || [ "$dist_rc" = skipped ]; }
 }
 
 case "${1:-}" in

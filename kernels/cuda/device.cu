@@ -18,6 +18,27 @@ void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, i
                   std::to_string(line));
 }
 
+namespace {
+// The physical GPU this process drives (what cuda:0 means here; select_device sets it before the first use).
+int g_device = 0;
+bool g_device_used = false;
+}  // namespace
+
+void select_device(int physical) {
+  if (g_device_used && physical == g_device) return;
+  if (g_device_used)
+    throw CudaError("select_device(" + std::to_string(physical) + "): the CUDA backend already runs on GPU " +
+                    std::to_string(g_device) + "; choose the GPU before the first CUDA tensor");
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (physical < 0 || physical >= count)
+    throw CudaError("select_device(" + std::to_string(physical) + "): " + std::to_string(count) +
+                    " GPU(s) visible");
+  CUDA_CHECK(cudaSetDevice(physical));  // this thread's allocations go there from now on
+  g_device = physical;
+  g_device_used = true;
+}
+
 const DeviceProps& device_props() {
   static const DeviceProps props = [] {
     DeviceProps p;
@@ -27,11 +48,12 @@ const DeviceProps& device_props() {
       return p;  // zeros: grid_for falls back to a default SM count
     }
     cudaDeviceProp d{};
-    if (cudaGetDeviceProperties(&d, 0) != cudaSuccess) {
+    g_device_used = true;
+    if (cudaGetDeviceProperties(&d, g_device) != cudaSuccess) {
       cudaGetLastError();
       return p;
     }
-    p.device = 0;
+    p.device = g_device;
     p.sm_count = d.multiProcessorCount;
     p.l2_bytes = d.l2CacheSize;
     p.max_smem_per_block = int(d.sharedMemPerBlock);
@@ -48,7 +70,8 @@ const DeviceProps& device_props() {
 cudaStream_t stream() {
   static cudaStream_t s = [] {
     cudaStream_t created = nullptr;
-    CUDA_CHECK(cudaSetDevice(0));
+    CUDA_CHECK(cudaSetDevice(g_device));
+    g_device_used = true;
     CUDA_CHECK(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
     return created;
   }();
