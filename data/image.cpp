@@ -3,6 +3,7 @@
 // any other user of stb in the process; Debian's libstb.so is not linked).
 #include "data/image.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -50,6 +51,113 @@ std::string sniff_format(const uint8_t* b, size_t n) {
   return "tga";
 }
 
+// stb_image 2.27 (Debian's libstb) trusts two things about JPEG Huffman tables (both found by
+// fuzz_image, docs/hardening.md; later stb releases check them):
+// - the code counts of a table (DHT): more than 256 codes overrun its 257-entry size list (heap
+//   corruption);
+// - that a scan (SOS) uses only tables defined before it: an undefined one is uninitialised
+//   memory, and decoding with it indexes past the table.
+// This walks the markers the way stb reads them and returns what is wrong, or "" when nothing
+// is. Anything stb would reject anyway (unknown markers, bad table ids) ends the walk: stb
+// reports it.
+std::string jpeg_huffman_problem(const uint8_t* b, size_t n) {
+  auto at = [&](size_t i) -> unsigned { return i < n ? b[i] : 0u; };  // stb reads zeros past the end
+  size_t i = 0;
+  while (i < n && b[i] == 0xFF) ++i;  // stb's JPEG test: 0xFF fill bytes, then SOI
+  if (i == 0 || at(i) != 0xD8) return {};
+  ++i;
+  bool entropy = false;  // inside a scan's entropy-coded data: 0xFF 0x00 and RSTn are data
+  bool progressive = false;
+  bool defined[2][4] = {};  // [DC, AC][table id]
+  while (i < n) {
+    if (b[i] != 0xFF) {
+      ++i;
+      continue;
+    }
+    const size_t marker_at = i;
+    while (i < n && b[i] == 0xFF) ++i;
+    if (i >= n) break;
+    const unsigned m = b[i++];
+    if (entropy && (m == 0x00 || (m >= 0xD0 && m <= 0xD7))) continue;
+    entropy = false;
+    if (m == 0xD9) break;                                           // EOI
+    const bool segment = m == 0xC4 || m == 0xDB || m == 0xDD || m == 0xDC || m == 0xDA ||
+                         (m >= 0xC0 && m <= 0xC2) || (m >= 0xE0 && m <= 0xEF) || m == 0xFE;
+    if (!segment) break;                                            // stb: unknown marker
+    const size_t length = at(i) << 8 | at(i + 1);
+    if (length < 2) break;
+    if (m == 0xC4) {
+      size_t p = i + 2;
+      const size_t end = i + length;
+      while (p < end) {
+        const unsigned q = at(p);
+        if ((q >> 4) > 1 || (q & 15) > 3) return {};                // stb: bad DHT header
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
+        if (codes > 256)
+          return "the Huffman table at byte " + std::to_string(marker_at) + " declares " + std::to_string(codes) +
+                 " codes; a table holds at most 256";
+        defined[q >> 4][q & 15] = true;
+        p += 17 + codes;
+      }
+    }
+    if (m >= 0xC0 && m <= 0xC2) progressive = m == 0xC2;
+    if (m == 0xDA) {  // which tables the scan decodes with, as stb's scan decoder picks them
+      const size_t components = at(i + 2), tail = i + 3 + 2 * components;
+      const bool dc_scan = at(tail) == 0, first_pass = (at(tail + 2) >> 4) == 0;
+      for (size_t c = 0; c < components; ++c) {
+        const unsigned dc = at(i + 4 + 2 * c) >> 4, ac = at(i + 4 + 2 * c) & 15;
+        if (dc > 3 || ac > 3) return {};                            // stb: bad Huffman table id
+        const bool uses_dc = !progressive || (dc_scan && first_pass), uses_ac = !progressive || !dc_scan;
+        for (int kind = 0; kind < 2; ++kind) {
+          const unsigned id = kind == 0 ? dc : ac;
+          if ((kind == 0 ? uses_dc : uses_ac) && !defined[kind][id])
+            return "the scan at byte " + std::to_string(marker_at) + " decodes with " + (kind == 0 ? "DC" : "AC") +
+                   " Huffman table " + std::to_string(id) + ", which no table definition (DHT) before it sets";
+        }
+      }
+    }
+    i += length;
+    entropy = m == 0xDA;                                            // SOS: the scan's data follows
+  }
+  return {};
+}
+
+// Two stb_image PNG hazards found by fuzz_image, seen from the chunk list (up to IEND):
+// - stb grows its IDAT buffer to the length a chunk declares before reading it, so a 100-byte
+//   file could make it ask for 4 GiB. `problem` names the first chunk that runs past the end of
+//   the file (stb would fail on it anyway, after the allocation).
+// - an empty IDAT chunk before any image data makes stb memcpy into a null buffer (undefined
+//   behaviour). Such chunks hold nothing; `leading_empty_idat` lists their offsets to drop them.
+struct PngChunks {
+  std::string problem;
+  std::vector<size_t> leading_empty_idat;
+};
+
+PngChunks walk_png_chunks(const uint8_t* b, size_t n) {
+  PngChunks out;
+  if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return out;
+  bool data_seen = false;
+  size_t i = 8;
+  while (i + 8 <= n) {
+    const size_t length = size_t(b[i]) << 24 | size_t(b[i + 1]) << 16 | size_t(b[i + 2]) << 8 | b[i + 3];
+    const std::string type(reinterpret_cast<const char*>(b + i + 4), 4);
+    if (type == "IEND") break;
+    const size_t left = n - (i + 8);
+    if (length > left) {
+      std::string printable;
+      for (char c : type) printable += (c >= 0x20 && c < 0x7F) ? c : '?';
+      out.problem = "chunk '" + printable + "' at byte " + std::to_string(i) + " says it holds " +
+                    std::to_string(length) + " bytes; the file has " + std::to_string(left) + " after its header";
+      return out;
+    }
+    if (type == "IDAT" && length == 0 && !data_seen) out.leading_empty_idat.push_back(i);
+    if (type == "IDAT" && length > 0) data_seen = true;
+    i += 12 + length;  // length, type, data, CRC
+  }
+  return out;
+}
+
 const char* stb_reason() {
   const char* r = stbi_failure_reason();
   return r ? r : "unknown error";
@@ -93,6 +201,10 @@ void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes
 ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& label) {
   MINIVL_CHECK(size > 0, "image '", label, "': empty file");
   MINIVL_CHECK(size <= size_t(INT32_MAX), "image '", label, "': ", size, " bytes is over stb_image's 2 GiB limit");
+  if (const std::string problem = jpeg_huffman_problem(bytes, size); !problem.empty())
+    MINIVL_FAIL("image '", label, "': corrupt jpeg data (", problem, ")");
+  if (const std::string problem = walk_png_chunks(bytes, size).problem; !problem.empty())
+    MINIVL_FAIL("image '", label, "': corrupt png data (", problem, ")");
   ImageInfo info;
   if (!stbi_info_from_memory(bytes, int(size), &info.width, &info.height, &info.channels)) {
     MINIVL_FAIL("image '", label, "': not a readable PNG, JPEG, BMP, GIF or TGA file (", stb_reason(), ")");
@@ -114,6 +226,18 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& label, 
   MINIVL_CHECK(pixels <= options.max_pixels, "image '", label, "': ", info.width, " x ", info.height, " = ",
                pixels, " pixels is over the cap of ", options.max_pixels,
                " (DecodeOptions::max_pixels); refusing to decode it");
+  std::vector<uint8_t> without_empty_idat;  // see walk_png_chunks
+  if (const std::vector<size_t> empty = walk_png_chunks(bytes, size).leading_empty_idat; !empty.empty()) {
+    without_empty_idat.reserve(size);
+    size_t from = 0;
+    for (size_t at : empty) {
+      without_empty_idat.insert(without_empty_idat.end(), bytes + from, bytes + at);
+      from = std::min(at + 12, size);  // the CRC may be cut off
+    }
+    without_empty_idat.insert(without_empty_idat.end(), bytes + from, bytes + size);
+    bytes = without_empty_idat.data();
+    size = without_empty_idat.size();
+  }
   int w = 0, h = 0, channels = 0;
   stbi_uc* data = stbi_load_from_memory(bytes, int(size), &w, &h, &channels, 3);
   if (!data) MINIVL_FAIL("image '", label, "': corrupt ", info.format, " data (", stb_reason(), ")");

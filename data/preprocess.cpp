@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/ops.h"
 #include "kernels/philox.h"
 
 namespace minivl::data {
@@ -27,26 +26,29 @@ double bicubic_filter(double x) {
   return 0.0;
 }
 
-// For each output index: the first input index, the number of taps, and
-// ksize fixed-point weights (zero past the taps).
+// For each output index in [out0, out0 + first.size()): the first input index, the number of
+// taps, and ksize fixed-point weights (zero past the taps). Only the window a caller keeps is
+// computed: the resized axis of a 1 x 1,000,000 image is 224 million pixels long.
 struct ResampleCoeffs {
   int ksize = 0;
-  std::vector<int> first, count;   // (out)
-  std::vector<int32_t> weights;    // (out, ksize)
+  int out0 = 0;
+  std::vector<int> first, count;   // (out - out0)
+  std::vector<int32_t> weights;    // (out - out0, ksize)
 };
 
-ResampleCoeffs precompute_coeffs(int in_size, int out_size) {
+ResampleCoeffs precompute_coeffs(int in_size, int out_size, int out0, int n) {
   const double scale = double(float(in_size)) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
   const double support = 2.0 * filterscale;  // bicubic support, widened when downscaling
   ResampleCoeffs c;
   c.ksize = int(std::ceil(support)) * 2 + 1;
-  c.first.resize(out_size);
-  c.count.resize(out_size);
-  c.weights.assign(size_t(out_size) * c.ksize, 0);
+  c.out0 = out0;
+  c.first.resize(n);
+  c.count.resize(n);
+  c.weights.assign(size_t(n) * c.ksize, 0);
   std::vector<double> k(c.ksize);
   const double ss = 1.0 / filterscale;
-  for (int xx = 0; xx < out_size; ++xx) {
+  for (int xx = out0; xx < out0 + n; ++xx) {
     const double center = (xx + 0.5) * scale;
     int xmin = int(center - support + 0.5);  // C truncation, then clamped: Pillow's "round"
     if (xmin < 0) xmin = 0;
@@ -59,13 +61,13 @@ ResampleCoeffs precompute_coeffs(int in_size, int out_size) {
       k[x] = w;
       ww += w;
     }
-    int32_t* kk = &c.weights[size_t(xx) * c.ksize];
+    int32_t* kk = &c.weights[size_t(xx - out0) * c.ksize];
     for (int x = 0; x < xmax; ++x) {
       double v = ww != 0.0 ? k[x] / ww : k[x];
       kk[x] = v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits)) : int32_t(0.5 + v * (1 << kPrecisionBits));
     }
-    c.first[xx] = xmin;
-    c.count[xx] = xmax;
+    c.first[xx - out0] = xmin;
+    c.count[xx - out0] = xmax;
   }
   return c;
 }
@@ -82,7 +84,7 @@ Image resample_horizontal(const Image& in, const ResampleCoeffs& c, int col0, in
     const uint8_t* src = in.row(row0 + y);
     uint8_t* dst = out.row(y);
     for (int j = 0; j < cols; ++j) {
-      const int xx = col0 + j;
+      const int xx = col0 + j - c.out0;
       const int32_t* k = &c.weights[size_t(xx) * c.ksize];
       const uint8_t* p = src + size_t(c.first[xx]) * 3;
       int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
@@ -105,7 +107,7 @@ Image resample_vertical(const Image& in, const ResampleCoeffs& c, int in_row0, i
   const int n = in.width * 3;
   std::vector<int32_t> acc(n);
   for (int i = 0; i < rows; ++i) {
-    const int yy = out0 + i;
+    const int yy = out0 + i - c.out0;
     std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
     const int32_t* k = &c.weights[size_t(yy) * c.ksize];
     for (int y = 0, m = c.count[yy]; y < m; ++y) {
@@ -130,18 +132,18 @@ Image resize_bicubic_window(const Image& image, int out_w, int out_h, int left, 
   const bool need_v = out_h != image.height;
   if (!need_h && !need_v) return left == 0 && top == 0 && w == out_w && h == out_h ? image : crop(image, left, top, w, h);
   if (!need_v) {
-    ResampleCoeffs horiz = precompute_coeffs(image.width, out_w);
+    ResampleCoeffs horiz = precompute_coeffs(image.width, out_w, left, w);
     return resample_horizontal(image, horiz, left, w, top, h);
   }
-  ResampleCoeffs vert = precompute_coeffs(image.height, out_h);
+  ResampleCoeffs vert = precompute_coeffs(image.height, out_h, top, h);
   // Only the source rows the vertical pass reads go through the horizontal pass.
-  const int row_first = vert.first[top];
-  const int row_last = vert.first[top + h - 1] + vert.count[top + h - 1];
+  const int row_first = vert.first[0];
+  const int row_last = vert.first[h - 1] + vert.count[h - 1];
   if (!need_h) {
     Image cols = (left == 0 && w == out_w) ? image : crop(image, left, 0, w, image.height);
     return resample_vertical(cols, vert, 0, top, h);
   }
-  ResampleCoeffs horiz = precompute_coeffs(image.width, out_w);
+  ResampleCoeffs horiz = precompute_coeffs(image.width, out_w, left, w);
   Image temp = resample_horizontal(image, horiz, left, w, row_first, row_last - row_first);
   return resample_vertical(temp, vert, row_first, top, h);
 }
@@ -217,7 +219,10 @@ std::pair<int, int> resize_short_side_size(int width, int height, int short_side
   const bool w_short = width <= height;
   const int s = w_short ? width : height, l = w_short ? height : width;
   if (s == short_side) return {width, height};
-  const int new_long = int(double(short_side) * l / s);  // Python int(R * long / short): floor
+  const double long_side = double(short_side) * l / s;
+  MINIVL_CHECK(long_side < 2147483648.0, "resize: a ", width, " x ", height, " image with its short side at ",
+               short_side, " would be ", int64_t(long_side), " pixels long, over the 2^31 - 1 limit");
+  const int new_long = int(long_side);  // Python int(R * long / short): floor
   return w_short ? std::pair{short_side, new_long} : std::pair{new_long, short_side};
 }
 
@@ -290,12 +295,6 @@ Image resize_and_center_crop(const Image& image, int r) {
 
 void clip_preprocess_into(const Image& image, const ClipPreprocessConfig& config, float* out) {
   normalize_to_chw(resize_and_center_crop(image, config.image_size), config, out);
-}
-
-Tensor clip_preprocess(const Image& image, const ClipPreprocessConfig& config) {
-  Tensor t = empty({3, config.image_size, config.image_size}, DType::f32);  // (3, R, R)
-  clip_preprocess_into(image, config, t.data<float>());
-  return t;
 }
 
 CropBox random_resized_crop_box(int width, int height, const AugmentConfig& cfg, uint64_t seed,
