@@ -172,6 +172,18 @@ void write_summary(const std::string& run_dir, const std::string& model_dir, con
   std::ofstream(fs::path(run_dir) / "summary.json", std::ios::trunc) << s.dump(2) << "\n";
 }
 
+// The end of a run: the model folder (saved from the CPU), then the summary.
+template <typename Bundle>
+void export_model_folder(Bundle& bundle, Device device, const std::string& run_dir,
+                         const std::map<std::string, double>& final_eval) {
+  const std::string dir = (fs::path(run_dir) / "model").string();
+  bundle.model->to(Device::cpu());
+  bundle.save(dir);
+  bundle.model->to(device);
+  write_summary(run_dir, dir, final_eval);
+  std::printf("model folder: %s\n", dir.c_str());
+}
+
 // ---------------- VQA ----------------
 
 struct VqaData {
@@ -297,12 +309,7 @@ class VqaTrainer : public nn::Trainer {
   json data_cursor() const override { return cursor_.to_json(); }
   void set_data_cursor(const json& j) override { cursor_.from_json(j); }
   void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) override {
-    const std::string dir = (fs::path(run_dir) / "model").string();
-    bundle_.model->to(Device::cpu());
-    bundle_.save(dir);
-    bundle_.model->to(device_);
-    write_summary(run_dir, dir, final_eval);
-    std::printf("model folder: %s\n", dir.c_str());
+    export_model_folder(bundle_, device_, run_dir, final_eval);
   }
 
  private:
@@ -447,12 +454,7 @@ class CaptionTrainer : public nn::Trainer {
   json data_cursor() const override { return cursor_.to_json(); }
   void set_data_cursor(const json& j) override { cursor_.from_json(j); }
   void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) override {
-    const std::string dir = (fs::path(run_dir) / "model").string();
-    bundle_.model->to(Device::cpu());
-    bundle_.save(dir);
-    bundle_.model->to(device_);
-    write_summary(run_dir, dir, final_eval);
-    std::printf("model folder: %s\n", dir.c_str());
+    export_model_folder(bundle_, device_, run_dir, final_eval);
   }
 
  private:
