@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <new>
 #include <string>
 
@@ -20,6 +23,16 @@ std::string out_of_memory_stats(const AllocatorStats& s) {
 
 class CpuAllocator final : public Allocator {
  public:
+  CpuAllocator() {
+#if defined(__GLIBC__)
+    // A training step frees and reallocates the same activation sizes every step. glibc serves
+    // blocks above its mmap threshold (128 KiB at first) with fresh mmaps, so every step paid a page
+    // fault per 4 KiB of activations (about 18% of a clip_tiny step). Serve blocks up to glibc's
+    // largest threshold (32 MiB on 64-bit) from the heap and keep freed heap memory for reuse.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+  }
   void* allocate(size_t nbytes) override {
     if (nbytes == 0) return nullptr;
     size_t rounded = (nbytes + 63) / 64 * 64;

@@ -191,6 +191,19 @@ TEST_CASE("matmul: 2-d, batch broadcast, 1-d operands, transposed views") {
   check_grad("matmul", mm, {random_input({3, 4}, 65), random_input({2, 4, 5}, 66)});
   check_grad("matmul", mm, {random_input({2, 1, 3, 4}, 67), random_input({3, 4, 2}, 68)});
   check_grad("matmul", mm, {transposed_input(3, 4, 69), transposed_input(4, 2, 70)});
+  // A batched activation times a shared 2-d weight (one merged GEMM, merged weight gradient), also
+  // with rows that cannot merge (a transposed batch) and with a size-1 weight batch.
+  check_grad("matmul", mm, {random_input({2, 3, 3, 4}, 71), random_input({4, 5}, 72)});
+  Tensor batch_transposed = random_input({3, 2, 4}, 73, false).transpose(0, 1);  // (2, 3, 4), rows not merged
+  batch_transposed.requires_grad_();
+  check_grad("matmul", mm, {batch_transposed, random_input({4, 5}, 74)});
+  check_grad("matmul", mm, {random_input({2, 3, 4}, 75), random_input({1, 4, 5}, 76)});
+  // A broadcast activation against an expanded (stride-0) weight: must not be read as 2 x 3 rows.
+  const Tensor a1 = random_input({1, 3, 4}, 77, false), w = random_input({4, 5}, 78, false);
+  const std::vector<double> got = matmul(a1, w.unsqueeze(0).expand({2, 4, 5})).to_vector();
+  const std::vector<double> one = matmul(a1.squeeze(0), w).to_vector();
+  REQUIRE(got.size() == 2 * one.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(one[i % one.size()]));
   check_grad("matmul", mm, {random_input({4}, 71), random_input({4, 5}, 72)});
   check_grad("matmul", mm, {random_input({3, 4}, 73), random_input({4}, 74)});
   check_grad("matmul", mm, {random_input({4}, 75), random_input({4}, 76)});

@@ -1,6 +1,12 @@
 // matmul: (..., M, K) @ (..., K, N) with broadcast batch dims. Operands keep
 // their strides (a transposed view is passed as strides, not copied); every
-// batch becomes one offset per operand in one batched GEMM call.
+// batch becomes one offset per operand in one batched GEMM call. A batched
+// activation times one shared matrix (a Linear layer: (B, T, K) @ (K, N)) is one
+// GEMM with M = B T whenever the activation's rows are evenly strided, and its
+// weight gradient is one GEMM over the B T rows rather than B small products
+// summed afterwards (which wrote a (B, K, N) temporary).
+#include <algorithm>
+
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -16,7 +22,13 @@ struct MatmulBackward final : Node {
     Tensor av = a.get(name()), bv = b.get(name());
     Tensor ga, gb;
     if (next_edges[0].fn) ga = sum_to_shape(matmul(g, bv.transpose(-2, -1)), av.shape());
-    if (next_edges[1].fn) gb = sum_to_shape(matmul(av.transpose(-2, -1), g), bv.shape());
+    if (next_edges[1].fn) {
+      if (bv.dim() == 2 && av.dim() > 2) {  // shared weight: sum over the batch inside the GEMM's K
+        gb = matmul(av.reshape({-1, av.size(-1)}).transpose(0, 1), g.reshape({-1, g.size(-1)}));
+      } else {
+        gb = sum_to_shape(matmul(av.transpose(-2, -1), g), bv.shape());
+      }
+    }
     return {ga, gb};
   }
   void release_saved() override {
@@ -41,6 +53,18 @@ std::vector<int64_t> batch_offsets(const Tensor& t, const Shape& batch_shape) {
     offsets[size_t(i)] = off;
   }
   return offsets;
+}
+
+// True when all of `t`'s dims but the last are one evenly strided run of rows,
+// so (..., M, K) can be read as (prod(...) M, K) with row stride t.stride(-2).
+bool rows_merge(const Tensor& t) {
+  int64_t expect = t.stride(-2) * t.size(-2);
+  for (int64_t d = t.dim() - 3; d >= 0; --d) {
+    if (t.size(d) == 1) continue;
+    if (t.stride(d) != expect) return false;
+    expect *= t.size(d);
+  }
+  return true;
 }
 
 }  // namespace
@@ -86,6 +110,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   p.c_row_stride = N;
   p.c_col_stride = 1;
   p.c_offsets = c_off.data();
+  const bool b_shared = std::all_of(b_off.begin(), b_off.end(), [](int64_t o) { return o == 0; });
+  if (p.batch > 1 && b_shared && shape_numel(a_batch) == p.batch && a.dim() > 2 && rows_merge(a)) {
+    p.M = p.batch * M;  // one GEMM: the batches are consecutive row blocks of a and of out
+    p.batch = 1;
+  }
   if (out.numel() > 0) kernel_for(kernels().gemm, a.device(), "matmul")(p);
 
   if (needs_grad({&a, &b})) {
