@@ -140,7 +140,7 @@ json VqaConfig::to_json() const {
   return json{{"architecture", "minivl-vqa"}, {"vision_config", vision_config_to_json(vision)},
               {"hidden", hidden}, {"layers", layers}, {"heads", heads}, {"mlp", mlp},
               {"vocab_size", vocab_size}, {"max_question_len", max_question_len},
-              {"num_answers", num_answers}, {"dropout", dropout}};
+              {"num_answers", num_answers}, {"dropout", dropout}, {"freeze_vision", freeze_vision}};
 }
 
 VqaConfig VqaConfig::from_json(const json& j) {
@@ -154,6 +154,7 @@ VqaConfig VqaConfig::from_json(const json& j) {
   c.max_question_len = j.at("max_question_len").get<int64_t>();
   c.num_answers = j.at("num_answers").get<int64_t>();
   c.dropout = j.value("dropout", 0.0);
+  c.freeze_vision = j.value("freeze_vision", false);
   return c;
 }
 
@@ -186,7 +187,14 @@ Tensor VqaModel::forward(const Tensor& pixels, const Tensor& question_ids) const
   MINIVL_CHECK(T <= config.max_question_len, "vqa: question of ", T, " tokens, more than max_question_len ",
                config.max_question_len);
   const Device dev = question_ids.device();
-  Tensor img = image_proj->forward(vision_tokens(*vision_model, pixels));  // (B, S, H)
+  Tensor tokens;
+  if (config.freeze_vision) {
+    NoGradGuard no_grad;
+    tokens = vision_tokens(*vision_model, pixels).detach();
+  } else {
+    tokens = vision_tokens(*vision_model, pixels);
+  }
+  Tensor img = image_proj->forward(tokens);  // (B, S, H)
   const int64_t S = img.size(1);
   img = img + image_position->forward(arange(0, double(S), 1, DType::i64, dev)).unsqueeze(0) +
         token_type->forward(full({1}, 1, DType::i64, dev));

@@ -65,6 +65,7 @@ struct VqaConfig {
   int64_t hidden = 128, layers = 2, heads = 4, mlp = 512;  // the joint encoder
   int64_t vocab_size = 4, max_question_len = 16, num_answers = 2;
   double dropout = 0.0;
+  bool freeze_vision = false;  // the vision tower runs without gradients (and keeps its init)
   nlohmann::json to_json() const;
   static VqaConfig from_json(const nlohmann::json& j);
 };

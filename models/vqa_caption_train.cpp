@@ -107,6 +107,7 @@ void add_vision_keys(nn::ConfigSchema& s) {
   s.add_int("model.vision_mlp", 256, "vision MLP hidden size", 1);
   s.add_string("model.hidden_act", "quick_gelu", "vision MLP activation", {"quick_gelu", "gelu"});
   s.add_string("model.vision_init", "", "a CLIP run dir or model folder to start the vision tower from");
+  s.add_bool("model.freeze_vision", false, "keep the vision tower fixed (with vision_init)");
   s.add_int("model.hidden", 128, "hidden size of the joint encoder / decoder", 8);
   s.add_int("model.layers", 2, "joint encoder / decoder layers", 1);
   s.add_int("model.heads", 4, "attention heads", 1);
@@ -263,6 +264,7 @@ class VqaTrainer : public nn::Trainer {
     mc.heads = c.get_int("model.heads");
     mc.mlp = c.get_int("model.mlp");
     mc.dropout = c.get_float("model.dropout");
+    mc.freeze_vision = c.get_bool("model.freeze_vision");
     mc.max_question_len = c.get_int("model.max_question_len");
     mc.vocab_size = bundle_.vocab.size();
     mc.num_answers = int64_t(bundle_.answers.size());
@@ -493,7 +495,6 @@ void register_vqa_caption_trainers() {
     add_vision_keys(s);
     s.add_int("model.max_length", 32, "decoder positions (<bos> included)", 4);
     s.add_bool("model.tie_embeddings", true, "tie the token embedding to the output projection");
-    s.add_bool("model.freeze_vision", false, "keep the vision tower fixed (with vision_init)");
     s.add_float("model.label_smoothing", 0.1, "label smoothing of the teacher-forcing loss", 0.0, 0.9);
     s.add_int("data.eval_images", 300, "held-out images captioned per evaluation (0 = all)", 0);
     s.add_int("data.eval_beam", 3, "beam width of the evaluation captions", 1);

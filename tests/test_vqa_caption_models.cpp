@@ -84,6 +84,18 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
   loss.backward();
   CHECK(m.head_fc2->weight.grad().defined());
   CHECK(m.vision_model->embeddings->patch_embedding->weight.grad().defined());
+  // freeze_vision: the same logits, gradients only outside the vision tower; kept in config.json.
+  c.freeze_vision = true;
+  default_generator().manual_seed(3);
+  VqaModel frozen(c);
+  frozen.eval();
+  CHECK(max_abs_diff(frozen.forward(pixels, q), logits) == 0);
+  VqaModel::loss(frozen.forward(pixels, q), zeros({2, 5})).backward();
+  CHECK(frozen.head_fc2->weight.grad().defined());
+  CHECK(frozen.image_proj->weight.grad().defined());
+  CHECK_FALSE(frozen.vision_model->embeddings->patch_embedding->weight.grad().defined());
+  CHECK_FALSE(frozen.vision_model->post_layernorm->weight.grad().defined());
+  CHECK(VqaConfig::from_json(c.to_json()).freeze_vision);
 }
 
 TEST_CASE("answer vocabulary and soft scores") {
