@@ -198,13 +198,16 @@ void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes
   MINIVL_CHECK(out.good(), "image: error writing '", path, "'");
 }
 
-ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& label) {
+namespace {
+
+// probe_image, also handing back the PNG chunk walk so that decode_image does not walk twice.
+ImageInfo probe_with_chunks(const uint8_t* bytes, size_t size, const std::string& label, PngChunks& chunks) {
   MINIVL_CHECK(size > 0, "image '", label, "': empty file");
   MINIVL_CHECK(size <= size_t(INT32_MAX), "image '", label, "': ", size, " bytes is over stb_image's 2 GiB limit");
   if (const std::string problem = jpeg_huffman_problem(bytes, size); !problem.empty())
     MINIVL_FAIL("image '", label, "': corrupt jpeg data (", problem, ")");
-  if (const std::string problem = walk_png_chunks(bytes, size).problem; !problem.empty())
-    MINIVL_FAIL("image '", label, "': corrupt png data (", problem, ")");
+  chunks = walk_png_chunks(bytes, size);
+  if (!chunks.problem.empty()) MINIVL_FAIL("image '", label, "': corrupt png data (", chunks.problem, ")");
   ImageInfo info;
   if (!stbi_info_from_memory(bytes, int(size), &info.width, &info.height, &info.channels)) {
     MINIVL_FAIL("image '", label, "': not a readable PNG, JPEG, BMP, GIF or TGA file (", stb_reason(), ")");
@@ -213,13 +216,21 @@ ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& labe
   return info;
 }
 
+}  // namespace
+
+ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& label) {
+  PngChunks chunks;
+  return probe_with_chunks(bytes, size, label, chunks);
+}
+
 ImageInfo probe_image_file(const std::string& path) {
   std::vector<uint8_t> bytes = read_file_bytes(path);
   return probe_image(bytes.data(), bytes.size(), path);
 }
 
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& label, const DecodeOptions& options) {
-  ImageInfo info = probe_image(bytes, size, label);
+  PngChunks chunks;
+  ImageInfo info = probe_with_chunks(bytes, size, label, chunks);
   const int64_t pixels = int64_t(info.width) * info.height;
   MINIVL_CHECK(info.width > 0 && info.height > 0, "image '", label, "': header gives a ", info.width, " x ",
                info.height, " image");
@@ -227,10 +238,10 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& label, 
                pixels, " pixels is over the cap of ", options.max_pixels,
                " (DecodeOptions::max_pixels); refusing to decode it");
   std::vector<uint8_t> without_empty_idat;  // see walk_png_chunks
-  if (const std::vector<size_t> empty = walk_png_chunks(bytes, size).leading_empty_idat; !empty.empty()) {
+  if (!chunks.leading_empty_idat.empty()) {
     without_empty_idat.reserve(size);
     size_t from = 0;
-    for (size_t at : empty) {
+    for (size_t at : chunks.leading_empty_idat) {
       without_empty_idat.insert(without_empty_idat.end(), bytes + from, bytes + at);
       from = std::min(at + 12, size);  // the CRC may be cut off
     }

@@ -49,6 +49,17 @@ std::vector<uint8_t> small_jpeg(size_t& dht) {
   return jpeg;
 }
 
+// Writes `bytes` to DIR/name and checks that read_image refuses the file with
+// "image 'PATH': " followed by `what`. Returns the path.
+std::string check_read_image_refuses(const NnTempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes,
+                                     const std::string& what) {
+  const std::string path = dir.file(name);
+  minivl::data::write_file_bytes(path, bytes);
+  CHECK_THROWS_WITH_AS(minivl::data::read_image(path), doctest::Contains(("image '" + path + "': " + what).c_str()),
+                       minivl::Error);
+  return path;
+}
+
 }  // namespace
 
 TEST_CASE("hardening regression: a JPEG Huffman table declaring over 256 codes is refused before stb_image reads it") {
@@ -59,13 +70,8 @@ TEST_CASE("hardening regression: a JPEG Huffman table declaring over 256 codes i
   jpeg[dht + 5 + 14] = 200;  // code counts for lengths 15 and 16: the table now claims > 256 codes
   jpeg[dht + 5 + 15] = 200;
   NnTempDir dir;
-  const std::string path = dir.file("bad-dht.jpg");
-  minivl::data::write_file_bytes(path, jpeg);
-  CHECK_THROWS_WITH_AS(minivl::data::read_image(path),
-                       doctest::Contains(("image '" + path + "': corrupt jpeg data (the Huffman table at byte " +
-                                          std::to_string(dht) + " declares")
-                                             .c_str()),
-                       minivl::Error);
+  const std::string path = check_read_image_refuses(
+      dir, "bad-dht.jpg", jpeg, "corrupt jpeg data (the Huffman table at byte " + std::to_string(dht) + " declares");
   CHECK_THROWS_WITH_AS(minivl::data::probe_image_file(path), doctest::Contains("a table holds at most 256"),
                        minivl::Error);
 }
@@ -96,13 +102,8 @@ TEST_CASE("hardening regression: a PNG chunk longer than the file is refused bef
   REQUIRE(idat > 0);
   png[idat] = 0x40;  // the length's top byte: 1 GiB more than the chunk holds
   NnTempDir dir;
-  const std::string path = dir.file("long-idat.png");
-  minivl::data::write_file_bytes(path, png);
-  CHECK_THROWS_WITH_AS(minivl::data::read_image(path),
-                       doctest::Contains(("image '" + path + "': corrupt png data (chunk 'IDAT' at byte " +
-                                          std::to_string(idat) + " says it holds 10737418")
-                                             .c_str()),
-                       minivl::Error);
+  check_read_image_refuses(dir, "long-idat.png", png,
+                           "corrupt png data (chunk 'IDAT' at byte " + std::to_string(idat) + " says it holds 10737418");
 }
 
 TEST_CASE("hardening regression: CLIP preprocessing of a very elongated image computes only the kept window") {

@@ -117,28 +117,27 @@ MINIVL_SIMD_INLINE ExpReduced<V> exp_reduce(V x) {
   return {n, y};
 }
 
-// e^y on |y| <= 0.35, Horner form of the degree-7 Taylor polynomial.
+// The inner Horner steps shared by exp_poly and expm1_poly: q(y) = 1/2 + y/6 + ... + y^5/5040,
+// so that e^y = 1 + y + y^2 q(y) (the degree-7 Taylor polynomial).
 template <typename V>
-MINIVL_SIMD_INLINE V exp_poly(V y) {
+MINIVL_SIMD_INLINE V exp_poly_q(V y) {
   V p = y * (1.0f / 5040.0f) + 1.0f / 720.0f;
   p = p * y + 1.0f / 120.0f;
   p = p * y + 1.0f / 24.0f;
   p = p * y + 1.0f / 6.0f;
-  p = p * y + 0.5f;
-  p = p * y + 1.0f;
-  p = p * y + 1.0f;
-  return p;
+  return p * y + 0.5f;
 }
 
-// e^y - 1 on |y| <= 0.35 without cancellation near 0.
+// e^y on |y| <= 0.35: Horner form, (q y + 1) y + 1.
+template <typename V>
+MINIVL_SIMD_INLINE V exp_poly(V y) {
+  return (exp_poly_q(y) * y + 1.0f) * y + 1.0f;
+}
+
+// e^y - 1 on |y| <= 0.35 without cancellation near 0: y + (q y) y.
 template <typename V>
 MINIVL_SIMD_INLINE V expm1_poly(V y) {
-  V p = y * (1.0f / 5040.0f) + 1.0f / 720.0f;
-  p = p * y + 1.0f / 120.0f;
-  p = p * y + 1.0f / 24.0f;
-  p = p * y + 1.0f / 6.0f;
-  p = p * y + 0.5f;
-  return (p * y) * y + y;
+  return (exp_poly_q(y) * y) * y + y;
 }
 
 // 2^n as a float, n in [-126, 127].
@@ -156,16 +155,22 @@ MINIVL_SIMD_INLINE V exp_f32(V x) {
   return (exp_poly(r.y) * pow2i<V>(n1)) * pow2i<V>(n - n1);
 }
 
+// e^(2a) - 1 for 0 <= a <= 44 (n in [0, 127], so 2^n is a normal scale), as 2^n (e^y - 1) + (2^n - 1):
+// no cancellation for small a.
+template <typename V>
+MINIVL_SIMD_INLINE V expm1_twice(V a) {
+  const ExpReduced<V> r = exp_reduce(a + a);
+  const V s = pow2i<V>(to_int(r.n));
+  return s * expm1_poly(r.y) + (s - 1.0f);
+}
+
 template <typename V>
 struct TanhParts {
   V t, one_plus_t, one_minus_t2;  // tanh(x), 1 + tanh(x), 1 - tanh(x)^2 = tanh'(x)
 };
 template <typename V>
 MINIVL_SIMD_INLINE TanhParts<V> tanh_parts_f32(V x) {
-  const V a = clamp(abs_lanes(x), 0.0f, 44.0f);  // e^(2a) stays finite; beyond, 1 - t^2 < 1e-38
-  const ExpReduced<V> r = exp_reduce(a + a);      // n in [0, 127]
-  const V s = pow2i<V>(to_int(r.n));
-  const V u = s * expm1_poly(r.y) + (s - 1.0f);  // e^(2a) - 1
+  const V u = expm1_twice(clamp(abs_lanes(x), 0.0f, 44.0f));  // e^(2|x|) - 1; beyond 44, 1 - t^2 < 1e-38
   const V q = 1.0f / (u + 2.0f);
   const V ta = u * q, one_minus_ta = q + q, one_plus_ta = ta + 1.0f;  // |t|, 1 - |t|, 1 + |t|
   return {copysign_lanes(ta, x), select(x < splat<V>(0.0f), one_minus_ta, one_plus_ta),
@@ -174,10 +179,7 @@ MINIVL_SIMD_INLINE TanhParts<V> tanh_parts_f32(V x) {
 
 template <typename V>
 MINIVL_SIMD_INLINE V tanh_f32(V x) {
-  const V a = clamp(abs_lanes(x), 0.0f, 9.0f);  // tanh(9) rounds to 1
-  const ExpReduced<V> r = exp_reduce(a + a);     // n in [0, 26]
-  const V s = pow2i<V>(to_int(r.n));
-  const V u = s * expm1_poly(r.y) + (s - 1.0f);
+  const V u = expm1_twice(clamp(abs_lanes(x), 0.0f, 9.0f));  // tanh(9) rounds to 1
   return copysign_lanes(u / (u + 2.0f), x);
 }
 
