@@ -1,12 +1,14 @@
 #include "data/shapes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 
 #include "core/error.h"
 #include "kernels/philox.h"
@@ -526,6 +528,57 @@ GenerateSummary generate_shapes(const GenerateOptions& opt) {
   for (auto* v : {&train, &val, &test}) std::sort(v->begin(), v->end());
   write_json(dir / "splits.json", {{"train", train}, {"val", val}, {"test", test}});
   return summary;
+}
+
+namespace {
+
+// The "info" object at the head of a generated captions.json ({"info":{...},"licenses":...), read
+// without parsing the whole file; null when the file does not start that way.
+ojson generated_info(const std::filesystem::path& captions) {
+  std::ifstream in(captions, std::ios::binary);
+  std::string head(4096, '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  head.resize(size_t(in.gcount()));
+  constexpr size_t npos = std::string::npos;
+  const size_t key = head.find("\"info\"");
+  const size_t begin = key == npos ? npos : head.find('{', key);
+  const size_t end = begin == npos ? npos : head.find('}', begin);  // info holds no nested objects
+  if (end == npos) return nullptr;
+  const ojson info = ojson::parse(head.substr(begin, end - begin + 1), nullptr, /*allow_exceptions=*/false);
+  return info.is_object() ? info : ojson(nullptr);
+}
+
+}  // namespace
+
+std::string generated_mismatch(const GenerateOptions& want) {
+  const ojson info = generated_info(std::filesystem::path(want.out_dir) / "captions.json");
+  if (!info.is_object()) return "";
+  const auto differs = [&](const char* key, int64_t v) { return info.contains(key) && info[key] != v; };
+  if (!differs("n", want.n) && !differs("seed", int64_t(want.seed)) && !differs("size", want.size)) return "";
+  std::ostringstream s;
+  s << want.out_dir << " holds " << info.value("n", ojson()).dump() << " images of " << info.value("size", ojson()).dump()
+    << " px (seed " << info.value("seed", ojson()).dump() << "), not the " << want.n << " of " << want.size
+    << " px (seed " << want.seed << ") that data.generate_* ask for; using it as it is (delete the folder to regenerate it)";
+  return s.str();
+}
+
+bool ensure_generated(const GenerateOptions& want, bool need_questions, bool quiet) {
+  namespace fs = std::filesystem;
+  const fs::path d(want.out_dir);
+  const bool complete = fs::exists(d / "captions.json") && fs::exists(d / "splits.json") &&
+                        (!need_questions || fs::exists(d / "vqa" / "questions.json"));
+  if (!complete) {
+    if (!quiet) std::printf("generating the shapes world: %lld images of %d px into %s\n", (long long)want.n, want.size,
+                            want.out_dir.c_str());
+    const auto t0 = std::chrono::steady_clock::now();
+    generate_shapes(want);
+    if (!quiet)
+      std::printf("  done in %.1fs\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return true;
+  }
+  const std::string note = generated_mismatch(want);
+  if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+  return false;
 }
 
 }  // namespace minivl::data::shapes

@@ -81,4 +81,13 @@ struct GenerateSummary {
 // Writes DIR/images/NNNNNN.png, captions.json, vqa/{questions,annotations}.json, classes.json, splits.json.
 GenerateSummary generate_shapes(const GenerateOptions& options);
 
+// The folder a training config names: generated with `want` when captions.json or splits.json is
+// missing (or vqa/questions.json, with `need_questions`). An existing folder is used as it is; when
+// its captions.json says it was generated with another n, seed or size than `want`, a note on
+// stderr says so, since results then differ from the config's. Returns true when it generated.
+bool ensure_generated(const GenerateOptions& want, bool need_questions, bool quiet);
+// That note: empty when want.out_dir's captions.json records the same n, seed and size as `want`,
+// or records none (a folder written by another program).
+std::string generated_mismatch(const GenerateOptions& want);
+
 }  // namespace minivl::data::shapes

@@ -148,18 +148,12 @@ struct ClipData {
 ClipData load_shapes(const nn::Config& c, int R, bool quiet) {
   const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
   const fs::path d(dir);
-  if (!fs::exists(d / "captions.json") || !fs::exists(d / "splits.json")) {
-    data::shapes::GenerateOptions g;
-    g.out_dir = dir;
-    g.n = c.get_int("data.generate_n");
-    g.seed = uint64_t(c.get_int("data.generate_seed"));
-    g.size = int(c.get_int("data.generate_size"));
-    if (!quiet) std::printf("generating the shapes world: %lld images of %d px into %s\n", (long long)g.n, g.size, dir.c_str());
-    const auto t0 = std::chrono::steady_clock::now();
-    data::shapes::generate_shapes(g);
-    if (!quiet)
-      std::printf("  done in %.1fs\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  data::shapes::GenerateOptions g;
+  g.out_dir = dir;
+  g.n = c.get_int("data.generate_n");
+  g.seed = uint64_t(c.get_int("data.generate_seed"));
+  g.size = int(c.get_int("data.generate_size"));
+  data::shapes::ensure_generated(g, /*need_questions=*/false, quiet);
   data::CaptionSet caps = data::read_coco_captions((d / "captions.json").string());
   data::ClassList classes = data::read_class_list((d / "classes.json").string());
   std::ifstream sf(d / "splits.json");

@@ -69,15 +69,12 @@ struct ImageStore {
 std::string shapes_dir(const nn::Config& c) {
   const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
   const fs::path d(dir);
-  if (!fs::exists(d / "captions.json") || !fs::exists(d / "splits.json") || !fs::exists(d / "vqa" / "questions.json")) {
-    data::shapes::GenerateOptions g;
-    g.out_dir = dir;
-    g.n = c.get_int("data.generate_n");
-    g.seed = uint64_t(c.get_int("data.generate_seed"));
-    g.size = int(c.get_int("data.generate_size"));
-    std::printf("generating the shapes world: %lld images of %d px into %s\n", (long long)g.n, g.size, dir.c_str());
-    data::shapes::generate_shapes(g);
-  }
+  data::shapes::GenerateOptions g;
+  g.out_dir = dir;
+  g.n = c.get_int("data.generate_n");
+  g.seed = uint64_t(c.get_int("data.generate_seed"));
+  g.size = int(c.get_int("data.generate_size"));
+  data::shapes::ensure_generated(g, /*need_questions=*/true, /*quiet=*/false);
   return dir;
 }
 

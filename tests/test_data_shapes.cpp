@@ -165,6 +165,47 @@ TEST_CASE("shapes: a scene's pixels show its shapes in their colours, on a light
   CHECK(shapes::class_names()[0] == "red circle");
 }
 
+TEST_CASE("shapes: a config's folder is generated when missing and a different one is noted, not replaced") {
+  const fs::path d = fresh_dir("ensure");
+  shapes::GenerateOptions want;
+  want.out_dir = d.string();
+  want.n = 12;
+  want.seed = 3;
+  want.size = 16;
+  CHECK(shapes::ensure_generated(want, /*need_questions=*/true, /*quiet=*/true));
+  CHECK(load(d / "captions.json")["images"].size() == 12);
+  CHECK(shapes::generated_mismatch(want).empty());
+  CHECK_FALSE(shapes::ensure_generated(want, true, true));
+
+  // Another n, seed or size: the folder is kept and the note names both versions.
+  const std::string before = slurp(d / "captions.json");
+  shapes::GenerateOptions other = want;
+  other.n = 20;
+  const std::string note = shapes::generated_mismatch(other);
+  CHECK(note.find("holds 12 images of 16 px (seed 3)") != std::string::npos);
+  CHECK(note.find("not the 20 of 16 px (seed 3)") != std::string::npos);
+  other = want;
+  other.seed = 4;
+  CHECK_FALSE(shapes::generated_mismatch(other).empty());
+  other = want;
+  other.size = 32;
+  CHECK_FALSE(shapes::generated_mismatch(other).empty());
+  CHECK_FALSE(shapes::ensure_generated(other, true, true));
+  CHECK(slurp(d / "captions.json") == before);
+
+  // A missing questions file regenerates only when the caller needs questions.
+  fs::remove(d / "vqa" / "questions.json");
+  CHECK_FALSE(shapes::ensure_generated(want, /*need_questions=*/false, true));
+  CHECK_FALSE(fs::exists(d / "vqa" / "questions.json"));
+  CHECK(shapes::ensure_generated(want, /*need_questions=*/true, true));
+  CHECK(fs::exists(d / "vqa" / "questions.json"));
+
+  // A captions file written by another program (no "info") gets no note.
+  std::ofstream(d / "captions.json", std::ios::trunc) << R"({"images": [], "annotations": []})";
+  CHECK(shapes::generated_mismatch(other).empty());
+  fs::remove_all(d);
+}
+
 TEST_CASE("shapes: the CLI writes the data set and `preprocess` writes pixel_values") {
   const fs::path d = fresh_dir("cli");
   std::string cmd = std::string(MINIVL_CLI_PATH) + " gen-shapes --out " + d.string() + " --n 6 --seed 2 --size 48 > " +
