@@ -95,6 +95,19 @@ std::vector<int64_t> split_ids(const std::string& dir, const std::string& split)
   return ids;
 }
 
+// model.freeze_vision and model.unfreeze_vision_at: a tower frozen for the whole run, or only for its
+// first steps, while the new layers learn to read it (then fine-tuned, it is changed less).
+struct VisionFreeze {
+  bool frozen = false;
+  int64_t unfreeze_at = 0;  // 0: never
+  explicit VisionFreeze(const nn::Config& c)
+      : frozen(c.get_bool("model.freeze_vision")), unfreeze_at(c.get_int("model.unfreeze_vision_at")) {
+    MINIVL_CHECK(unfreeze_at == 0 || frozen, "model.unfreeze_vision_at = ", unfreeze_at,
+                 " needs model.freeze_vision = true (the tower is trained from the start otherwise)");
+  }
+  bool at(int64_t step) const { return frozen && (unfreeze_at == 0 || step < unfreeze_at); }
+};
+
 void add_vision_keys(nn::ConfigSchema& s) {
   s.add_int("model.image_size", 32, "input resolution R", 8);
   s.add_int("model.patch_size", 8, "ViT patch size", 1);
@@ -105,6 +118,7 @@ void add_vision_keys(nn::ConfigSchema& s) {
   s.add_string("model.hidden_act", "quick_gelu", "vision MLP activation", {"quick_gelu", "gelu"});
   s.add_string("model.vision_init", "", "a CLIP run dir or model folder to start the vision tower from");
   s.add_bool("model.freeze_vision", false, "keep the vision tower fixed (with vision_init)");
+  s.add_int("model.unfreeze_vision_at", 0, "with freeze_vision: train the tower too from this step on (0 = never)", 0);
   s.add_int("model.hidden", 128, "hidden size of the joint encoder / decoder", 8);
   s.add_int("model.layers", 2, "joint encoder / decoder layers", 1);
   s.add_int("model.heads", 4, "attention heads", 1);
@@ -238,7 +252,8 @@ VqaScores score_predictions(const std::vector<const data::VqaSample*>& samples, 
 
 class VqaTrainer : public nn::Trainer {
  public:
-  VqaTrainer(const nn::Config& c, Device device) : device_(device), batch_(c.get_int("data.batch_size")) {
+  VqaTrainer(const nn::Config& c, Device device)
+      : device_(device), batch_(c.get_int("data.batch_size")), freeze_(c) {
     const auto t0 = std::chrono::steady_clock::now();
     cursor_.seed = uint64_t(c.get_int("data.seed"));
     eval_questions_ = c.get_int("data.eval_questions");
@@ -261,7 +276,7 @@ class VqaTrainer : public nn::Trainer {
     mc.heads = c.get_int("model.heads");
     mc.mlp = c.get_int("model.mlp");
     mc.dropout = c.get_float("model.dropout");
-    mc.freeze_vision = c.get_bool("model.freeze_vision");
+    mc.freeze_vision = freeze_.at(0);
     mc.max_question_len = c.get_int("model.max_question_len");
     mc.vocab_size = bundle_.vocab.size();
     mc.num_answers = int64_t(bundle_.answers.size());
@@ -276,6 +291,7 @@ class VqaTrainer : public nn::Trainer {
     std::fflush(stdout);
   }
   nn::Module& model() override { return *bundle_.model; }
+  void before_step(int64_t step) override { bundle_.model->config.freeze_vision = freeze_.at(step); }
   int64_t examples_per_batch() const override { return batch_; }
   Tensor train_loss() override {
     const std::vector<int64_t> idx = cursor_.next(int64_t(data_.train.size()), batch_);
@@ -314,6 +330,7 @@ class VqaTrainer : public nn::Trainer {
  private:
   Device device_;
   int64_t batch_, eval_questions_ = 0;
+  VisionFreeze freeze_;
   Cursor cursor_;
   VqaData data_;
   VqaBundle bundle_;
@@ -383,7 +400,8 @@ CaptionScores score_captions(const std::vector<int64_t>& ids, const std::vector<
 
 class CaptionTrainer : public nn::Trainer {
  public:
-  CaptionTrainer(const nn::Config& c, Device device) : device_(device), batch_(c.get_int("data.batch_size")) {
+  CaptionTrainer(const nn::Config& c, Device device)
+      : device_(device), batch_(c.get_int("data.batch_size")), freeze_(c) {
     const auto t0 = std::chrono::steady_clock::now();
     cursor_.seed = uint64_t(c.get_int("data.seed"));
     eval_images_ = c.get_int("data.eval_images");
@@ -406,7 +424,7 @@ class CaptionTrainer : public nn::Trainer {
     mc.dropout = c.get_float("model.dropout");
     mc.max_length = c.get_int("model.max_length");
     mc.tie_embeddings = c.get_bool("model.tie_embeddings");
-    mc.freeze_vision = c.get_bool("model.freeze_vision");
+    mc.freeze_vision = freeze_.at(0);
     mc.vocab_size = bundle_.vocab.size();
     decode_.max_length = mc.max_length;
     bundle_.model = std::make_shared<Captioner>(mc);
@@ -431,6 +449,7 @@ class CaptionTrainer : public nn::Trainer {
     std::fflush(stdout);
   }
   nn::Module& model() override { return *bundle_.model; }
+  void before_step(int64_t step) override { bundle_.model->config.freeze_vision = freeze_.at(step); }
   int64_t examples_per_batch() const override { return batch_; }
   Tensor train_loss() override {
     const std::vector<int64_t> idx = cursor_.next(int64_t(data_.train_ids.size()), batch_);
@@ -460,6 +479,7 @@ class CaptionTrainer : public nn::Trainer {
   Device device_;
   int64_t batch_, eval_images_ = 0;
   double label_smoothing_ = 0.1;
+  VisionFreeze freeze_;
   Cursor cursor_;
   CaptionData data_;
   CaptionerBundle bundle_;

@@ -231,6 +231,7 @@ TrainResult run_training(const TrainOptions& o) {
   for (; step < end; ++step) {
     const double lr = schedule.lr_at(step);
     optimizer->set_lr(lr);
+    trainer->before_step(step);
     double loss_sum = 0.0;
     for (int64_t micro = 0; micro < accum; ++micro) {
       Tensor loss;

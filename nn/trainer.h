@@ -44,6 +44,9 @@ class Trainer {
   // gradients are the global gradient; it returns true. The default returns false: every rank then
   // computes the whole batch (the same result, R times the work).
   virtual bool set_process_group(const std::shared_ptr<ProcessGroup>& group) { return false; }
+  // Called before each step's first micro-batch with the step about to run (0-based), also the
+  // first step after a resume, so state that depends on the step follows it (unfreezing a tower).
+  virtual void before_step(int64_t step) {}
   // Called after each optimiser step (CLIP clamps its logit scale here).
   virtual void after_step() {}
   // Examples per micro-batch, for the examples/s of the progress line (0: not shown).
