@@ -2,6 +2,7 @@
 // The pointwise math shared by the CPU and CUDA backends: one definition of
 // each forward function and its derivative, so both devices compute the same.
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/scalar_types.h"
 
@@ -99,7 +100,9 @@ MINIVL_HOST_DEVICE inline T binary_forward(BinaryOp op, T a, T b) {
   switch (op) {
     case BinaryOp::add: return a + b;
     case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
+    case BinaryOp::mul:
+      if constexpr (std::is_same_v<T, bool>) return a && b;  // what bool(a * b) is, without the int detour
+      else return a * b;
     case BinaryOp::div: return a / b;
     case BinaryOp::eq: return a == b ? T(1) : T(0);
   }
