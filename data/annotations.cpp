@@ -24,16 +24,7 @@ struct Source {
   MINIVL_FAIL(s.kind, " '", s.path, "': ", entry, ": ", what);
 }
 
-json parse_json_file(const Source& s) {
-  std::ifstream in(s.path, std::ios::binary);
-  MINIVL_CHECK(in.good(), s.kind, " '", s.path, "': cannot open it (",
-               fs::exists(s.path) ? "not readable" : "no such file", ")");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    MINIVL_FAIL(s.kind, " '", s.path, "': invalid JSON: ", e.what());
-  }
-}
+json parse_json_file(const Source& s) { return read_json_file(s.path, s.kind); }
 
 const json& require(const Source& s, const json& obj, const std::string& entry, const char* key) {
   if (!obj.is_object()) fail_entry(s, entry, "is not an object");
@@ -109,6 +100,16 @@ class ImageChecker {
 };
 
 }  // namespace
+
+json read_json_file(const std::string& path, const std::string& kind) {
+  std::ifstream in(path, std::ios::binary);
+  MINIVL_CHECK(in.good(), kind, " '", path, "': cannot open it (", fs::exists(path) ? "not readable" : "no such file", ")");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    MINIVL_FAIL(kind, " '", path, "': invalid JSON: ", e.what());
+  }
+}
 
 std::string expand_image_pattern(const std::string& pattern, int64_t id, const std::string& subtype) {
   std::string out;

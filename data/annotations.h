@@ -9,6 +9,7 @@
 // string", "line 7: ..."). A missing image file is an error naming it, or, with
 // skip_missing_images, the sample is dropped, counted, and one warning is printed per file.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,10 @@ CaptionSet read_coco_captions(const std::string& path, const AnnotationOptions& 
 VqaSet read_vqa(const std::string& questions_path, const std::string& annotations_path,
                 const AnnotationOptions& options = {});
 CaptionSet read_jsonl_captions(const std::string& path, const AnnotationOptions& options = {});
+
+// A whole JSON file. Errors say `kind` and the path: "KIND 'PATH': cannot open it (no such file)",
+// "KIND 'PATH': invalid JSON: ...".
+nlohmann::json read_json_file(const std::string& path, const std::string& kind);
 
 // "{id:06}" with id 42 -> "000042"; "{subtype}" -> subtype. Errors name `pattern`.
 std::string expand_image_pattern(const std::string& pattern, int64_t id, const std::string& subtype);

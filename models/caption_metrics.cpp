@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "data/annotations.h"
 
 namespace minivl::models {
 
@@ -209,15 +210,7 @@ double cider_d(const std::vector<std::vector<std::string>>& refs, const std::vec
 
 CaptionScores score_caption_files(const std::string& refs_path, const std::string& cands_path) {
   using json = nlohmann::json;
-  auto load = [](const std::string& path) {
-    std::ifstream in(path);
-    MINIVL_CHECK(in.good(), "score: cannot open ", path);
-    try {
-      return json::parse(in);
-    } catch (const json::exception& e) {
-      MINIVL_FAIL("score: ", path, " is not valid JSON: ", e.what());
-    }
-  };
+  const auto load = [](const std::string& path) { return data::read_json_file(path, "score"); };
   const json refs_json = load(refs_path);
   const json cands_json = load(cands_path);
   MINIVL_CHECK(refs_json.is_object() && refs_json.contains("annotations") && refs_json["annotations"].is_array(),

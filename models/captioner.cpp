@@ -5,6 +5,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "data/annotations.h"
 #include "core/ops.h"
 #include "core/tensor_io.h"
 
@@ -112,11 +113,7 @@ void CaptionerBundle::save(const std::string& dir) const {
 
 CaptionerBundle CaptionerBundle::load(const std::string& dir) {
   const fs::path d(dir);
-  auto read = [](const fs::path& p) {
-    std::ifstream in(p);
-    MINIVL_CHECK(in.good(), "cannot open ", p.string());
-    return json::parse(in);
-  };
+  const auto read = [](const fs::path& p) { return data::read_json_file(p.string(), "captioner model folder"); };
   const json cfg = read(d / "config.json");
   MINIVL_CHECK(cfg.value("architecture", "") == "minivl-captioner", dir, ": not a captioner model folder");
   CaptionerBundle b;

@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "data/annotations.h"
 #include "core/ops.h"
 #include "core/tensor_io.h"
 #include "models/caption_metrics.h"
@@ -234,15 +235,7 @@ void VqaBundle::save(const std::string& dir) const {
 }
 
 namespace {
-json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  MINIVL_CHECK(in.good(), "cannot open ", p.string());
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    MINIVL_FAIL(p.string(), ": ", e.what());
-  }
-}
+json read_json(const fs::path& p) { return data::read_json_file(p.string(), "vqa model folder"); }
 }  // namespace
 
 VqaBundle VqaBundle::load(const std::string& dir) {

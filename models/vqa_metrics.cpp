@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "data/annotations.h"
 
 namespace minivl::models {
 
@@ -207,15 +208,7 @@ VqaScores vqa_evaluate(const std::vector<VqaEvalItem>& items) {
 
 VqaScores score_vqa_files(const std::string& refs_path, const std::string& cands_path) {
   using json = nlohmann::json;
-  auto load = [](const std::string& path) {
-    std::ifstream in(path);
-    MINIVL_CHECK(in.good(), "score: cannot open ", path);
-    try {
-      return json::parse(in);
-    } catch (const json::exception& e) {
-      MINIVL_FAIL("score: ", path, " is not valid JSON: ", e.what());
-    }
-  };
+  const auto load = [](const std::string& path) { return data::read_json_file(path, "score"); };
   const json refs = load(refs_path);
   const json cands = load(cands_path);
   MINIVL_CHECK(refs.is_object() && refs.contains("annotations") && refs["annotations"].is_array(),

@@ -247,3 +247,14 @@ TEST_CASE("vqa trainer: model.unfreeze_vision_at trains the tower from that step
   CHECK_THROWS_WITH(nn::run_training(bad), doctest::Contains("model.unfreeze_vision_at = 2 needs model.freeze_vision = true"));
 }
 
+TEST_CASE("model folders: a corrupt or missing config.json is an error naming the file") {
+  testing::NnTempDir dir;
+  const std::string cfg = dir.file("config.json");
+  const std::string corrupt = "'" + cfg + "': invalid JSON", missing = "'" + cfg + "': cannot open it (no such file)";
+  std::ofstream(cfg) << "{\"architecture\": ";
+  CHECK_THROWS_WITH(VqaBundle::load(dir.path.string()), doctest::Contains(corrupt.c_str()));
+  CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(corrupt.c_str()));
+  std::filesystem::remove(cfg);
+  CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(missing.c_str()));
+}
+
