@@ -5,9 +5,9 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "data/annotations.h"
 #include "core/ops.h"
 #include "core/tensor_io.h"
+#include "data/annotations.h"
 
 namespace minivl::models {
 namespace fs = std::filesystem;

@@ -7,9 +7,9 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "data/annotations.h"
 #include "core/ops.h"
 #include "core/tensor_io.h"
+#include "data/annotations.h"
 #include "models/caption_metrics.h"
 #include "models/vqa_metrics.h"
 #include "nn/init.h"

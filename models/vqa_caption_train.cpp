@@ -68,7 +68,6 @@ struct ImageStore {
 
 std::string shapes_dir(const nn::Config& c) {
   const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
-  const fs::path d(dir);
   data::shapes::GenerateOptions g;
   g.out_dir = dir;
   g.n = c.get_int("data.generate_n");
