@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace minivl::data {
 
 struct AnnotationOptions {
@@ -62,6 +64,17 @@ CaptionSet read_jsonl_captions(const std::string& path, const AnnotationOptions&
 // A whole JSON file. Errors say `kind` and the path: "KIND 'PATH': cannot open it (no such file)",
 // "KIND 'PATH': invalid JSON: ...".
 nlohmann::json read_json_file(const std::string& path, const std::string& kind);
+// read_json_file, then `convert(json)`; a json::exception from convert (a missing key, a value of
+// the wrong type) becomes "KIND 'PATH': <what>" too, instead of a bare parser message.
+template <typename Convert>
+auto read_json_file_as(const std::string& path, const std::string& kind, Convert&& convert) {
+  const nlohmann::json j = read_json_file(path, kind);
+  try {
+    return convert(j);
+  } catch (const nlohmann::json::exception& e) {
+    MINIVL_FAIL(kind, " '", path, "': ", e.what());
+  }
+}
 
 // "{id:06}" with id 42 -> "000042"; "{subtype}" -> subtype. Errors name `pattern`.
 std::string expand_image_pattern(const std::string& pattern, int64_t id, const std::string& subtype);

@@ -113,14 +113,16 @@ void CaptionerBundle::save(const std::string& dir) const {
 
 CaptionerBundle CaptionerBundle::load(const std::string& dir) {
   const fs::path d(dir);
-  const auto read = [](const fs::path& p) { return data::read_json_file(p.string(), "captioner model folder"); };
-  const json cfg = read(d / "config.json");
-  MINIVL_CHECK(cfg.value("architecture", "") == "minivl-captioner", dir, ": not a captioner model folder");
+  const std::string kind = "captioner model folder";
+  const CaptionerConfig config = data::read_json_file_as((d / "config.json").string(), kind, [&](const json& j) {
+    MINIVL_CHECK(j.value("architecture", "") == "minivl-captioner", dir, ": not a captioner model folder");
+    return CaptionerConfig::from_json(j);
+  });
   CaptionerBundle b;
-  b.model = std::make_shared<Captioner>(CaptionerConfig::from_json(cfg));
+  b.model = std::make_shared<Captioner>(config);
   b.model->load_state_dict(load_safetensors((d / "model.safetensors").string()), true);
   b.model->eval();
-  b.vocab = WordVocab::from_json(read(d / "vocab.json"));
+  b.vocab = data::read_json_file_as((d / "vocab.json").string(), kind, WordVocab::from_json);
   return b;
 }
 

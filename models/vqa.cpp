@@ -234,20 +234,20 @@ void VqaBundle::save(const std::string& dir) const {
       << json{{"size", {{"shortest_edge", R}}}, {"crop_size", {{"height", R}, {"width", R}}}}.dump(2) << "\n";
 }
 
-namespace {
-json read_json(const fs::path& p) { return data::read_json_file(p.string(), "vqa model folder"); }
-}  // namespace
-
 VqaBundle VqaBundle::load(const std::string& dir) {
   const fs::path d(dir);
+  const std::string kind = "vqa model folder";
   VqaBundle b;
-  const json cfg = read_json(d / "config.json");
-  MINIVL_CHECK(cfg.value("architecture", "") == "minivl-vqa", dir, ": not a VQA model folder");
-  b.model = std::make_shared<VqaModel>(VqaConfig::from_json(cfg));
+  const VqaConfig config = data::read_json_file_as((d / "config.json").string(), kind, [&](const json& j) {
+    MINIVL_CHECK(j.value("architecture", "") == "minivl-vqa", dir, ": not a VQA model folder");
+    return VqaConfig::from_json(j);
+  });
+  b.model = std::make_shared<VqaModel>(config);
   b.model->load_state_dict(load_safetensors((d / "model.safetensors").string()), true);
   b.model->eval();
-  b.vocab = WordVocab::from_json(read_json(d / "vocab.json"));
-  b.answers = read_json(d / "answers.json").get<std::vector<std::string>>();
+  b.vocab = data::read_json_file_as((d / "vocab.json").string(), kind, WordVocab::from_json);
+  b.answers = data::read_json_file_as((d / "answers.json").string(), kind,
+                                      [](const json& j) { return j.get<std::vector<std::string>>(); });
   return b;
 }
 

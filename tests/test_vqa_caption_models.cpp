@@ -254,6 +254,11 @@ TEST_CASE("model folders: a corrupt or missing config.json is an error naming th
   std::ofstream(cfg) << "{\"architecture\": ";
   CHECK_THROWS_WITH(VqaBundle::load(dir.path.string()), doctest::Contains(corrupt.c_str()));
   CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(corrupt.c_str()));
+  // Valid JSON with a key missing or of the wrong type still names the file.
+  std::ofstream(cfg, std::ios::trunc) << "{\"architecture\": \"minivl-vqa\", \"vision_config\": {}}";
+  CHECK_THROWS_WITH(VqaBundle::load(dir.path.string()), doctest::Contains(("'" + cfg + "': ").c_str()));
+  std::ofstream(cfg, std::ios::trunc) << "{\"architecture\": 7}";
+  CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(("'" + cfg + "': ").c_str()));
   std::filesystem::remove(cfg);
   CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(missing.c_str()));
 }
