@@ -24,8 +24,6 @@ struct Source {
   MINIVL_FAIL(s.kind, " '", s.path, "': ", entry, ": ", what);
 }
 
-json parse_json_file(const Source& s) { return read_json_file(s.path, s.kind); }
-
 const json& require(const Source& s, const json& obj, const std::string& entry, const char* key) {
   if (!obj.is_object()) fail_entry(s, entry, "is not an object");
   auto it = obj.find(key);
@@ -146,7 +144,7 @@ std::string expand_image_pattern(const std::string& pattern, int64_t id, const s
 
 CaptionSet read_coco_captions(const std::string& path, const AnnotationOptions& options) {
   const Source src{"COCO captions", path};
-  const json root = parse_json_file(src);
+  const json root = read_json_file(src.path, src.kind);
   const json& images = require_array(src, root, "images");
   const json& annotations = require_array(src, root, "annotations");
   const std::string image_root = root_for(path, options);
@@ -178,7 +176,7 @@ CaptionSet read_coco_captions(const std::string& path, const AnnotationOptions& 
 VqaSet read_vqa(const std::string& questions_path, const std::string& annotations_path,
                 const AnnotationOptions& options) {
   const Source qsrc{"VQA questions", questions_path};
-  const json qroot = parse_json_file(qsrc);
+  const json qroot = read_json_file(qsrc.path, qsrc.kind);
   const json& questions = require_array(qsrc, qroot, "questions");
   const std::string subtype = qroot.is_object() ? optional_string(qroot, "data_subtype") : "";
   std::string pattern = options.image_pattern;
@@ -191,7 +189,7 @@ VqaSet read_vqa(const std::string& questions_path, const std::string& annotation
   json aroot;
   const Source asrc{"VQA annotations", annotations_path};
   if (!annotations_path.empty()) {
-    aroot = parse_json_file(asrc);
+    aroot = read_json_file(asrc.path, asrc.kind);
     const json& anns = require_array(asrc, aroot, "annotations");
     for (size_t i = 0; i < anns.size(); ++i) {
       const int64_t qid = require_int(asrc, anns[i], entry_name("annotations", i), "question_id");

@@ -562,12 +562,21 @@ std::string generated_mismatch(const GenerateOptions& want) {
   return s.str();
 }
 
-bool ensure_generated(const GenerateOptions& want, bool need_questions, bool quiet) {
+bool holds_files(const std::string& dir, bool need_questions) {
   namespace fs = std::filesystem;
-  const fs::path d(want.out_dir);
-  const bool complete = fs::exists(d / "captions.json") && fs::exists(d / "splits.json") &&
-                        (!need_questions || fs::exists(d / "vqa" / "questions.json"));
-  if (!complete) {
+  const fs::path d(dir);
+  return fs::exists(d / "captions.json") && fs::exists(d / "splits.json") &&
+         (!need_questions || fs::exists(d / "vqa" / "questions.json"));
+}
+
+bool holds_version(const GenerateOptions& want) {
+  const ojson info = generated_info(std::filesystem::path(want.out_dir) / "captions.json");
+  return holds_files(want.out_dir, /*need_questions=*/true) && info.is_object() && info.value("n", ojson()) == want.n &&
+         info.value("seed", ojson()) == want.seed && info.value("size", ojson()) == want.size;
+}
+
+bool ensure_generated(const GenerateOptions& want, bool need_questions, bool quiet) {
+  if (!holds_files(want.out_dir, need_questions)) {
     if (!quiet) std::printf("generating the shapes world: %lld images of %d px into %s\n", (long long)want.n, want.size,
                             want.out_dir.c_str());
     const auto t0 = std::chrono::steady_clock::now();

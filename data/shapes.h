@@ -89,5 +89,10 @@ bool ensure_generated(const GenerateOptions& want, bool need_questions, bool qui
 // That note: empty when want.out_dir's captions.json records the same n, seed and size as `want`,
 // or records none (a folder written by another program).
 std::string generated_mismatch(const GenerateOptions& want);
+// captions.json and splits.json are there (and vqa/questions.json, with need_questions).
+bool holds_files(const std::string& dir, bool need_questions);
+// want.out_dir is a complete folder whose captions.json records exactly want's n, seed and size
+// (`minivl gen-shapes --unless-current` then has nothing to do).
+bool holds_version(const GenerateOptions& want);
 
 }  // namespace minivl::data::shapes

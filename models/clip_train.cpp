@@ -26,8 +26,8 @@
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
 #include "data/preprocess.h"
-#include "data/shapes.h"
 #include "models/metrics.h"
+#include "models/shapes_config.h"
 #include "nn/distributed.h"
 #include "nn/trainer.h"
 #include "tokenizer/bpe_trainer.h"
@@ -64,9 +64,7 @@ void add_clip_data_keys(nn::ConfigSchema& s) {
                "tokenizer: openai (OpenAI's BPE), learn (a BPE learned from the training captions), or a path");
   s.add_int("data.learned_vocab_size", 1024, "ids of a learned vocabulary (data.vocab = learn)", 514);
   s.add_int("data.captions_per_image", 0, "train on each image's first K captions only (0 = all)", 0);
-  s.add_int("data.generate_n", 6000, "shapes: images to generate when the folder is missing", 10);
-  s.add_int("data.generate_seed", 1, "shapes: generator seed", 0);
-  s.add_int("data.generate_size", 32, "shapes: generated image size", 16);
+  add_shapes_generate_keys(s);
   s.add_bool("data.labelled_only", false, "train only on images with a class label (shapes: single-shape images)");
   s.add_int("data.eval_images", 1000, "held-out images per evaluation (0 = all)", 0);
   s.add_int("data.seed", 1234, "seed of the data order and caption draws", 0);
@@ -146,14 +144,8 @@ struct ClipData {
 };
 
 ClipData load_shapes(const nn::Config& c, int R, bool quiet) {
-  const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
+  const std::string dir = shapes_folder(c, /*need_questions=*/false, quiet);
   const fs::path d(dir);
-  data::shapes::GenerateOptions g;
-  g.out_dir = dir;
-  g.n = c.get_int("data.generate_n");
-  g.seed = uint64_t(c.get_int("data.generate_seed"));
-  g.size = int(c.get_int("data.generate_size"));
-  data::shapes::ensure_generated(g, /*need_questions=*/false, quiet);
   data::CaptionSet caps = data::read_coco_captions((d / "captions.json").string());
   data::ClassList classes = data::read_class_list((d / "classes.json").string());
   std::ifstream sf(d / "splits.json");

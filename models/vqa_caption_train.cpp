@@ -20,10 +20,10 @@
 #include "data/annotations.h"
 #include "data/image.h"
 #include "data/preprocess.h"
-#include "data/shapes.h"
 #include "models/caption_metrics.h"
 #include "models/captioner.h"
 #include "models/decoding.h"
+#include "models/shapes_config.h"
 #include "models/vqa.h"
 #include "models/vqa_metrics.h"
 #include "nn/trainer.h"
@@ -65,17 +65,6 @@ struct ImageStore {
     return out;
   }
 };
-
-std::string shapes_dir(const nn::Config& c) {
-  const std::string dir = c.get_string("data.path").empty() ? "datasets/shapes" : c.get_string("data.path");
-  data::shapes::GenerateOptions g;
-  g.out_dir = dir;
-  g.n = c.get_int("data.generate_n");
-  g.seed = uint64_t(c.get_int("data.generate_seed"));
-  g.size = int(c.get_int("data.generate_size"));
-  data::shapes::ensure_generated(g, /*need_questions=*/true, /*quiet=*/false);
-  return dir;
-}
 
 // Image ids of a split of a shapes folder: "train", "val", "test" (val + test, the held-out images), "all".
 std::vector<int64_t> split_ids(const std::string& dir, const std::string& split) {
@@ -125,9 +114,7 @@ void add_vision_keys(nn::ConfigSchema& s) {
   s.add_float("model.dropout", 0.0, "dropout on residual branches", 0.0, 0.9);
   s.add_string("data.dataset", "shapes", "the data", {"shapes"});
   s.add_string("data.path", "datasets/shapes", "shapes folder (generated when missing)");
-  s.add_int("data.generate_n", 8000, "shapes: images to generate when the folder is missing", 10);
-  s.add_int("data.generate_seed", 1, "shapes: generator seed", 0);
-  s.add_int("data.generate_size", 32, "shapes: generated image size", 16);
+  add_shapes_generate_keys(s);
   s.add_int("data.seed", 1234, "seed of the data order", 0);
 }
 
@@ -258,7 +245,7 @@ class VqaTrainer : public nn::Trainer {
     eval_questions_ = c.get_int("data.eval_questions");
     VqaConfig mc;
     mc.vision = vision_from_config(c);
-    const std::string dir = shapes_dir(c);
+    const std::string dir = shapes_folder(c, /*need_questions=*/true, /*quiet=*/false);
     data_ = load_vqa_data(dir, int(mc.vision.image_size), "test");
     MINIVL_CHECK(int64_t(data_.train.size()) >= batch_, "vqa: fewer training questions than one batch");
     std::vector<std::vector<std::string>> answer_lists;
@@ -409,7 +396,7 @@ class CaptionTrainer : public nn::Trainer {
     decode_.length_penalty = c.get_float("data.eval_length_penalty");
     CaptionerConfig mc;
     mc.vision = vision_from_config(c);
-    const std::string dir = shapes_dir(c);
+    const std::string dir = shapes_folder(c, /*need_questions=*/true, /*quiet=*/false);
     data_ = load_caption_data(dir, int(mc.vision.image_size), "test");
     MINIVL_CHECK(int64_t(data_.train_ids.size()) >= batch_, "captioner: fewer training images than one batch");
     std::vector<std::string> texts;

@@ -175,6 +175,7 @@ TEST_CASE("shapes: a config's folder is generated when missing and a different o
   CHECK(shapes::ensure_generated(want, /*need_questions=*/true, /*quiet=*/true));
   CHECK(load(d / "captions.json")["images"].size() == 12);
   CHECK(shapes::generated_mismatch(want).empty());
+  CHECK(shapes::holds_version(want));
   CHECK_FALSE(shapes::ensure_generated(want, true, true));
 
   // Another n, seed or size: the folder is kept and the note names both versions.
@@ -192,11 +193,13 @@ TEST_CASE("shapes: a config's folder is generated when missing and a different o
   CHECK_FALSE(shapes::generated_mismatch(other).empty());
   CHECK_FALSE(shapes::ensure_generated(other, true, true));
   CHECK(slurp(d / "captions.json") == before);
+  CHECK_FALSE(shapes::holds_version(other));
 
   // A missing questions file regenerates only when the caller needs questions.
   fs::remove(d / "vqa" / "questions.json");
   CHECK_FALSE(shapes::ensure_generated(want, /*need_questions=*/false, true));
   CHECK_FALSE(fs::exists(d / "vqa" / "questions.json"));
+  CHECK_FALSE(shapes::holds_version(want));
   CHECK(shapes::ensure_generated(want, /*need_questions=*/true, true));
   CHECK(fs::exists(d / "vqa" / "questions.json"));
 
@@ -213,6 +216,17 @@ TEST_CASE("shapes: the CLI writes the data set and `preprocess` writes pixel_val
   REQUIRE(std::system(cmd.c_str()) == 0);
   CHECK(fs::exists(d / "images" / "000005.png"));
   CHECK(read_image((d / "images" / "000005.png").string()).width == 48);
+  // --unless-current: the same version is left alone; another n is written.
+  auto gen_log = [&](const std::string& n) {
+    const std::string c = std::string(MINIVL_CLI_PATH) + " gen-shapes --out " + d.string() + " --n " + n +
+                          " --seed 2 --size 48 --unless-current > " + (d.string() + ".log") + " 2>&1";
+    REQUIRE(std::system(c.c_str()) == 0);
+    return slurp(d.string() + ".log");
+  };
+  CHECK(gen_log("6").find("nothing to do") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "images" / "000006.png"));
+  CHECK(gen_log("7").find("gen-shapes: 7 images") != std::string::npos);
+  CHECK(fs::exists(d / "images" / "000006.png"));
   const fs::path out = d / "x.safetensors";
   cmd = std::string(MINIVL_CLI_PATH) + " preprocess --image " + (d / "images" / "000000.png").string() +
         " --size 32 --out " + out.string() + " > " + (d.string() + ".log") + " 2>&1";

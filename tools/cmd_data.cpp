@@ -40,7 +40,12 @@ void run_preprocess(const PreprocessOptions& o) {
               image.height, r, r, o.out.c_str());
 }
 
-void run_gen_shapes(const data::shapes::GenerateOptions& o) {
+void run_gen_shapes(const data::shapes::GenerateOptions& o, bool unless_current) {
+  if (unless_current && data::shapes::holds_version(o)) {
+    std::printf("gen-shapes: %s already holds %lld images of %d px (seed %llu); nothing to do\n", o.out_dir.c_str(),
+                static_cast<long long>(o.n), o.size, static_cast<unsigned long long>(o.seed));
+    return;
+  }
   auto t0 = std::chrono::steady_clock::now();
   data::shapes::GenerateSummary s = data::shapes::generate_shapes(o);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -70,7 +75,10 @@ void register_data_commands(CLI::App& app) {
   gen->add_option("--seed", g->seed, "Seed (same arguments, same bytes)")->required();
   gen->add_option("--size", g->size, "Image side in pixels (default 64)");
   gen->add_option("--threads", g->threads, "Worker threads (default: all; output does not depend on it)");
-  gen->callback([g] { run_gen_shapes(*g); });
+  auto unless_current = std::make_shared<bool>(false);
+  gen->add_flag("--unless-current", *unless_current,
+                "Do nothing when --out already holds this version (same n, seed and size, all files there)");
+  gen->callback([g, unless_current] { run_gen_shapes(*g, *unless_current); });
 }
 
 }  // namespace minivl::tools
