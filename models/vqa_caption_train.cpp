@@ -88,12 +88,18 @@ std::vector<int64_t> split_ids(const std::string& dir, const std::string& split)
 struct VisionFreeze {
   bool frozen = false;
   int64_t unfreeze_at = 0;  // 0: never
+  double lr_scale = 1.0;    // model.vision_lr_scale: the tower's lr multiplier while it trains
   explicit VisionFreeze(const nn::Config& c)
-      : frozen(c.get_bool("model.freeze_vision")), unfreeze_at(c.get_int("model.unfreeze_vision_at")) {
+      : frozen(c.get_bool("model.freeze_vision")),
+        unfreeze_at(c.get_int("model.unfreeze_vision_at")),
+        lr_scale(c.get_float("model.vision_lr_scale")) {
     MINIVL_CHECK(unfreeze_at == 0 || frozen, "model.unfreeze_vision_at = ", unfreeze_at,
                  " needs model.freeze_vision = true (the tower is trained from the start otherwise)");
   }
   bool at(int64_t step) const { return frozen && (unfreeze_at == 0 || step < unfreeze_at); }
+  double lr_scale_of(const std::string& parameter) const {
+    return parameter.rfind("vision_model.", 0) == 0 ? lr_scale : 1.0;
+  }
 };
 
 void add_vision_keys(nn::ConfigSchema& s) {
@@ -107,6 +113,7 @@ void add_vision_keys(nn::ConfigSchema& s) {
   s.add_string("model.vision_init", "", "a CLIP run dir or model folder to start the vision tower from");
   s.add_bool("model.freeze_vision", false, "keep the vision tower fixed (with vision_init)");
   s.add_int("model.unfreeze_vision_at", 0, "with freeze_vision: train the tower too from this step on (0 = never)", 0);
+  s.add_float("model.vision_lr_scale", 1.0, "the vision tower's lr as a multiple of the schedule's", 0.0, 100.0);
   s.add_int("model.hidden", 128, "hidden size of the joint encoder / decoder", 8);
   s.add_int("model.layers", 2, "joint encoder / decoder layers", 1);
   s.add_int("model.heads", 4, "attention heads", 1);
@@ -278,6 +285,7 @@ class VqaTrainer : public nn::Trainer {
   }
   nn::Module& model() override { return *bundle_.model; }
   void before_step(int64_t step) override { bundle_.model->config.freeze_vision = freeze_.at(step); }
+  double lr_scale(const std::string& parameter) const override { return freeze_.lr_scale_of(parameter); }
   int64_t examples_per_batch() const override { return batch_; }
   Tensor train_loss() override {
     const std::vector<int64_t> idx = cursor_.next(int64_t(data_.train.size()), batch_);
@@ -436,6 +444,7 @@ class CaptionTrainer : public nn::Trainer {
   }
   nn::Module& model() override { return *bundle_.model; }
   void before_step(int64_t step) override { bundle_.model->config.freeze_vision = freeze_.at(step); }
+  double lr_scale(const std::string& parameter) const override { return freeze_.lr_scale_of(parameter); }
   int64_t examples_per_batch() const override { return batch_; }
   Tensor train_loss() override {
     const std::vector<int64_t> idx = cursor_.next(int64_t(data_.train_ids.size()), batch_);

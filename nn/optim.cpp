@@ -1,7 +1,10 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
+#include <sstream>
+#include <tuple>
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
@@ -25,6 +28,36 @@ std::vector<ParamGroup> make_param_groups(const Module& module, const DecayPolic
   std::vector<ParamGroup> out;
   if (!decay.params.empty()) out.push_back(std::move(decay));
   if (!no_decay.params.empty()) out.push_back(std::move(no_decay));
+  return out;
+}
+
+std::vector<ParamGroup> split_by_lr_scale(std::vector<ParamGroup> groups,
+                                          const std::function<double(const std::string&)>& scale_of) {
+  std::vector<ParamGroup> out;
+  for (ParamGroup& g : groups) {
+    ParamGroup kept{g.name, {}, {}, g.weight_decay, g.lr_scale};
+    std::vector<ParamGroup> scaled;
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      const double scale = scale_of(g.names[i]);
+      MINIVL_CHECK(std::isfinite(scale) && scale >= 0, "optimizer: lr scale ", scale, " for parameter '", g.names[i],
+                   "' must be finite and >= 0");
+      ParamGroup* target = &kept;
+      if (scale != 1.0) {
+        auto it = std::find_if(scaled.begin(), scaled.end(), [&](const ParamGroup& s) { return s.lr_scale == g.lr_scale * scale; });
+        if (it == scaled.end()) {
+          std::ostringstream name;
+          name << g.name << "*" << scale;
+          scaled.push_back({name.str(), {}, {}, g.weight_decay, g.lr_scale * scale});
+          it = scaled.end() - 1;
+        }
+        target = &*it;
+      }
+      target->names.push_back(g.names[i]);
+      target->params.push_back(g.params[i]);
+    }
+    if (!kept.params.empty()) out.push_back(std::move(kept));
+    for (ParamGroup& s : scaled) out.push_back(std::move(s));
+  }
   return out;
 }
 
@@ -153,10 +186,13 @@ void AdamW::step(double grad_scale) {
   hyper.bias_correction2 = float(bc2);
   hyper.grad_scale = float(grad_scale);
 
-  std::map<std::pair<int, int>, std::vector<AdamWTensor>> fused;  // (device type, index) -> tensors
-  std::map<std::pair<int, int>, std::vector<Tensor>> touched;     // parameters written through raw pointers
+  // (device type, device index, lr scale) -> tensors: one fused call each
+  using FusedKey = std::tuple<int, int, double>;
+  std::map<FusedKey, std::vector<AdamWTensor>> fused;
+  std::map<FusedKey, std::vector<Tensor>> touched;  // parameters written through raw pointers
   std::vector<Tensor> keep;                                        // gradients converted for the kernel
   for (const ParamGroup& group : groups_) {
+    const double lr = lr_ * group.lr_scale;
     for (size_t i = 0; i < group.params.size(); ++i) {
       const Tensor& p = group.params[i];
       Tensor g = p.grad();
@@ -171,9 +207,10 @@ void AdamW::step(double grad_scale) {
         Tensor gc = g.to(DType::f32).contiguous();
         if (gc.device() != dev) gc = gc.to(dev);
         keep.push_back(gc);
-        fused[{int(dev.type), dev.index}].push_back(
+        const FusedKey key{int(dev.type), dev.index, group.lr_scale};
+        fused[key].push_back(
             {p.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), p.numel(), float(group.weight_decay)});
-        touched[{int(dev.type), dev.index}].push_back(p);
+        touched[key].push_back(p);
         continue;
       }
       // Public ops, in the state dtype.
@@ -185,14 +222,16 @@ void AdamW::step(double grad_scale) {
       m.copy_(m_new);
       v.copy_(v_new);
       Tensor denom = add(mul(sqrt(v_new), 1.0 / std::sqrt(bc2)), options_.eps);
-      Tensor update = mul(div(m_new, denom), lr_ / bc1);
+      Tensor update = mul(div(m_new, denom), lr / bc1);
       Tensor pd = p.detach();
-      pd.copy_(sub(mul(pd.to(sd), 1.0 - lr_ * group.weight_decay), update));
+      pd.copy_(sub(mul(pd.to(sd), 1.0 - lr * group.weight_decay), update));
     }
   }
-  for (auto& [dev, tensors] : fused) {
-    kernels().adamw[dev.first](tensors.data(), int64_t(tensors.size()), hyper);
-    for (const Tensor& p : touched[dev]) p.bump_version();
+  for (auto& [key, tensors] : fused) {
+    AdamWHyper scaled = hyper;
+    scaled.lr = float(lr_ * std::get<2>(key));
+    kernels().adamw[std::get<0>(key)](tensors.data(), int64_t(tensors.size()), scaled);
+    for (const Tensor& p : touched[key]) p.bump_version();
   }
 }
 
@@ -245,7 +284,7 @@ void SGD::step(double grad_scale) {
         }
         d = options_.nesterov ? add(d, mul(buf, options_.momentum)) : buf;
       }
-      pd.copy_(sub(pd.to(sd), mul(d, lr_)));
+      pd.copy_(sub(pd.to(sd), mul(d, lr_ * group.lr_scale)));
     }
   }
 }

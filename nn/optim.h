@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include "core/tensor.h"
@@ -25,6 +26,7 @@ struct ParamGroup {
   std::vector<std::string> names;  // one per parameter (state keys)
   std::vector<Tensor> params;
   double weight_decay = 0.0;
+  double lr_scale = 1.0;  // this group's lr is the optimizer's (the schedule's) times this
 };
 
 struct DecayPolicy {
@@ -36,6 +38,10 @@ struct DecayPolicy {
 
 // Two groups, "decay" and "no_decay" (an empty one is left out), from the module's ParamKinds.
 std::vector<ParamGroup> make_param_groups(const Module& module, const DecayPolicy& policy);
+// Splits each group by scale_of(parameter name): parameters with scale 1 stay in the group,
+// the others move to a group "<name>*<scale>" with that lr_scale (first-seen order, same decay).
+std::vector<ParamGroup> split_by_lr_scale(std::vector<ParamGroup> groups,
+                                          const std::function<double(const std::string&)>& scale_of);
 // One group holding `params`, named param.0, param.1, ...
 std::vector<ParamGroup> single_group(const std::vector<Tensor>& params, double weight_decay = 0.0);
 

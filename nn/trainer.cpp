@@ -64,10 +64,11 @@ struct SigintGuard {
   ~SigintGuard() { std::signal(SIGINT, previous == SIG_ERR ? SIG_DFL : previous); }
 };
 
-std::unique_ptr<Optimizer> make_optimizer(const Config& c, const Module& model) {
+std::unique_ptr<Optimizer> make_optimizer(const Config& c, Trainer& trainer) {
   DecayPolicy policy{c.get_float("optim.weight_decay"), c.get_bool("optim.decay_biases"),
                      c.get_bool("optim.decay_norms"), c.get_bool("optim.decay_embeddings")};
-  auto groups = make_param_groups(model, policy);
+  auto groups = split_by_lr_scale(make_param_groups(trainer.model(), policy),
+                                  [&](const std::string& name) { return trainer.lr_scale(name); });
   if (c.get_string("optim.name") == "sgd")
     return std::make_unique<SGD>(groups, SGDOptions{c.get_float("optim.lr"), c.get_float("optim.momentum"),
                                                     c.get_bool("optim.nesterov")});
@@ -160,7 +161,7 @@ TrainResult run_training(const TrainOptions& o) {
     std::fprintf(stderr, "train: note: model '%s' does not shard its batches: each of the %d ranks computes the whole "
                  "global batch\n", model_name->c_str(), group->size());
   Module& model = trainer->model();
-  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model);
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, *trainer);
   LRSchedule schedule{LRSchedule::kind_from_name(config.get_string("schedule.name")), config.get_float("optim.lr"),
                       config.get_float("schedule.min_lr"), config.get_int("schedule.warmup_steps"), total_steps};
   const bool autocast_on = precision != "f32";

@@ -47,6 +47,9 @@ class Trainer {
   // Called before each step's first micro-batch with the step about to run (0-based), also the
   // first step after a resume, so state that depends on the step follows it (unfreezing a tower).
   virtual void before_step(int64_t step) {}
+  // The multiplier of the scheduled lr for the parameter of this name (model().named_parameters()),
+  // e.g. a pretrained tower trained more gently than the new layers on top of it.
+  virtual double lr_scale(const std::string& parameter) const { return 1.0; }
   // Called after each optimiser step (CLIP clamps its logit scale here).
   virtual void after_step() {}
   // Examples per micro-batch, for the examples/s of the progress line (0: not shown).

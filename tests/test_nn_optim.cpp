@@ -78,6 +78,55 @@ TEST_CASE("nn AdamW: f64 parameters take the op path exactly; groups keep their 
   CHECK(r.item() == 5.0);  // never had a gradient
 }
 
+TEST_CASE("nn optimisers: a group's lr_scale multiplies the lr (and so the decoupled decay), fused or not") {
+  for (bool fused : {true, false}) {
+    CAPTURE(fused);
+    const DType dt = fused ? DType::f32 : DType::f64;  // f64 parameters always take the op path
+    Tensor p = param({0.3, -1.0}, dt), q = param({0.3, -1.0}, dt);
+    AdamW opt({{"decay", {"p"}, {p}, 0.5}, {"decay*0.25", {"q"}, {q}, 0.5, 0.25}}, {0.01, 0.8, 0.99, 1e-6});
+    opt.use_fused = fused;
+    AdamRef ap{0.3}, bp{-1.0}, aq{0.3}, bq{-1.0};
+    for (double g : {0.2, -0.7, 1.5}) {
+      set_grad(p, {g, -g});
+      set_grad(q, {g, -g});
+      opt.step();
+      ap.step(g, 0.01, 0.8, 0.99, 1e-6, 0.5);
+      bp.step(-g, 0.01, 0.8, 0.99, 1e-6, 0.5);
+      aq.step(g, 0.0025, 0.8, 0.99, 1e-6, 0.5);
+      bq.step(-g, 0.0025, 0.8, 0.99, 1e-6, 0.5);
+    }
+    check_values(p, {ap.p, bp.p}, 1e-7, 1e-7);
+    check_values(q, {aq.p, bq.p}, 1e-7, 1e-7);
+  }
+  Tensor s = param({1.0});
+  SGD sgd({{"params*0.5", {"s"}, {s}, 0.0, 0.5}}, {0.1, 0.0});
+  set_grad(s, {1.0});
+  sgd.step();
+  CHECK(s.item() == doctest::Approx(0.95));
+}
+
+TEST_CASE("nn split_by_lr_scale: scaled parameters move to their own group, decay kept; bad scales named") {
+  Tensor a = param({1.0}), b = param({2.0}), c = param({3.0}), d = param({4.0});
+  std::vector<ParamGroup> groups = {{"decay", {"tower.w", "head.w", "tower.v"}, {a, b, c}, 0.1},
+                                    {"no_decay", {"tower.b"}, {d}, 0.0}};
+  auto scale = [](const std::string& name) { return name.rfind("tower.", 0) == 0 ? 0.1 : 1.0; };
+  std::vector<ParamGroup> out = split_by_lr_scale(groups, scale);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].name == "decay");
+  CHECK(out[0].names == std::vector<std::string>{"head.w"});
+  CHECK(out[0].lr_scale == 1.0);
+  CHECK(out[1].name == "decay*0.1");
+  CHECK(out[1].names == std::vector<std::string>{"tower.w", "tower.v"});
+  CHECK(out[1].weight_decay == 0.1);
+  CHECK(out[1].lr_scale == 0.1);
+  CHECK(out[2].name == "no_decay*0.1");
+  CHECK(out[2].names == std::vector<std::string>{"tower.b"});
+  CHECK(out[2].weight_decay == 0.0);
+  CHECK(split_by_lr_scale(groups, [](const std::string&) { return 1.0; }).size() == 2);
+  minivl::testing::check_error([&] { split_by_lr_scale(groups, [](const std::string&) { return -1.0; }); },
+                               {"lr scale -1", "parameter 'tower.w'", "finite and >= 0"});
+}
+
 TEST_CASE("nn AdamW: the fused kernel agrees with the op path on many tensors") {
   default_generator().manual_seed(9);
   std::vector<Tensor> a, b;

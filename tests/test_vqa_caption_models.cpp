@@ -206,18 +206,36 @@ TEST_CASE("captioner: the teacher-forcing loss ignores padding and trains") {
   CHECK(m.memory_proj->weight.grad().defined());
 }
 
+namespace {
+
+// A tiny VQA config on a 40-image shapes world in `dir`, with `model_keys` added to [model].
+std::string tiny_vqa_config(testing::NnTempDir& dir, const std::string& model_keys) {
+  const std::string cfg = dir.file("vqa.toml");
+  std::ofstream(cfg) << "steps = 3\nseed = 1\n[model]\nname = \"vqa\"\nimage_size = 16\npatch_size = 8\n"
+                        "vision_width = 16\nvision_layers = 1\nvision_heads = 2\nvision_mlp = 32\nhidden = 16\n"
+                        "layers = 1\nheads = 2\nmlp = 32\n"
+                     << model_keys << "[data]\ndataset = \"shapes\"\npath = \"" << dir.file("shapes") << "\"\n"
+                     << "generate_n = 40\ngenerate_size = 16\nanswer_min_count = 1\nbatch_size = 8\neval_questions = 8\n"
+                        "[optim]\nname = \"adamw\"\nlr = 1e-2\n[eval]\nevery = 0\n[checkpoint]\nevery = 1\n";
+  return cfg;
+}
+
+std::map<std::string, std::vector<double>> checkpoint_weights(const std::string& run_dir) {
+  std::map<std::string, std::vector<double>> w;
+  for (const auto& [name, t] : load_safetensors(run_dir + "/checkpoint/model.safetensors")) w[name] = t.to_vector();
+  return w;
+}
+
+const std::string kTowerWeight = "vision_model.encoder.layers.0.mlp.fc1.weight", kJointWeight = "layers.0.mlp.fc1.weight";
+
+}  // namespace
+
 // A 3-step VQA run in three resumed pieces on a tiny shapes world: with unfreeze_vision_at = 2 the
 // tower stays as initialised through steps 0 and 1 and is trained from step 2, also after a resume.
 TEST_CASE("vqa trainer: model.unfreeze_vision_at trains the tower from that step on") {
   testing::NnTempDir dir;
   register_vqa_caption_trainers();
-  const std::string cfg = dir.file("vqa.toml");
-  std::ofstream(cfg) << "steps = 3\nseed = 1\n[model]\nname = \"vqa\"\nimage_size = 16\npatch_size = 8\n"
-                        "vision_width = 16\nvision_layers = 1\nvision_heads = 2\nvision_mlp = 32\nhidden = 16\n"
-                        "layers = 1\nheads = 2\nmlp = 32\nfreeze_vision = true\nunfreeze_vision_at = 2\n"
-                     << "[data]\ndataset = \"shapes\"\npath = \"" << dir.file("shapes") << "\"\ngenerate_n = 40\n"
-                     << "generate_size = 16\nanswer_min_count = 1\nbatch_size = 8\neval_questions = 8\n"
-                        "[optim]\nname = \"adamw\"\nlr = 1e-2\n[eval]\nevery = 0\n[checkpoint]\nevery = 1\n";
+  const std::string cfg = tiny_vqa_config(dir, "freeze_vision = true\nunfreeze_vision_at = 2\n");
   nn::TrainOptions o;
   o.config_path = cfg;
   o.run_dir = dir.file("run");
@@ -226,12 +244,10 @@ TEST_CASE("vqa trainer: model.unfreeze_vision_at trains the tower from that step
     o.stop_at = stop_at;
     nn::run_training(o);
     o.resume = true;
-    std::map<std::string, std::vector<double>> w;
-    for (const auto& [name, t] : load_safetensors(dir.file("run/checkpoint/model.safetensors"))) w[name] = t.to_vector();
-    return w;
+    return checkpoint_weights(o.run_dir);
   };
   const auto w1 = weights_after(1), w2 = weights_after(2), w3 = weights_after(3);
-  const std::string tower = "vision_model.encoder.layers.0.mlp.fc1.weight", joint = "layers.0.mlp.fc1.weight";
+  const std::string &tower = kTowerWeight, &joint = kJointWeight;
   REQUIRE(w1.count(tower) == 1);
   REQUIRE(w1.count(joint) == 1);
   CHECK(w1.at(tower) == w2.at(tower));  // step 1: frozen
@@ -245,6 +261,36 @@ TEST_CASE("vqa trainer: model.unfreeze_vision_at trains the tower from that step
   bad.run_dir = dir.file("bad");
   bad.quiet = true;
   CHECK_THROWS_WITH(nn::run_training(bad), doctest::Contains("model.unfreeze_vision_at = 2 needs model.freeze_vision = true"));
+}
+
+// One step from the same init and batch with model.vision_lr_scale = 0, 0.5 and 1: the tower
+// does not move, moves half as far, moves the whole step; the joint encoder moves the same.
+TEST_CASE("vqa trainer: model.vision_lr_scale scales the tower's step only") {
+  testing::NnTempDir dir;
+  register_vqa_caption_trainers();
+  const std::string cfg = tiny_vqa_config(dir, "");
+  auto one_step = [&](const std::string& scale) {
+    nn::TrainOptions o;
+    o.config_path = cfg;
+    o.run_dir = dir.file("run" + scale);
+    o.overrides = {"model.vision_lr_scale=" + scale};
+    o.stop_at = 1;
+    o.quiet = true;
+    nn::run_training(o);
+    return checkpoint_weights(o.run_dir);
+  };
+  const auto w0 = one_step("0"), half = one_step("0.5"), full = one_step("1");
+  REQUIRE(w0.count(kTowerWeight) == 1);
+  const std::vector<double>&t0 = w0.at(kTowerWeight), &th = half.at(kTowerWeight), &tf = full.at(kTowerWeight);
+  int64_t moved = 0;
+  for (size_t i = 0; i < t0.size(); ++i) {
+    CAPTURE(i);
+    moved += tf[i] != t0[i];
+    CHECK(th[i] - t0[i] == doctest::Approx(0.5 * (tf[i] - t0[i])).epsilon(1e-3).scale(1e-7));
+  }
+  CHECK(moved > int64_t(t0.size()) / 2);
+  CHECK(half.at(kJointWeight) == full.at(kJointWeight));
+  CHECK(w0.at(kJointWeight) == full.at(kJointWeight));
 }
 
 TEST_CASE("model folders: a corrupt or missing config.json is an error naming the file") {

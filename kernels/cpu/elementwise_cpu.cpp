@@ -5,10 +5,11 @@
 //
 // Unary f32 rows with unit strides take a fast path: the switch on the op is
 // hoisted out of the loop (one instantiation per op) and exp, sigmoid, tanh,
-// quick_gelu and gelu_tanh run on eight lanes at a time with the vec_math_f32.h
-// forms (explicit vectors, so AVX2-only builds vectorise too) instead of calling
-// libm per element: quick_gelu forward + backward take ~4.5x less time in the
-// CLIP step (perf samples: 1600 -> 355, single thread).
+// quick_gelu, gelu_tanh and gelu (erf) run on eight lanes at a time with the
+// vec_math_f32.h forms (explicit vectors, so AVX2-only builds vectorise too) instead
+// of calling libm per element: quick_gelu forward + backward take ~4.5x less time in
+// the CLIP step (perf samples: 1600 -> 355, single thread), and exact GELU (erf, 14% of
+// a VQA step through libm erff, perf) goes through normal_parts_f32.
 // exp_f32 is within 0.93 ulp, tanh_f32 2.4 ulp; the derivatives take 1 - s
 // and 1 - tanh^2 from e^-x directly, so against a long-double reference the
 // fast rows are as accurate as the libm path in absolute terms (<= 1.4 ulp of
@@ -34,7 +35,7 @@ namespace {
 // The ops with a vector form: exp and the functions built on it.
 constexpr bool has_vector_form(UnaryOp op) {
   return op == UnaryOp::exp || op == UnaryOp::sigmoid || op == UnaryOp::tanh || op == UnaryOp::quick_gelu ||
-         op == UnaryOp::gelu_tanh;
+         op == UnaryOp::gelu_tanh || op == UnaryOp::gelu;
 }
 
 // y = f(x) on eight lanes (the same expressions as unary_forward, with exp_f32 / tanh_f32).
@@ -48,6 +49,8 @@ MINIVL_SIMD_INLINE V unary_vec(V x) {
     return tanh_f32(x);
   } else if constexpr (Op == UnaryOp::quick_gelu) {
     return x / (1.0f + exp_f32(-1.702f * x));
+  } else if constexpr (Op == UnaryOp::gelu) {
+    return x * normal_parts_f32<V, false>(x).cdf;
   } else {
     static_assert(Op == UnaryOp::gelu_tanh);
     return 0.5f * x * tanh_parts_f32(0.7978845608028654f * (x + 0.044715f * x * x * x)).one_plus_t;
@@ -68,6 +71,9 @@ MINIVL_SIMD_INLINE V unary_derivative_vec(V x) {
   } else if constexpr (Op == UnaryOp::quick_gelu) {
     const V e = exp_f32(-1.702f * x), s = 1.0f / (1.0f + e);
     return s + x * 1.702f * s * select(x >= splat<V>(0.0f), e * s, 1.0f - s);
+  } else if constexpr (Op == UnaryOp::gelu) {
+    const NormalParts<V> n = normal_parts_f32<V, true>(x);
+    return n.cdf + x * n.pdf;
   } else {
     static_assert(Op == UnaryOp::gelu_tanh);
     const float k = 0.7978845608028654f;
