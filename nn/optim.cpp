@@ -43,7 +43,8 @@ std::vector<ParamGroup> split_by_lr_scale(std::vector<ParamGroup> groups,
                    "' must be finite and >= 0");
       ParamGroup* target = &kept;
       if (scale != 1.0) {
-        auto it = std::find_if(scaled.begin(), scaled.end(), [&](const ParamGroup& s) { return s.lr_scale == g.lr_scale * scale; });
+        auto it = std::find_if(scaled.begin(), scaled.end(),
+                               [&](const ParamGroup& s) { return s.lr_scale == g.lr_scale * scale; });
         if (it == scaled.end()) {
           std::ostringstream name;
           name << g.name << "*" << scale;
@@ -190,7 +191,7 @@ void AdamW::step(double grad_scale) {
   using FusedKey = std::tuple<int, int, double>;
   std::map<FusedKey, std::vector<AdamWTensor>> fused;
   std::map<FusedKey, std::vector<Tensor>> touched;  // parameters written through raw pointers
-  std::vector<Tensor> keep;                                        // gradients converted for the kernel
+  std::vector<Tensor> keep;                         // gradients converted for the kernel
   for (const ParamGroup& group : groups_) {
     const double lr = lr_ * group.lr_scale;
     for (size_t i = 0; i < group.params.size(); ++i) {

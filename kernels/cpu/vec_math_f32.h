@@ -1,6 +1,7 @@
 #pragma once
-// Branch-free f32 exp, tanh and sigmoid, on one float or on eight lanes at once:
-// glibc's expf / tanhf are scalar calls, so a loop that calls them never vectorises.
+// Branch-free f32 exp, tanh, sigmoid and the normal CDF / PDF (exact GELU), on one float or on
+// eight lanes at once: glibc's expf / tanhf / erff are scalar calls, so a loop that calls them
+// never vectorises.
 //
 // exp: n = round(x log2 e) (the 1.5 * 2^23 trick), Cody-Waite reduction y = x - n ln 2 with
 // |y| <= 0.35, a degree-7 Taylor polynomial (truncation < 6e-9 relative), times 2^n built in
@@ -187,7 +188,6 @@ template <typename V>
 MINIVL_SIMD_INLINE V sigmoid_f32(V x) {
   return 1.0f / (1.0f + exp_f32(-x));
 }
-
 
 // ---- erfc and the normal CDF (exact GELU) ----
 
