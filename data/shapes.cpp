@@ -548,10 +548,8 @@ ojson generated_info(const std::filesystem::path& captions) {
   return info.is_object() ? info : ojson(nullptr);
 }
 
-}  // namespace
-
-std::string generated_mismatch(const GenerateOptions& want) {
-  const ojson info = generated_info(std::filesystem::path(want.out_dir) / "captions.json");
+// The note of generated_mismatch for a recorded `info`: empty when no key it records differs from want.
+std::string mismatch_note(const ojson& info, const GenerateOptions& want) {
   if (!info.is_object()) return "";
   const auto differs = [&](const char* key, int64_t v) { return info.contains(key) && info[key] != v; };
   if (!differs("n", want.n) && !differs("seed", int64_t(want.seed)) && !differs("size", want.size)) return "";
@@ -560,6 +558,12 @@ std::string generated_mismatch(const GenerateOptions& want) {
     << " px (seed " << info.value("seed", ojson()).dump() << "), not the " << want.n << " of " << want.size
     << " px (seed " << want.seed << ") that data.generate_* ask for; using it as it is (delete the folder to regenerate it)";
   return s.str();
+}
+
+}  // namespace
+
+std::string generated_mismatch(const GenerateOptions& want) {
+  return mismatch_note(generated_info(std::filesystem::path(want.out_dir) / "captions.json"), want);
 }
 
 bool holds_files(const std::string& dir, bool need_questions) {
@@ -571,8 +575,8 @@ bool holds_files(const std::string& dir, bool need_questions) {
 
 bool holds_version(const GenerateOptions& want) {
   const ojson info = generated_info(std::filesystem::path(want.out_dir) / "captions.json");
-  return holds_files(want.out_dir, /*need_questions=*/true) && info.is_object() && info.value("n", ojson()) == want.n &&
-         info.value("seed", ojson()) == want.seed && info.value("size", ojson()) == want.size;
+  const bool records_all = info.is_object() && info.contains("n") && info.contains("seed") && info.contains("size");
+  return holds_files(want.out_dir, /*need_questions=*/true) && records_all && mismatch_note(info, want).empty();
 }
 
 bool ensure_generated(const GenerateOptions& want, bool need_questions, bool quiet) {

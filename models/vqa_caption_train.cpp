@@ -83,8 +83,9 @@ std::vector<int64_t> split_ids(const std::string& dir, const std::string& split)
   return ids;
 }
 
-// model.freeze_vision and model.unfreeze_vision_at: a tower frozen for the whole run, or only for its
-// first steps, while the new layers learn to read it (then fine-tuned, it is changed less).
+// How the vision tower trains. model.freeze_vision and model.unfreeze_vision_at: a tower frozen for the
+// whole run, or only for its first steps, while the new layers learn to read it (then fine-tuned, it is
+// changed less); model.vision_lr_scale: its lr as a multiple of the schedule's while it trains.
 struct VisionFreeze {
   bool frozen = false;
   int64_t unfreeze_at = 0;  // 0: never

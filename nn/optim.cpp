@@ -178,8 +178,7 @@ void AdamW::step(double grad_scale) {
   ++step_;
   const double bc1 = 1.0 - std::pow(options_.beta1, double(step_));
   const double bc2 = 1.0 - std::pow(options_.beta2, double(step_));
-  AdamWHyper hyper;
-  hyper.lr = float(lr_);
+  AdamWHyper hyper;  // hyper.lr: per fused call, lr_ times the group's lr_scale
   hyper.beta1 = float(options_.beta1);
   hyper.beta2 = float(options_.beta2);
   hyper.eps = float(options_.eps);
@@ -229,9 +228,8 @@ void AdamW::step(double grad_scale) {
     }
   }
   for (auto& [key, tensors] : fused) {
-    AdamWHyper scaled = hyper;
-    scaled.lr = float(lr_ * std::get<2>(key));
-    kernels().adamw[std::get<0>(key)](tensors.data(), int64_t(tensors.size()), scaled);
+    hyper.lr = float(lr_ * std::get<2>(key));
+    kernels().adamw[std::get<0>(key)](tensors.data(), int64_t(tensors.size()), hyper);
     for (const Tensor& p : touched[key]) p.bump_version();
   }
 }

@@ -111,11 +111,20 @@ struct ExpReduced {
   V n;
   V y;
 };
+// round(x / ln 2) as a float (the 1.5 * 2^23 trick).
+template <typename V>
+MINIVL_SIMD_INLINE V round_over_ln2(V x) {
+  return (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+}
+// x - n ln 2 with ln 2 in two parts (Cody-Waite): exact in the first part for the n used here.
+template <typename V>
+MINIVL_SIMD_INLINE V minus_n_ln2(V x, V n) {
+  return (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+}
 template <typename V>
 MINIVL_SIMD_INLINE ExpReduced<V> exp_reduce(V x) {
-  const V n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const V y = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
-  return {n, y};
+  const V n = round_over_ln2(x);
+  return {n, minus_n_ln2(x, n)};
 }
 
 // The inner Horner steps shared by exp_poly and expm1_poly: q(y) = 1/2 + y/6 + ... + y^5/5040,
@@ -147,13 +156,20 @@ MINIVL_SIMD_INLINE V pow2i(IntOf<V> n) {
   return from_bits<V>((n + 127) << 23);
 }
 
+// v 2^n for integral n in [-252, 254], as two factors 2^(n/2) that are both normal scales, so a
+// result beyond the float range overflows to +inf or rounds gradually into subnormals and 0.
+template <typename V>
+MINIVL_SIMD_INLINE V times_pow2(V v, V n) {
+  const IntOf<V> ni = to_int(n), n1 = ni >> 1;
+  return (v * pow2i<V>(n1)) * pow2i<V>(ni - n1);
+}
+
 // e^x over the whole f32 range (see the header comment).
 template <typename V>
 MINIVL_SIMD_INLINE V exp_f32(V x) {
-  x = clamp(x, -104.0f, 89.0f);  // beyond these the result is 0 / +inf anyway
+  x = clamp(x, -104.0f, 89.0f);  // beyond these the result is 0 / +inf anyway: n in [-150, 129]
   const ExpReduced<V> r = exp_reduce(x);
-  const IntOf<V> n = to_int(r.n), n1 = n >> 1;  // n in [-150, 129]: both halves are normal scales
-  return (exp_poly(r.y) * pow2i<V>(n1)) * pow2i<V>(n - n1);
+  return times_pow2(exp_poly(r.y), r.n);
 }
 
 // e^(2a) - 1 for 0 <= a <= 44 (n in [0, 127], so 2^n is a normal scale), as 2^n (e^y - 1) + (2^n - 1):
@@ -196,10 +212,8 @@ MINIVL_SIMD_INLINE V sigmoid_f32(V x) {
 // relative in the result at a = -100) never happens.
 template <typename V>
 MINIVL_SIMD_INLINE V exp_sum_f32(V a, V b) {
-  const V n = ((a + b) * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const V y = ((a - n * 0.693145751953125f) - n * 1.42860682030941723e-6f) + b;
-  const IntOf<V> ni = to_int(n), n1 = ni >> 1;  // n in [-165, 3]: both halves are normal scales
-  return (exp_poly(y) * pow2i<V>(n1)) * pow2i<V>(ni - n1);
+  const V n = round_over_ln2(a + b);  // in [-165, 3]
+  return times_pow2(exp_poly(minus_n_ln2(a, n) + b), n);
 }
 
 // -x^2 / 2 as an exact head plus a small tail: x = h + l with h holding the top 12 bits of x,
