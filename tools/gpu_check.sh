@@ -11,7 +11,8 @@
 #                                kernels), the data-parallel path on one GPU through NCCL's
 #                                single-rank communicator (tests -ts=distributed_cuda), the CUDA
 #                                benchmarks and the PyTorch peer figures.
-#                                Full logs and JSON under $OUT (at most 8 files); a short table last.
+#                                Full logs and JSON under $OUT: summary.txt, tests.log and logs.tar.gz
+#                                (the device tool returns at most 8 files); a short table last.
 #
 # Environment: OUT (default ./gpu-check-out), BUILD (default build-gpu), JOBS (default nproc),
 # ARCHS (default 90), SKIP_SANITIZER=1, SKIP_BENCH=1, DEADLINE (seconds for the whole run, default
@@ -260,7 +261,10 @@ if ours:
         rate = f"{v[1]:10.1f}" if v[1] else f"{'-':>10s}"
         print(f"  {name:34s} {v[0]:10.1f} {rate} {pt} {pr}  {v[2]}")
 PY
-  echo "gpu_check run: done in $((SECONDS - t0)) s; logs and JSON in $out"
+  # The device tool returns at most 8 files: keep the summary and the parity log loose, the rest in one archive.
+  (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt --exclude=tests.log ./* \
+    && find . -maxdepth 1 -type f ! -name logs.tar.gz ! -name summary.txt ! -name tests.log -delete) || true
+  echo "gpu_check run: done in $((SECONDS - t0)) s; logs and JSON in $out (logs.tar.gz)"
   [ "$parity_rc" = 0 ] && { [ "$dist_rc" = 0 ] || [ "$dist_rc" = skipped ]; }
 }
 
