@@ -34,6 +34,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/backend.h"
 #endif
 
 using namespace minivl;
@@ -205,14 +206,17 @@ void BM_AttentionCuda(benchmark::State& state) {
   // L2 flush buffer (larger than any L2) and the copy peer.
   const size_t flush_bytes = size_t(256) << 20;
   Tensor flush = empty({int64_t(flush_bytes)}, DType::u8, Device::cuda(0));
+  // Everything on the backend's stream: it is non-blocking, so events on the default stream
+  // would not wait for the kernels they are meant to time.
+  const cudaStream_t st = static_cast<cudaStream_t>(cuda::stream_handle());
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
   auto time_ms = [&](auto&& fn) {
-    cudaMemsetAsync(flush.data_ptr(), 0, flush_bytes);
-    cudaEventRecord(start);
+    cudaMemsetAsync(flush.data_ptr(), 0, flush_bytes, st);
+    cudaEventRecord(start, st);
     fn();
-    cudaEventRecord(stop);
+    cudaEventRecord(stop, st);
     cudaEventSynchronize(stop);
     float ms = 0;
     cudaEventElapsedTime(&ms, start, stop);
@@ -231,7 +235,7 @@ void BM_AttentionCuda(benchmark::State& state) {
     const size_t n = size_t(s.B * s.H * s.T * s.D) * 2 * (pass == 0 ? 2 : 4);
     Tensor src = empty({int64_t(n)}, DType::u8, Device::cuda(0)), dst = empty({int64_t(n)}, DType::u8, Device::cuda(0));
     const double copy_ms =
-        time_ms([&] { cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), n, cudaMemcpyDeviceToDevice); });
+        time_ms([&] { cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), n, cudaMemcpyDeviceToDevice, st); });
     const double copy_gbps = 2.0 * double(n) / (copy_ms / 1e3) * 1e-9;
     const double gbps = 2.0 * double(n) / (times[times.size() / 2] / 1e3) * 1e-9;
     state.counters["copy_GBps"] = copy_gbps;

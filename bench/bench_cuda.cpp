@@ -6,13 +6,14 @@
 //   BM_CopyCuda/bytes       device-to-device copy of `bytes` (minivl's 128-bit copy kernel); counter
 //                           GBps = 2 * bytes / s (read + write): the measured memory ceiling that other
 //                           kernels report against.
-// Each benchmark first checks a sample of its result against the CPU, then times a batch of
-// launches ended by a device sync (a 1-element copy to the host), with manual timing per batch.
+// Each benchmark first checks a sample of its result against the CPU, then times 30 batches of
+// launches, each ended by a device sync (a 1-element copy to the host), and reports per call.
 // Without a GPU every benchmark skips with "no CUDA device: ..." (or "built without CUDA").
 //
 // Run: build/bin/bench_cuda --benchmark_format=json   (tools/gpu_check.sh run does)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -34,10 +35,21 @@ bool skip_without_cuda(benchmark::State& state) {
 // Waits for the device: a one-element copy to the host synchronises the backend's stream.
 void sync(const Tensor& t) { (void)t.reshape({-1}).narrow(0, 0, 1).to(Device::cpu()); }
 
+// Times `body` in batches ended by a device sync; each iteration reports the batch's time per call.
+// A batch holds enough calls for about 2 ms of work, so the sync's latency is small beside it, and
+// the iteration count is fixed (kIterations): Google Benchmark's own search counts only the
+// per-call time, so on a 5 us kernel it would run thousands of 100-call batches.
+constexpr int kIterations = 30;
+
 template <typename Body>
-void time_batches(benchmark::State& state, int reps, const Tensor& sync_on, Body&& body) {
+void time_batches(benchmark::State& state, const Tensor& sync_on, Body&& body) {
   for (int i = 0; i < 2; ++i) body();  // warm-up: allocator cache, cuBLASLt heuristics
   sync(sync_on);
+  auto c0 = std::chrono::steady_clock::now();
+  body();
+  sync(sync_on);
+  const double one = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  const int reps = int(std::clamp(2e-3 / std::max(one, 1e-7), 1.0, 200.0));
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
     for (int r = 0; r < reps; ++r) body();
@@ -62,9 +74,8 @@ void gemm_bench(benchmark::State& state, DType dtype) {
       return;
     }
     const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int reps = int(std::max(1.0, std::min(50.0, 2e12 / flops)));
     Tensor out;
-    time_batches(state, reps, a, [&] { out = matmul(a, b); });
+    time_batches(state, a, [&] { out = matmul(a, b); });
     state.counters["TFLOPS"] = benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -85,8 +96,7 @@ void BM_CopyCuda(benchmark::State& state) {
       state.SkipWithError("validation failed: the copy differs from its source");
       return;
     }
-    const int reps = int(std::max<int64_t>(1, std::min<int64_t>(100, (int64_t(1) << 30) / bytes)));
-    time_batches(state, reps, dst, [&] { dst.copy_(src); });
+    time_batches(state, dst, [&] { dst.copy_(src); });
     state.counters["GBps"] = benchmark::Counter(2.0 * double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -99,13 +109,19 @@ void gemm_shapes(benchmark::internal::Benchmark* b) {
   b->Args({8320, 768, 3072});  // and the down-projection
 }
 
-BENCHMARK(BM_GemmCuda)->Apply(gemm_shapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_GemmCudaF32)->Args({4096, 4096, 4096})->Args({8320, 3072, 768})->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmCuda)->Apply(gemm_shapes)->Iterations(kIterations)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmCudaF32)
+    ->Args({4096, 4096, 4096})
+    ->Args({8320, 3072, 768})
+    ->Iterations(kIterations)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CopyCuda)
     ->Arg(int64_t(1) << 20)
     ->Arg(int64_t(1) << 24)
     ->Arg(int64_t(1) << 28)
     ->Arg(int64_t(1) << 30)
+    ->Iterations(kIterations)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -202,7 +202,9 @@ TEST_CASE("parity_cuda: random fills draw the CPU's Philox numbers") {
     Tensor b = rand({1001}, dt, Device::cuda(0));
     Tensor bn = randn({1001}, dt, Device::cuda(0));
     CHECK(compare(b, a, dt) == "");
-    CHECK(compare(bn, an, dt) == "");
+    // Uniforms are integer math and agree bit for bit; normals (every dtype) come from float
+    // Box-Muller, whose logf/cosf differ by an ulp between CUDA and glibc (kernels/philox.h).
+    CHECK(compare(bn, an, dt == DType::f64 ? DType::f32 : dt) == "");
   }
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The CUDA backend's entry points, seen by core/backends.cpp only. This header
+// The CUDA backend's entry points, seen by core/backends.cpp and the benchmarks. This header
 // includes no CUDA headers so that host C++ files can include it.
 #include <string>
 
@@ -13,6 +13,9 @@ void register_kernels(KernelTable& table);
 // One GPU per process: the backend (its stream, allocations, cuda:0) runs on physical GPU `physical`.
 // Call before the first CUDA tensor; throws cuda::CudaError (a std::runtime_error) otherwise.
 void select_device(int physical);
+// The backend's one stream (a cudaStream_t, non-blocking: work on it does not order with the
+// legacy default stream). Host code that times kernels with CUDA events records them here.
+void* stream_handle();
 
 }  // namespace cuda
 }  // namespace minivl

@@ -120,7 +120,7 @@ __device__ T block_reduce(T v, T* scratch) {
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    T w = lane < warps ? scratch[lane] : scratch[0];
+    T w = lane < warps ? scratch[lane] : (Max ? scratch[0] : T(0));  // the identity: a copy would be summed again
     w = Max ? warp_max(w) : warp_sum(w);
     if (lane == 0) scratch[0] = w;
   }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda/common.cuh"
 
 namespace minivl::cuda {
@@ -77,5 +78,7 @@ cudaStream_t stream() {
   }();
   return s;
 }
+
+void* stream_handle() { return stream(); }
 
 }  // namespace minivl::cuda

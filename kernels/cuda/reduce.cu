@@ -62,7 +62,9 @@ __device__ Acc group_reduce(bool is_max, Acc v, int group, Acc* scratch) {
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    v = lane < warps ? scratch[lane] : scratch[0];
+    // Lanes past the last warp bring the identity: a copy of scratch[0] is harmless to a max but
+    // would be counted again by a sum.
+    v = lane < warps ? scratch[lane] : (is_max ? scratch[0] : Acc(0));
     for (int o = 16; o > 0; o >>= 1) v = combine(is_max, v, __shfl_xor_sync(0xffffffffu, v, o));
   }
   return v;

@@ -1,7 +1,8 @@
 // Registers the fused attention kernels into the kernel table (called from core/backends.cpp's
-// register_cuda_kernels) and picks the registered version per dtype and head dim: the best
-// complete one (v2 for f32/bf16/f16 with D <= 128, v1 otherwise; v3, written without a GPU, is
-// registered once it has passed on one). See docs/kernels/attention.md.
+// register_cuda_kernels) and picks the registered version per dtype and head dim: the fastest
+// that applies (v3 on tensor cores for bf16/f16 with D in {32, 64, 128}, v2 for f32/bf16/f16 with
+// D <= 128, v1 otherwise). v3 was written without a GPU and registered once its parity tests
+// passed on an H200 (bench/results/). See docs/kernels/attention.md.
 #include <cstdlib>
 
 #include "core/dispatch.h"
@@ -10,14 +11,16 @@
 namespace minivl::cuda {
 
 // MINIVL_ATTENTION_VERSION=N (read once) makes version N the registered one wherever it applies,
-// so the parity tests can run an unregistered version (v3) through the op on a lent GPU.
+// so the parity tests and benchmarks can run an earlier version through the op.
 int attention_registered_version(DType dtype, int64_t head_dim) {
   static const int forced = [] {
     const char* env = std::getenv("MINIVL_ATTENTION_VERSION");
     return env ? std::atoi(env) : 0;
   }();
   if (forced > 0 && attention_version_supported(forced, dtype, head_dim)) return forced;
-  return attention_version_supported(2, dtype, head_dim) ? 2 : 1;
+  for (int version : {3, 2})
+    if (attention_version_supported(version, dtype, head_dim)) return version;
+  return 1;
 }
 
 void attention_forward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,

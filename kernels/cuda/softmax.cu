@@ -35,7 +35,7 @@ __device__ C row_allreduce(C v, int group, C* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < warps ? scratch[lane] : scratch[0];
+  v = lane < warps ? scratch[lane] : (Max ? scratch[0] : C(0));  // the identity: a copy would be summed again
   for (int o = 16; o > 0; o >>= 1) v = op2<C, Max>(v, __shfl_xor_sync(0xffffffffu, v, o));
   __syncthreads();  // scratch is reused by the next reduction
   return v;
