@@ -172,6 +172,24 @@ run() {
     grep -E "distributed_cuda|loss rel diff|test cases|ERROR|FAILED" "$out/distributed.log" | tail -n 8
   fi
 
+  local memcheck_rc=skipped racecheck_rc=skipped
+  if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(budget 120)" -gt 1 ]; then
+    echo "== compute-sanitizer memcheck (parity tests)"
+    timeout "$(budget 120)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
+      "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*' > "$out/sanitizer.log" 2>&1
+    memcheck_rc=$?
+    grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 3
+    echo "== compute-sanitizer racecheck (shared-memory kernels)"
+    {
+      echo "---- racecheck ----"
+      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,add_layernorm,clip_loss,siglip_loss,attention \
+        timeout "$(budget 90)" compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
+        "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*'
+    } >> "$out/sanitizer.log" 2>&1
+    racecheck_rc=$?
+    grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 2
+  fi
+
   local bench_rc=skipped torch_rc=skipped
   if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$(budget 90)" -gt 1 ]; then
     echo "== benchmarks"
@@ -188,24 +206,6 @@ run() {
     echo "== PyTorch peer"
     PYTHONUNBUFFERED=1 timeout "$(budget 90)" python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
     torch_rc=$?
-  fi
-
-  local memcheck_rc=skipped racecheck_rc=skipped
-  if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(budget 150)" -gt 1 ]; then
-    echo "== compute-sanitizer memcheck (parity tests)"
-    timeout "$(budget 150)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
-      "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*' > "$out/sanitizer.log" 2>&1
-    memcheck_rc=$?
-    grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 3
-    echo "== compute-sanitizer racecheck (shared-memory kernels)"
-    {
-      echo "---- racecheck ----"
-      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,add_layernorm,clip_loss,siglip_loss,attention \
-        timeout "$(budget 90)" compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
-        "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*'
-    } >> "$out/sanitizer.log" 2>&1
-    racecheck_rc=$?
-    grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 2
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
