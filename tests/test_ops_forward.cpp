@@ -197,6 +197,18 @@ TEST_CASE("var with Bessel's correction by default and with correction 0") {
   CHECK(var(m, {0}, 1, true).shape() == Shape{1, 3});
 }
 
+TEST_CASE("var in f16 over more values than f16 can count stays finite") {
+  // 70 000 values of +-1: the sum of squares (70 000) is past f16's largest finite value (65 504),
+  // the variance (70 000 / 69 999) is not.
+  std::vector<double> v(70000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = i % 2 ? 1.0 : -1.0;
+  Tensor x = from_vector(v, {70000}).to(DType::f16);
+  CHECK(var(x).item() == doctest::Approx(70000.0 / 69999).epsilon(1e-3));
+  CHECK(var(x, {}, 0).item() == doctest::Approx(1.0).epsilon(1e-3));
+  // One value with Bessel's correction: 0 / 0, NaN, as in PyTorch.
+  CHECK(std::isnan(var(from_vector({3}, {1})).item()));
+}
+
 TEST_CASE("argmax picks the first maximum; keepdim and dims") {
   Tensor x = from_vector({1, 5, 5, 7, 7, 0}, {2, 3});
   Tensor a = argmax(x, 1);

@@ -86,7 +86,9 @@ std::string compare(const Tensor& got_cuda, const Tensor& want_cpu, DType input_
   for (double w : want) scale = std::max(scale, std::isfinite(w) ? std::abs(w) : 0.0);
   for (size_t i = 0; i < got.size(); ++i) {
     const double g = got[i], w = want[i];
-    bool ok = std::isnan(w) ? std::isnan(g) : std::abs(g - w) <= t.rtol * std::abs(w) + t.atol_scale * scale;
+    bool ok = std::isnan(w)   ? std::isnan(g)
+              : std::isinf(w) ? g == w  // the same infinity (inf - inf would be NaN)
+                              : std::abs(g - w) <= t.rtol * std::abs(w) + t.atol_scale * scale;
     if (!ok) {
       std::ostringstream os;
       os << "element " << i << " of " << got.size() << ": cuda " << g << ", cpu " << w

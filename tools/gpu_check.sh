@@ -6,11 +6,11 @@
 #   tools/gpu_check.sh run       there (no network, nvcc/cmake/ninja/gcc/PyTorch but none of our
 #                                dev packages; .gpu-deps in the call's carry list): unpack the
 #                                .debs into .gpu-deps/root (dpkg -x, never into /), build with
-#                                CUDA for sm_90, print the device, run the parity tests, the
-#                                compute-sanitizer memcheck (and racecheck on the shared-memory
-#                                kernels), the data-parallel path on one GPU through NCCL's
-#                                single-rank communicator (tests -ts=distributed_cuda), the CUDA
-#                                benchmarks and the PyTorch peer figures.
+#                                CUDA for sm_90, print the device, run the parity tests (default
+#                                and earlier kernel versions), the data-parallel path on one GPU
+#                                through NCCL's single-rank communicator (tests -ts=distributed_cuda),
+#                                the compute-sanitizer memcheck (and racecheck on the shared-memory
+#                                kernels), then the CUDA benchmarks and the PyTorch peer figures.
 #                                Full logs and JSON under $OUT: summary.txt, tests.log and logs.tar.gz
 #                                (the device tool returns at most 8 files); a short table last.
 #
@@ -234,7 +234,7 @@ print(f"  data parallel    {status(dist_rc)} (one rank, NCCL) {dist[-1] if dist 
 ours = {}
 try:
     for b in json.load(open(os.path.join(out, "bench_cuda.json")))["benchmarks"]:
-        name = b["name"].replace("/manual_time", "")
+        name = re.sub(r"/(manual_time|real_time|iterations:\d+)", "", b["name"])
         if b.get("error_occurred"):
             ours[name] = ("error", b.get("error_message", ""))
             continue

@@ -134,8 +134,10 @@ Tensor var(const Tensor& x, std::vector<int64_t> dims, int64_t correction, bool 
   ReducePlan p = plan_reduce(x, dims, "var");
   MINIVL_CHECK(x.is_floating_point(), "var: expected a floating tensor, got ", x.desc());
   Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
-  Tensor ss = sum(mul(centered, centered), dims, keepdim);
-  return mul(ss, 1.0 / double(std::max<int64_t>(p.count - correction, 0)));
+  // The mean of the squares, not their sum: the mean divides inside the f32 accumulator, so an
+  // f16 variance of 70 000 unit values is 1, not a sum of 70 000 overflowed to inf.
+  Tensor mean_square = mean(mul(centered, centered), dims, keepdim);
+  return mul(mean_square, double(p.count) / double(std::max<int64_t>(p.count - correction, 0)));
 }
 
 namespace {
