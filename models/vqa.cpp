@@ -128,6 +128,25 @@ void load_clip_vision(ClipVisionTransformer& vision, const std::string& path) {
   vision.load_state_dict(mine, true);
 }
 
+Tensor sincos_2d_positions(int64_t grid, int64_t dim) {
+  MINIVL_CHECK(grid > 0 && dim > 0 && dim % 4 == 0, "sincos_2d_positions: need grid > 0 and dim a multiple of 4, got ",
+               grid, ", ", dim);
+  const int64_t quarter = dim / 4;
+  std::vector<double> table(size_t((1 + grid * grid) * dim), 0.0);
+  for (int64_t r = 0; r < grid; ++r)
+    for (int64_t c = 0; c < grid; ++c) {
+      double* row = table.data() + (1 + r * grid + c) * dim;
+      for (int64_t k = 0; k < quarter; ++k) {
+        const double w = std::pow(10000.0, -double(k) / double(quarter));
+        row[k] = std::sin(double(r) * w);
+        row[quarter + k] = std::cos(double(r) * w);
+        row[2 * quarter + k] = std::sin(double(c) * w);
+        row[3 * quarter + k] = std::cos(double(c) * w);
+      }
+    }
+  return from_vector(table, {1 + grid * grid, dim});
+}
+
 void init_vision_tower(ClipVisionTransformer& v, const ClipTowerConfig& c) {
   // OpenAI CLIP's init (as ClipModel's), for a tower built outside ClipModel.
   const double range = 0.02;

@@ -53,6 +53,10 @@ ClipTowerConfig vision_config_from_json(const nlohmann::json& j);
 nlohmann::json vision_config_to_json(const ClipTowerConfig& c);
 // All 1 + N tokens of the ViT, after post_layernorm: pixels (B, C, R, R) -> (B, 1 + N, Dv).
 Tensor vision_tokens(const ClipVisionTransformer& vision, const Tensor& pixels);
+// 2-d sine-cosine position table (MAE's) for a grid x grid of patches after one class token:
+// (1 + grid^2, dim), the class token's row zero; the first dim/2 columns encode the row, the rest
+// the column, each as sin/cos pairs at frequencies 10000^(-k/(dim/4)). dim % 4 == 0.
+Tensor sincos_2d_positions(int64_t grid, int64_t dim);
 // The CLIP model folder of `path`: path itself when it holds config.json, else path/model (a run dir).
 std::string clip_model_folder(const std::string& path);
 // The vision tower config of a CLIP checkpoint (a model folder or a run dir).

@@ -275,6 +275,11 @@ class VqaTrainer : public nn::Trainer {
     mc.vocab_size = bundle_.vocab.size();
     mc.num_answers = int64_t(bundle_.answers.size());
     bundle_.model = std::make_shared<VqaModel>(mc);
+    if (c.get_string("model.image_position_init") == "sincos") {
+      const int64_t grid = mc.vision.image_size / mc.vision.patch_size;
+      const Tensor table = sincos_2d_positions(grid, mc.hidden) * c.get_float("model.image_position_scale");
+      bundle_.model->image_position->weight.detach().copy_(table);
+    }
     if (!c.get_string("model.vision_init").empty()) load_clip_vision(*bundle_.model->vision_model, c.get_string("model.vision_init"));
     bundle_.model->to(device);
     pre_.image_size = int(mc.vision.image_size);
@@ -493,6 +498,10 @@ void register_vqa_caption_trainers() {
   vqa.extend_schema = [](nn::ConfigSchema& s) {
     add_vision_keys(s);
     s.add_int("model.max_question_len", 16, "question tokens, [CLS] included", 2);
+    s.add_string("model.image_position_init", "normal",
+                 "the joint encoder's image position embeddings start as N(0, 0.02^2) (normal) or as a 2-d sine-cosine "
+                 "table (sincos: position as a smooth function of row and column)", {"normal", "sincos"});
+    s.add_float("model.image_position_scale", 1.0, "with image_position_init = sincos: the table's scale", 0.0, 100.0);
     s.add_int("data.answer_min_count", 9, "answers seen at least this often form the vocabulary (VQA v2: 9)", 1);
     s.add_int("data.eval_questions", 4000, "held-out questions per evaluation (0 = all)", 0);
   };

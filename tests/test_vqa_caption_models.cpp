@@ -103,6 +103,27 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
   CHECK(VqaConfig::from_json(c.to_json()).freeze_vision);
 }
 
+TEST_CASE("sincos_2d_positions: the class row is zero, rows and columns each in their half") {
+  const int64_t grid = 3, dim = 8;  // quarter = 2: frequencies 1 and 1/100
+  const Tensor t = sincos_2d_positions(grid, dim);
+  REQUIRE(t.shape() == Shape{1 + grid * grid, dim});
+  const std::vector<double> v = t.to_vector();
+  auto at = [&](int64_t token, int64_t col) { return v[size_t(token * dim + col)]; };
+  for (int64_t col = 0; col < dim; ++col) CHECK(at(0, col) == 0.0);
+  // Patch (r, c) = (2, 1) is token 1 + 2 * 3 + 1 = 8.
+  const double r = 2, c = 1, w1 = 0.01;
+  CHECK(at(8, 0) == doctest::Approx(std::sin(r)));
+  CHECK(at(8, 1) == doctest::Approx(std::sin(r * w1)));
+  CHECK(at(8, 2) == doctest::Approx(std::cos(r)));
+  CHECK(at(8, 3) == doctest::Approx(std::cos(r * w1)));
+  CHECK(at(8, 4) == doctest::Approx(std::sin(c)));
+  CHECK(at(8, 6) == doctest::Approx(std::cos(c)));
+  // The first half depends on the row only, the second on the column only.
+  for (int64_t col = 0; col < dim / 2; ++col) CHECK(at(1 + 3 * 1 + 0, col) == at(1 + 3 * 1 + 2, col));
+  for (int64_t col = dim / 2; col < dim; ++col) CHECK(at(1 + 0 * 3 + 2, col) == at(1 + 2 * 3 + 2, col));
+  CHECK_THROWS_WITH(sincos_2d_positions(3, 6), doctest::Contains("dim a multiple of 4"));
+}
+
 TEST_CASE("answer vocabulary and soft scores") {
   // "Two" and "2" normalise to "2" (3 + 1 = 4 votes), "yes" 2 votes, "no" 1.
   const std::vector<std::vector<std::string>> lists = {{"2", "2", "Two", "yes"}, {"2", "yes", "no"}};
@@ -291,6 +312,27 @@ TEST_CASE("vqa trainer: model.vision_lr_scale scales the tower's step only") {
   CHECK(moved > int64_t(t0.size()) / 2);
   CHECK(half.at(kJointWeight) == full.at(kJointWeight));
   CHECK(w0.at(kJointWeight) == full.at(kJointWeight));
+}
+
+// image_position_init = "sincos": after one AdamW step (lr 1e-2: each element moves by about the lr)
+// the image position embeddings are still the scaled table, where N(0, 0.02^2) would be far from it.
+TEST_CASE("vqa trainer: model.image_position_init = sincos starts from the scaled 2-d table") {
+  testing::NnTempDir dir;
+  register_vqa_caption_trainers();
+  nn::TrainOptions o;
+  o.config_path = tiny_vqa_config(dir, "image_position_init = \"sincos\"\nimage_position_scale = 0.5\n");
+  o.run_dir = dir.file("run");
+  o.stop_at = 1;
+  o.quiet = true;
+  nn::run_training(o);
+  const auto w = checkpoint_weights(o.run_dir);
+  REQUIRE(w.count("image_position.weight") == 1);
+  const std::vector<double> want = (sincos_2d_positions(2, 16) * 0.5).to_vector();  // 16 px / 8 px patches, hidden 16
+  const std::vector<double>& got = w.at("image_position.weight");
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+  CHECK(worst < 0.025);
 }
 
 TEST_CASE("model folders: a corrupt or missing config.json is an error naming the file") {
