@@ -143,7 +143,8 @@ void BM_LayerNormCuda(benchmark::State& state) {
     return double(ms);
   };
   const double copy_ms = time_ms([&] {
-    for (int i = 0; i < 20; ++i) cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), size_t(r * c) * 2, cudaMemcpyDeviceToDevice, st);
+    for (int i = 0; i < 20; ++i)
+      cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), size_t(r * c) * 2, cudaMemcpyDeviceToDevice, st);
   }) / 20.0;
   for (auto _ : state) state.SetIterationTime(time_ms(run) / 1e3);
   set_bytes(state, bytes);

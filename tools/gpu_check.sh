@@ -159,7 +159,8 @@ run() {
   echo "== parity tests, earlier versions (attention v2, contrastive v1)"
   MINIVL_ATTENTION_VERSION=2 MINIVL_CONTRASTIVE_VERSION=1 MINIVL_PARITY_OPS=attention,clip_loss,siglip_loss \
     timeout "$(budget 120)" "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests_earlier.log" 2>&1
-  echo "earlier versions rc=$?" | tee -a "$out/tests_earlier.log"
+  local earlier_rc=$?
+  echo "earlier versions rc=$earlier_rc" | tee -a "$out/tests_earlier.log"
   tail -n 8 "$out/tests_earlier.log"
 
   # Data parallelism on one GPU: collectives and a tiny CLIP trained through a one-rank group
@@ -209,9 +210,9 @@ run() {
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
-    "$bench_rc" "$torch_rc" "$dist_rc" << 'PY' | tee "$out/summary.txt"
+    "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" << 'PY' | tee "$out/summary.txt"
 import json, os, re, sys
-out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc = sys.argv[1:]
+out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc, earlier_rc = sys.argv[1:]
 def read(name):
     try:
         return open(os.path.join(out, name), errors="replace").read()
@@ -219,6 +220,10 @@ def read(name):
         return ""
 def status(rc):
     return "skipped" if rc == "skipped" else ("ok" if rc == "0" else f"FAILED (rc {rc})")
+def sanitizer_status(rc):  # --error-exitcode 7; any other failure is the tests' own
+    if rc in ("skipped", "0", "7"):
+        return status(rc) + (": the sanitizer found errors" if rc == "7" else "")
+    return f"no sanitizer errors, but a test failed or timed out (rc {rc})"
 tests = read("tests.log")
 cases = re.findall(r"test cases:.*", tests)
 compared = re.findall(r"parity_cuda: (\d+) cases compared", tests)
@@ -226,8 +231,9 @@ print("")
 print(f"gpu_check summary: {device or 'unknown device'}")
 print(f"  build            {build_s} s")
 print(f"  parity tests     {status(parity_rc)} in {parity_s} s; {compared[-1] if compared else '?'} cases; {cases[-1] if cases else ''}")
-print(f"  memcheck         {status(memcheck_rc)}")
-print(f"  racecheck        {status(racecheck_rc)}")
+print(f"  earlier versions {status(earlier_rc)} (attention v2, contrastive v1)")
+print(f"  memcheck         {sanitizer_status(memcheck_rc)}")
+print(f"  racecheck        {sanitizer_status(racecheck_rc)}")
 dist = re.findall(r"loss rel diff .*", read("distributed.log"))
 skipped = re.findall(r"distributed_cuda: skipped: .*", read("distributed.log"))
 print(f"  data parallel    {status(dist_rc)} (one rank, NCCL) {dist[-1] if dist else (skipped[-1] if skipped else '')}")
