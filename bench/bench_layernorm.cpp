@@ -121,8 +121,9 @@ void BM_LayerNormCuda(benchmark::State& state) {
   };
   run();
   Tensor want = layernorm(host.x.to(DType::bf16), host.w.to(DType::bf16), host.b.to(DType::bf16));
-  // bf16 output: allow a few ulps of the largest value (an ulp at |y| ~ 10 is 0.06).
-  if (max_abs_diff(y.to(Device::cpu()), want) > 2e-2 * max(abs(want.to(DType::f32))).item()) {
+  // bf16 output, rounded once on each device: allow 2.5 ulps of the largest value (a bf16 ulp is
+  // 2^-8 of its binade, 0.0625 at |y| in [8, 16), past the absolute 5e-2 this check once used).
+  if (max_abs_diff(y.to(Device::cpu()), want) > 1e-2 * max(abs(want.to(DType::f32))).item()) {
     state.SkipWithError("CUDA layernorm disagrees with the CPU");
     return;
   }
