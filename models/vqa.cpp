@@ -160,7 +160,8 @@ json VqaConfig::to_json() const {
   return json{{"architecture", "minivl-vqa"}, {"vision_config", vision_config_to_json(vision)},
               {"hidden", hidden}, {"layers", layers}, {"heads", heads}, {"mlp", mlp},
               {"vocab_size", vocab_size}, {"max_question_len", max_question_len},
-              {"num_answers", num_answers}, {"dropout", dropout}, {"freeze_vision", freeze_vision}};
+              {"num_answers", num_answers}, {"dropout", dropout}, {"freeze_vision", freeze_vision},
+              {"text_embedding_norm", text_embedding_norm}};
 }
 
 VqaConfig VqaConfig::from_json(const json& j) {
@@ -175,6 +176,7 @@ VqaConfig VqaConfig::from_json(const json& j) {
   c.num_answers = j.at("num_answers").get<int64_t>();
   c.dropout = j.value("dropout", 0.0);
   c.freeze_vision = j.value("freeze_vision", false);
+  c.text_embedding_norm = j.value("text_embedding_norm", false);  // absent in folders saved before it
   return c;
 }
 
@@ -187,6 +189,8 @@ VqaModel::VqaModel(const VqaConfig& c) : config(c) {
   text_position = register_module("text_position", std::make_shared<nn::Embedding>(c.max_question_len, c.hidden));
   image_position = register_module("image_position", std::make_shared<nn::Embedding>(n_img, c.hidden));
   token_type = register_module("token_type", std::make_shared<nn::Embedding>(2, c.hidden));
+  if (c.text_embedding_norm)
+    text_embedding_norm = register_module("text_embedding_norm", std::make_shared<nn::LayerNorm>(c.hidden));
   nn::TransformerLayerOptions o;
   o.dim = c.hidden;
   o.num_heads = c.heads;
@@ -221,6 +225,7 @@ Tensor VqaModel::forward(const Tensor& pixels, const Tensor& question_ids) const
   Tensor txt = word_embeddings->forward(question_ids) +
                text_position->forward(arange(0, double(T), 1, DType::i64, dev)).unsqueeze(0) +
                token_type->forward(full({1}, 0, DType::i64, dev));   // (B, T, H)
+  if (text_embedding_norm) txt = text_embedding_norm->forward(txt);
   Tensor x = cat({txt, img}, 1);                                    // (B, T + S, H)
   // Padding mask: the question's <pad> tokens; image tokens are never padding.
   const std::vector<double> ids = question_ids.to_vector();

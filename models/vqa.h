@@ -70,6 +70,9 @@ struct VqaConfig {
   int64_t vocab_size = 4, max_question_len = 16, num_answers = 2;
   double dropout = 0.0;
   bool freeze_vision = false;  // the vision tower runs without gradients (and keeps its init)
+  // LayerNorm over the question's embedding sum (word + position + type), as BERT's embeddings (and so
+  // ViLT's text side) have; puts the text tokens at the image tokens' scale from the first step.
+  bool text_embedding_norm = false;
   nlohmann::json to_json() const;
   static VqaConfig from_json(const nlohmann::json& j);
 };
@@ -91,6 +94,7 @@ class VqaModel : public nn::Module {
   std::shared_ptr<nn::LayerNorm> final_layer_norm;
   std::shared_ptr<nn::Linear> pooler, head_fc1, head_fc2;
   std::shared_ptr<nn::LayerNorm> head_norm;
+  std::shared_ptr<nn::LayerNorm> text_embedding_norm;  // null unless config.text_embedding_norm
 };
 
 // A trained VQA model folder: config.json, model.safetensors, vocab.json (question words),

@@ -103,6 +103,49 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
   CHECK(VqaConfig::from_json(c.to_json()).freeze_vision);
 }
 
+// text_embedding_norm: the question's embedding sum goes through a LayerNorm, so scaling every part of
+// it (word, position, the text row of the type table) leaves the logits as they were; without the norm
+// the same scaling moves them. Folders saved before the option load without it.
+TEST_CASE("vqa model: text_embedding_norm normalises the question embeddings") {
+  VqaConfig c;
+  c.vision = tiny_vision();
+  c.hidden = 16;
+  c.layers = 1;
+  c.heads = 2;
+  c.mlp = 32;
+  c.vocab_size = 10;
+  c.max_question_len = 8;
+  c.num_answers = 3;
+  Tensor pixels = randn({2, 3, 16, 16});
+  Tensor q = from_vector_i64({1, 5, 6, 7, 1, 8, 9, 0}, {2, 4});
+  auto logit_change = [&](bool norm) {
+    c.text_embedding_norm = norm;
+    default_generator().manual_seed(5);
+    VqaModel m(c);
+    m.eval();
+    bool has_norm = false;
+    for (const auto& [name, t] : m.state_dict()) has_norm = has_norm || name == "text_embedding_norm.weight";
+    CHECK(has_norm == norm);
+    const Tensor row_scale = from_vector({1.0, 0.0}, {2, 1});  // the text row (type 0) only
+    auto scale_text = [&](double k) {
+      m.word_embeddings->weight.detach().copy_(m.word_embeddings->weight.detach() * k);
+      m.text_position->weight.detach().copy_(m.text_position->weight.detach() * k);
+      m.token_type->weight.detach().copy_(m.token_type->weight.detach() * (row_scale * (k - 1.0) + 1.0));
+    };
+    scale_text(100.0);  // variance far above the LayerNorm's eps, which would otherwise show
+    const Tensor before = m.forward(pixels, q);
+    scale_text(10.0);
+    return max_abs_diff(m.forward(pixels, q), before);
+  };
+  CHECK(logit_change(true) < 1e-4);
+  CHECK(logit_change(false) > 1e-3);
+  c.text_embedding_norm = true;
+  CHECK(VqaConfig::from_json(c.to_json()).text_embedding_norm);
+  nlohmann::json old = c.to_json();
+  old.erase("text_embedding_norm");
+  CHECK_FALSE(VqaConfig::from_json(old).text_embedding_norm);
+}
+
 TEST_CASE("sincos_2d_positions: the class row is zero, rows and columns each in their half") {
   const int64_t grid = 3, dim = 8;  // quarter = 2: frequencies 1 and 1/100
   const Tensor t = sincos_2d_positions(grid, dim);
