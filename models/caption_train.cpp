@@ -107,11 +107,7 @@ class CaptionTrainer : public nn::Trainer {
     for (int64_t id : data_.train_ids)
       for (const auto& s : data_.captions.at(id)) texts.push_back(s);
     bundle_.vocab = WordVocab::build(texts, 1);
-    mc.hidden = c.get_int("model.hidden");
-    mc.layers = c.get_int("model.layers");
-    mc.heads = c.get_int("model.heads");
-    mc.mlp = c.get_int("model.mlp");
-    mc.dropout = c.get_float("model.dropout");
+    read_joint_keys(c, mc);
     mc.max_length = c.get_int("model.max_length");
     mc.tie_embeddings = c.get_bool("model.tie_embeddings");
     mc.freeze_vision = freeze_.at(0);

@@ -54,6 +54,16 @@ void add_vision_keys(nn::ConfigSchema& s);
 // The vision tower's architecture: the CLIP checkpoint's (model.vision_init) or the model.* keys'.
 ClipTowerConfig vision_from_config(const nn::Config& c);
 
+// The joint encoder's / decoder's model.hidden, layers, heads, mlp, dropout into a VqaConfig or CaptionerConfig.
+template <typename JointConfig>
+void read_joint_keys(const nn::Config& c, JointConfig& mc) {
+  mc.hidden = c.get_int("model.hidden");
+  mc.layers = c.get_int("model.layers");
+  mc.heads = c.get_int("model.heads");
+  mc.mlp = c.get_int("model.mlp");
+  mc.dropout = c.get_float("model.dropout");
+}
+
 // Shuffled order per epoch and the cursor {epoch, position}: batch p of epoch e holds
 // order(e)[p B, (p + 1) B), order(e) a shuffle seeded by (seed, e).
 struct Cursor {

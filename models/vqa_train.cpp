@@ -101,11 +101,7 @@ class VqaTrainer : public nn::Trainer {
     bundle_.answers = build_answer_vocab(answer_lists, c.get_int("data.answer_min_count"));
     for (size_t i = 0; i < bundle_.answers.size(); ++i) answer_index_[bundle_.answers[i]] = int64_t(i);
     bundle_.vocab = WordVocab::build(questions, 1);
-    mc.hidden = c.get_int("model.hidden");
-    mc.layers = c.get_int("model.layers");
-    mc.heads = c.get_int("model.heads");
-    mc.mlp = c.get_int("model.mlp");
-    mc.dropout = c.get_float("model.dropout");
+    read_joint_keys(c, mc);
     mc.freeze_vision = freeze_.at(0);
     mc.text_embedding_norm = c.get_bool("model.text_embedding_norm");
     mc.max_question_len = c.get_int("model.max_question_len");

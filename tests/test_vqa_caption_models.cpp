@@ -47,6 +47,19 @@ CaptionerConfig tiny_captioner() {
   return c;
 }
 
+VqaConfig tiny_vqa() {
+  VqaConfig c;
+  c.vision = tiny_vision();
+  c.hidden = 32;
+  c.layers = 2;
+  c.heads = 2;
+  c.mlp = 64;
+  c.vocab_size = 10;
+  c.max_question_len = 8;
+  c.num_answers = 5;
+  return c;
+}
+
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = a.to_vector(), y = b.to_vector();
   REQUIRE(x.size() == y.size());
@@ -59,15 +72,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradients") {
   default_generator().manual_seed(3);
-  VqaConfig c;
-  c.vision = tiny_vision();
-  c.hidden = 32;
-  c.layers = 2;
-  c.heads = 2;
-  c.mlp = 64;
-  c.vocab_size = 10;
-  c.max_question_len = 8;
-  c.num_answers = 5;
+  VqaConfig c = tiny_vqa();
   VqaModel m(c);
   m.eval();
   Tensor pixels = randn({2, 3, 16, 16});
@@ -107,15 +112,7 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
 // it (word, position, the text row of the type table) leaves the logits as they were; without the norm
 // the same scaling moves them. Folders saved before the option load without it.
 TEST_CASE("vqa model: text_embedding_norm normalises the question embeddings") {
-  VqaConfig c;
-  c.vision = tiny_vision();
-  c.hidden = 16;
-  c.layers = 1;
-  c.heads = 2;
-  c.mlp = 32;
-  c.vocab_size = 10;
-  c.max_question_len = 8;
-  c.num_answers = 3;
+  VqaConfig c = tiny_vqa();
   Tensor pixels = randn({2, 3, 16, 16});
   Tensor q = from_vector_i64({1, 5, 6, 7, 1, 8, 9, 0}, {2, 4});
   auto logit_change = [&](bool norm) {
