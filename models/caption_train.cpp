@@ -1,5 +1,5 @@
 // The "captioner" trainer (minivl train, model.name = "captioner") and its held-out evaluation (minivl
-// eval --task caption). Data order: train_support::Cursor over the training images; each image's caption
+// eval --task caption). Data order: EpochCursor (models/epoch_cursor.h) over the training images; each image's caption
 // for epoch e is drawn from a hash of (data.seed, e, image), so a resumed run sees exactly the batches it
 // would have.
 #include "models/vqa_caption_train.h"
@@ -167,7 +167,7 @@ class CaptionTrainer : public nn::Trainer {
   int64_t batch_, eval_images_ = 0;
   double label_smoothing_ = 0.1;
   VisionFreeze freeze_;
-  Cursor cursor_;
+  EpochCursor cursor_;
   CaptionData data_;
   CaptionerBundle bundle_;
   std::vector<std::vector<std::vector<int64_t>>> tokens_;

@@ -15,8 +15,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
-#include <random>
 #include <set>
 
 #include "core/autograd.h"
@@ -26,6 +24,7 @@
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
 #include "data/preprocess.h"
+#include "models/epoch_cursor.h"
 #include "models/metrics.h"
 #include "models/shapes_config.h"
 #include "nn/distributed.h"
@@ -68,13 +67,6 @@ void add_clip_data_keys(nn::ConfigSchema& s) {
   s.add_bool("data.labelled_only", false, "train only on images with a class label (shapes: single-shape images)");
   s.add_int("data.eval_images", 1000, "held-out images per evaluation (0 = all)", 0);
   s.add_int("data.seed", 1234, "seed of the data order and caption draws", 0);
-}
-
-uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
-  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull ^ c * 0x94D049BB133111EBull;
-  h ^= h >> 31;
-  h *= 0xD6E8FEB86659FD93ull;
-  return h ^ (h >> 32);
 }
 }  // namespace
 
@@ -202,9 +194,9 @@ class ClipTrainer : public nn::Trainer {
   ClipTrainer(const nn::Config& c, Device device)
       : device_(device),
         batch_(c.get_int("data.batch_size")),
-        seed_(uint64_t(c.get_int("data.seed"))),
         captions_per_image_(c.get_int("data.captions_per_image")),
         eval_images_(c.get_int("data.eval_images")) {
+    cursor_.seed = uint64_t(c.get_int("data.seed"));
     ClipConfig mc = clip_config_from_toml(c);
     const int R = int(mc.vision.image_size);
     const auto t0 = std::chrono::steady_clock::now();
@@ -267,29 +259,17 @@ class ClipTrainer : public nn::Trainer {
   }
 
   Tensor train_loss() override {
-    const int64_t per_epoch = data_.train.size() / batch_;
-    if (position_ >= per_epoch) {
-      ++epoch_;
-      position_ = 0;
-    }
-    if (order_epoch_ != epoch_) {
-      order_.resize(size_t(data_.train.size()));
-      std::iota(order_.begin(), order_.end(), 0);
-      std::mt19937_64 rng(mix(seed_, uint64_t(epoch_), 0x5EED));
-      for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[size_t(rng() % i)]);  // Fisher-Yates
-      order_epoch_ = epoch_;
-    }
     // The global batch, then this rank's share of it.
+    const std::vector<int64_t> global = cursor_.next(int64_t(data_.train.size()), batch_);
     const int64_t share = group_ ? batch_ / group_->size() : batch_;
-    const int64_t first = position_ * batch_ + (group_ ? group_->rank() * share : 0);
-    std::vector<int64_t> idx(order_.begin() + first, order_.begin() + first + share);
-    ++position_;
+    const int64_t first = group_ ? group_->rank() * share : 0;
+    std::vector<int64_t> idx(global.begin() + first, global.begin() + first + share);
     std::vector<std::vector<int32_t>> rows;
     for (int64_t i : idx) {
       const auto& caps = train_tokens_[size_t(i)];
       int64_t n = int64_t(caps.size());
       if (captions_per_image_ > 0) n = std::min(n, captions_per_image_);
-      rows.push_back(caps[size_t(mix(seed_, uint64_t(epoch_), uint64_t(i)) % uint64_t(n))]);
+      rows.push_back(caps[size_t(mix(cursor_.seed, uint64_t(cursor_.epoch), uint64_t(i)) % uint64_t(n))]);
     }
     Tensor pixels = data_.train.batch_pixels(idx, preprocess_).to(device_);
     Tensor ids = pad_rows(rows).to(device_);
@@ -300,11 +280,8 @@ class ClipTrainer : public nn::Trainer {
 
   std::map<std::string, double> evaluate(int64_t) override { return run_eval(); }
 
-  nlohmann::json data_cursor() const override { return {{"epoch", epoch_}, {"position", position_}}; }
-  void set_data_cursor(const nlohmann::json& c) override {
-    epoch_ = c.at("epoch").get<int64_t>();
-    position_ = c.at("position").get<int64_t>();
-  }
+  nlohmann::json data_cursor() const override { return cursor_.to_json(); }
+  void set_data_cursor(const nlohmann::json& c) override { cursor_.from_json(c); }
 
   void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) override {
     const std::string dir = (fs::path(run_dir) / "model").string();
@@ -376,7 +353,6 @@ class ClipTrainer : public nn::Trainer {
 
   Device device_;
   int64_t batch_;
-  uint64_t seed_;
   int64_t captions_per_image_, eval_images_;
   ClipData data_;
   std::unique_ptr<ClipTokenizer> tok_;
@@ -386,8 +362,7 @@ class ClipTrainer : public nn::Trainer {
   std::shared_ptr<ClipModel> model_;
   std::shared_ptr<nn::ProcessGroup> group_;  // data parallelism: this rank's share of each batch
   data::ClipPreprocessConfig preprocess_;
-  int64_t epoch_ = 0, position_ = 0, order_epoch_ = -1;
-  std::vector<int64_t> order_;
+  EpochCursor cursor_;  // data order: cursor_.seed is data.seed
 };
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "models/vqa_caption_support.h"
 
 #include <fstream>
-#include <numeric>
-#include <random>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -16,13 +14,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace train_support {
-
-uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
-  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull ^ c * 0x94D049BB133111EBull;
-  h ^= h >> 31;
-  h *= 0xD6E8FEB86659FD93ull;
-  return h ^ (h >> 32);
-}
 
 void ImageStore::add(int64_t id, const std::string& path) {
   if (row_of.count(id)) return;
@@ -105,29 +96,6 @@ ClipTowerConfig vision_from_config(const nn::Config& c) {
   MINIVL_CHECK(v.image_size % v.patch_size == 0, "model.image_size ", v.image_size, " is not a multiple of model.patch_size ",
                v.patch_size);
   return vision_config_from_json(vision_config_to_json(v));
-}
-
-std::vector<int64_t> Cursor::next(int64_t n, int64_t batch) {
-  const int64_t per_epoch = n / batch;
-  if (position >= per_epoch) {
-    ++epoch;
-    position = 0;
-  }
-  if (order_epoch != epoch) {
-    order.resize(size_t(n));
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(mix(seed, uint64_t(epoch), 0x5EED));
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(rng() % i)]);
-    order_epoch = epoch;
-  }
-  std::vector<int64_t> idx(order.begin() + position * batch, order.begin() + (position + 1) * batch);
-  ++position;
-  return idx;
-}
-
-void Cursor::from_json(const json& j) {
-  epoch = j.at("epoch").get<int64_t>();
-  position = j.at("position").get<int64_t>();
 }
 
 void write_summary(const std::string& run_dir, const std::string& model_dir, const std::map<std::string, double>& ev) {

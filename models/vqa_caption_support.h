@@ -1,7 +1,8 @@
 #pragma once
 // What the "vqa" and "captioner" trainers (models/vqa_train.cpp, models/caption_train.cpp) share:
 // images kept in memory at the model's resolution, the shapes folder's splits, the vision tower's config
-// keys and freezing, the shuffled data cursor, and the end-of-run model folder. Internal to those files.
+// keys and freezing, and the end-of-run model folder. Internal to those files; their data order is
+// models/epoch_cursor.h, which the clip trainer uses too.
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -14,12 +15,10 @@
 #include "core/tensor.h"
 #include "data/preprocess.h"
 #include "models/clip.h"
+#include "models/epoch_cursor.h"
 #include "nn/config.h"
 
 namespace minivl::models::train_support {
-
-// A 64-bit hash of three words (splitmix-style finaliser): per-epoch shuffles, per-image caption draws.
-uint64_t mix(uint64_t a, uint64_t b, uint64_t c);
 
 // Images at the model's resolution, u8 (N, R, R, 3), by image id.
 struct ImageStore {
@@ -63,17 +62,6 @@ void read_joint_keys(const nn::Config& c, JointConfig& mc) {
   mc.mlp = c.get_int("model.mlp");
   mc.dropout = c.get_float("model.dropout");
 }
-
-// Shuffled order per epoch and the cursor {epoch, position}: batch p of epoch e holds
-// order(e)[p B, (p + 1) B), order(e) a shuffle seeded by (seed, e).
-struct Cursor {
-  uint64_t seed = 0;
-  int64_t epoch = 0, position = 0, order_epoch = -1;
-  std::vector<int64_t> order;
-  std::vector<int64_t> next(int64_t n, int64_t batch);
-  nlohmann::json to_json() const { return {{"epoch", epoch}, {"position", position}}; }
-  void from_json(const nlohmann::json& j);
-};
 
 // RUN_DIR/summary.json: the final evaluation and the model folder.
 void write_summary(const std::string& run_dir, const std::string& model_dir, const std::map<std::string, double>& ev);

@@ -1,5 +1,5 @@
 // The "vqa" trainer (minivl train, model.name = "vqa") and its held-out evaluation (minivl eval --task
-// vqa). Data order: train_support::Cursor over the training questions, so a resumed run sees exactly the
+// vqa). Data order: EpochCursor (models/epoch_cursor.h) over the training questions, so a resumed run sees exactly the
 // batches it would have.
 #include "models/vqa_caption_train.h"
 
@@ -164,7 +164,7 @@ class VqaTrainer : public nn::Trainer {
   Device device_;
   int64_t batch_, eval_questions_ = 0;
   VisionFreeze freeze_;
-  Cursor cursor_;
+  EpochCursor cursor_;
   VqaData data_;
   VqaBundle bundle_;
   std::unordered_map<std::string, int64_t> answer_index_;
