@@ -91,11 +91,13 @@ CaptionScores score_captions(const std::vector<int64_t>& ids, const std::vector<
 class CaptionTrainer : public nn::Trainer {
  public:
   CaptionTrainer(const nn::Config& c, Device device)
-      : device_(device), batch_(c.get_int("data.batch_size")), freeze_(c) {
+      : device_(device),
+        batch_(c.get_int("data.batch_size")),
+        eval_images_(c.get_int("data.eval_images")),
+        label_smoothing_(c.get_float("model.label_smoothing")),
+        freeze_(c) {
     const auto t0 = std::chrono::steady_clock::now();
     cursor_.seed = uint64_t(c.get_int("data.seed"));
-    eval_images_ = c.get_int("data.eval_images");
-    label_smoothing_ = c.get_float("model.label_smoothing");
     decode_.beam = c.get_int("data.eval_beam");
     decode_.length_penalty = c.get_float("data.eval_length_penalty");
     CaptionerConfig mc;
@@ -150,8 +152,11 @@ class CaptionTrainer : public nn::Trainer {
     return bundle_.model->loss(data_.images.batch(img_ids, pre_).to(device_), pad_id_rows(rows, WordVocab::kPad).to(device_),
                                label_smoothing_);
   }
-  std::map<std::string, double> evaluate(int64_t) override {
-    const size_t n = eval_images_ > 0 ? std::min(size_t(eval_images_), data_.eval_ids.size()) : data_.eval_ids.size();
+  // The first data.eval_images held-out images (0: all), at most `batches` batches of them (0: no limit).
+  std::map<std::string, double> evaluate(int64_t batches) override {
+    const int64_t held_out = int64_t(data_.eval_ids.size());
+    const size_t n = size_t(
+        nn::eval_example_limit(eval_images_ > 0 ? std::min(eval_images_, held_out) : held_out, batches, batch_));
     std::vector<int64_t> ids(data_.eval_ids.begin(), data_.eval_ids.begin() + ptrdiff_t(n));
     const CaptionScores s = score_captions(ids, caption_images(bundle_, ids, data_.images, decode_, device_), data_.captions);
     return {{"bleu4", s.bleu.bleu[3]}, {"bleu1", s.bleu.bleu[0]}, {"cider", s.cider}};
@@ -164,8 +169,8 @@ class CaptionTrainer : public nn::Trainer {
 
  private:
   Device device_;
-  int64_t batch_, eval_images_ = 0;
-  double label_smoothing_ = 0.1;
+  int64_t batch_, eval_images_;
+  double label_smoothing_;
   VisionFreeze freeze_;
   EpochCursor cursor_;
   CaptionData data_;
@@ -188,6 +193,9 @@ void register_caption_trainer() {
     s.add_bool("model.tie_embeddings", true, "tie the token embedding to the output projection");
     s.add_float("model.label_smoothing", 0.1, "label smoothing of the teacher-forcing loss", 0.0, 0.9);
     s.add_int("data.eval_images", 300, "held-out images captioned per evaluation (0 = all)", 0);
+    s.add_int("eval.batches", 0,
+              "caption at most this many batches of data.batch_size held-out images per evaluation (0 = "
+              "data.eval_images of them)", 0);
     s.add_int("data.eval_beam", 3, "beam width of the evaluation captions", 1);
     s.add_float("data.eval_length_penalty", 0.5, "beam score / length^penalty of the evaluation captions", 0.0, 5.0);
   };

@@ -58,7 +58,9 @@ void add_clip_model_keys(nn::ConfigSchema& s) {
 namespace {
 void add_clip_data_keys(nn::ConfigSchema& s) {
   s.add_string("data.dataset", "shapes", "image-text pairs", {"shapes", "fashion-mnist"});
-  s.add_string("data.path", "", "data folder (shapes: datasets/shapes; fashion-mnist: Debian's folder)");
+  s.add_string("data.path", "",
+               std::string("data folder (\"\": shapes: datasets/shapes; fashion-mnist: Debian's ") +
+                   data::kFashionMnistDir + ")");
   s.add_string("data.vocab", "openai",
                "tokenizer: openai (OpenAI's BPE), learn (a BPE learned from the training captions), or a path");
   s.add_int("data.learned_vocab_size", 1024, "ids of a learned vocabulary (data.vocab = learn)", 514);
@@ -67,13 +69,21 @@ void add_clip_data_keys(nn::ConfigSchema& s) {
   s.add_bool("data.labelled_only", false, "train only on images with a class label (shapes: single-shape images)");
   s.add_int("data.eval_images", 1000, "held-out images per evaluation (0 = all)", 0);
   s.add_int("data.seed", 1234, "seed of the data order and caption draws", 0);
+  s.add_int("eval.batches", 0,
+            "evaluate on at most this many batches of data.batch_size held-out images (0 = data.eval_images of them)", 0);
+}
+}  // namespace
+
+namespace {
+void add_clip_trainer_keys(nn::ConfigSchema& s) {
+  add_clip_model_keys(s);
+  add_clip_data_keys(s);
 }
 }  // namespace
 
 nn::ConfigSchema clip_training_schema() {
   nn::ConfigSchema s = nn::ConfigSchema::training();
-  add_clip_model_keys(s);
-  add_clip_data_keys(s);
+  add_clip_trainer_keys(s);
   return s;
 }
 
@@ -278,7 +288,7 @@ class ClipTrainer : public nn::Trainer {
     return model_->loss(pixels, ids);
   }
 
-  std::map<std::string, double> evaluate(int64_t) override { return run_eval(); }
+  std::map<std::string, double> evaluate(int64_t batches) override { return run_eval(batches); }
 
   nlohmann::json data_cursor() const override { return cursor_.to_json(); }
   void set_data_cursor(const nlohmann::json& c) override { cursor_.from_json(c); }
@@ -304,10 +314,12 @@ class ClipTrainer : public nn::Trainer {
   }
 
  private:
-  std::map<std::string, double> run_eval() {
+  // The first data.eval_images held-out images (0: all), at most `batches` batches of them (0: no limit).
+  std::map<std::string, double> run_eval(int64_t batches) {
     NoGradGuard no_grad;
     const PairSet& ev = data_.eval;
-    const int64_t n = eval_images_ > 0 ? std::min(eval_images_, ev.size()) : ev.size();
+    const int64_t n =
+        nn::eval_example_limit(eval_images_ > 0 ? std::min(eval_images_, ev.size()) : ev.size(), batches, batch_);
     std::map<std::string, double> m;
     if (n == 0) return m;
     std::vector<Tensor> parts;
@@ -371,10 +383,7 @@ void register_clip_trainers() {
   nn::TrainerInfo info;
   info.name = "clip";
   info.description = "CLIP (HF CLIPModel layout) on image-text pairs: shapes world or Fashion-MNIST";
-  info.extend_schema = [](nn::ConfigSchema& s) {
-    add_clip_model_keys(s);
-    add_clip_data_keys(s);
-  };
+  info.extend_schema = add_clip_trainer_keys;
   info.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
     return std::make_unique<ClipTrainer>(c, device);
   };

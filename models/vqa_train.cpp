@@ -83,10 +83,12 @@ VqaScores score_predictions(const std::vector<const data::VqaSample*>& samples, 
 class VqaTrainer : public nn::Trainer {
  public:
   VqaTrainer(const nn::Config& c, Device device)
-      : device_(device), batch_(c.get_int("data.batch_size")), freeze_(c) {
+      : device_(device),
+        batch_(c.get_int("data.batch_size")),
+        eval_questions_(c.get_int("data.eval_questions")),
+        freeze_(c) {
     const auto t0 = std::chrono::steady_clock::now();
     cursor_.seed = uint64_t(c.get_int("data.seed"));
-    eval_questions_ = c.get_int("data.eval_questions");
     VqaConfig mc;
     mc.vision = vision_from_config(c);
     const std::string dir = shapes_folder(c, /*need_questions=*/true, /*quiet=*/false);
@@ -145,9 +147,12 @@ class VqaTrainer : public nn::Trainer {
                                            pad_id_rows(rows, WordVocab::kPad).to(device_));
     return VqaModel::loss(logits, y.to(device_));
   }
-  std::map<std::string, double> evaluate(int64_t) override {
+  // The first data.eval_questions held-out questions (0: all), at most `batches` batches of them (0: no limit).
+  std::map<std::string, double> evaluate(int64_t batches) override {
     std::vector<const data::VqaSample*> s;
-    const size_t n = eval_questions_ > 0 ? std::min(size_t(eval_questions_), data_.eval.size()) : data_.eval.size();
+    const int64_t held_out = int64_t(data_.eval.size());
+    const size_t n = size_t(nn::eval_example_limit(
+        eval_questions_ > 0 ? std::min(eval_questions_, held_out) : held_out, batches, batch_));
     for (size_t i = 0; i < n; ++i) s.push_back(&data_.eval[i]);
     const VqaScores sc = score_predictions(s, vqa_predict(bundle_, s, data_.images, device_));
     std::map<std::string, double> m = {{"vqa_accuracy", sc.overall}};
@@ -162,7 +167,7 @@ class VqaTrainer : public nn::Trainer {
 
  private:
   Device device_;
-  int64_t batch_, eval_questions_ = 0;
+  int64_t batch_, eval_questions_;
   VisionFreeze freeze_;
   EpochCursor cursor_;
   VqaData data_;
@@ -188,6 +193,9 @@ void register_vqa_trainer() {
     s.add_bool("model.text_embedding_norm", false, "LayerNorm over the question's embedding sum (BERT's, as in ViLT)");
     s.add_int("data.answer_min_count", 9, "answers seen at least this often form the vocabulary (VQA v2: 9)", 1);
     s.add_int("data.eval_questions", 4000, "held-out questions per evaluation (0 = all)", 0);
+    s.add_int("eval.batches", 0,
+              "evaluate on at most this many batches of data.batch_size held-out questions (0 = data.eval_questions "
+              "of them)", 0);
   };
   vqa.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
     return std::make_unique<VqaTrainer>(c, device);

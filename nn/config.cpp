@@ -23,6 +23,16 @@ const char* config_type_name(ConfigType type) {
   return "?";
 }
 
+const char* config_type_word(ConfigType type) {
+  switch (type) {
+    case ConfigType::integer: return "integer";
+    case ConfigType::floating: return "float";
+    case ConfigType::boolean: return "boolean";
+    case ConfigType::string: return "string";
+  }
+  return "?";
+}
+
 // ---- schema ----
 ConfigSchema& ConfigSchema::add(ConfigKeySpec spec) {
   MINIVL_CHECK(!spec.key.empty() && spec.key.front() != '.' && spec.key.back() != '.',
@@ -112,7 +122,9 @@ ConfigSchema ConfigSchema::training() {
   s.add_int("schedule.warmup_steps", 0, "linear warm-up steps", 0);
   s.add_float("schedule.min_lr", 0.0, "cosine floor", 0.0);
   s.add_int("eval.every", 0, "evaluate every N steps (0 = only at the end)", 0);
-  s.add_int("eval.batches", 1, "batches per evaluation", 1);
+  s.add_int("eval.batches", 0,
+            "evaluate on at most this many batches of data.batch_size held-out examples (0 = the whole held-out set)",
+            0);
   s.add_int("checkpoint.every", 0, "checkpoint every N steps (0 = only at the end)", 0);
   s.add_int("log.every", 10, "print a progress line every N steps", 1);
   s.add_float("dist.bucket_mib", 4.0,
@@ -198,8 +210,12 @@ void check_value(const ConfigKeySpec& spec, const ConfigValue& v, const std::str
   }
   if (spec.type == ConfigType::integer || spec.type == ConfigType::floating) {
     double x = spec.type == ConfigType::integer ? double(std::get<int64_t>(v)) : std::get<double>(v);
-    if (spec.min && !(x >= *spec.min)) MINIVL_FAIL(at, ": key '", spec.key, "' must be >= ", *spec.min, ", got ", x);
-    if (spec.max && !(x <= *spec.max)) MINIVL_FAIL(at, ": key '", spec.key, "' must be <= ", *spec.max, ", got ", x);
+    if (!std::isfinite(x)) MINIVL_FAIL(at, ": key '", spec.key, "' must be a finite number, got ", x);
+    const bool below = spec.min && !(x >= *spec.min), above = spec.max && !(x <= *spec.max);
+    if ((below || above) && spec.min && spec.max)
+      MINIVL_FAIL(at, ": key '", spec.key, "' must be in [", *spec.min, ", ", *spec.max, "], got ", x);
+    if (below) MINIVL_FAIL(at, ": key '", spec.key, "' must be >= ", *spec.min, ", got ", x);
+    if (above) MINIVL_FAIL(at, ": key '", spec.key, "' must be <= ", *spec.max, ", got ", x);
   }
 }
 
@@ -305,7 +321,9 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-std::string format_value(const ConfigValue& v) {
+}  // namespace
+
+std::string format_config_value(const ConfigValue& v) {
   if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto s = std::get_if<std::string>(&v)) return quote(*s);
@@ -321,8 +339,6 @@ std::string format_value(const ConfigValue& v) {
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }
-
-}  // namespace
 
 // ---- Config ----
 Config Config::parse(const std::string& text, const std::string& source, const ConfigSchema& schema,
@@ -381,12 +397,106 @@ const std::string& Config::get_string(const std::string& key) const {
 
 std::string Config::to_toml() const {
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> sections;
-  for (const auto& [key, v] : values_) sections[parent_of(key)].emplace_back(leaf_of(key), format_value(v));
+  for (const auto& [key, v] : values_) sections[parent_of(key)].emplace_back(leaf_of(key), format_config_value(v));
   std::string out;
   for (const auto& [section, entries] : sections) {
     if (!section.empty()) out += (out.empty() ? "[" : "\n[") + section + "]\n";
     for (const auto& [k, v] : entries) out += k + " = " + v + "\n";
   }
+  return out;
+}
+
+// ---- reference: annotated TOML and Markdown ----
+namespace {
+std::string format_bound(double x, ConfigType type) {
+  if (type == ConfigType::integer) return std::to_string(int64_t(x));
+  return format_config_value(x);
+}
+
+// One line: newlines in help text would end a TOML comment or a table row.
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+// Sections in the order of their first key, each with its keys in schema order ("" = top level, first).
+std::vector<std::pair<std::string, std::vector<const ConfigKeySpec*>>> by_section(const ConfigSchema& schema) {
+  std::vector<std::pair<std::string, std::vector<const ConfigKeySpec*>>> out;
+  out.emplace_back("", std::vector<const ConfigKeySpec*>{});
+  for (const ConfigKeySpec& spec : schema.keys()) {
+    const std::string section = parent_of(spec.key);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == section; });
+    if (it == out.end()) it = out.insert(out.end(), {section, {}});
+    it->second.push_back(&spec);
+  }
+  return out;
+}
+}  // namespace
+
+std::string describe_allowed(const ConfigKeySpec& spec) {
+  std::string out = config_type_word(spec.type);
+  switch (spec.type) {
+    case ConfigType::integer:
+    case ConfigType::floating:
+      if (spec.min && spec.max)
+        out += " in [" + format_bound(*spec.min, spec.type) + ", " + format_bound(*spec.max, spec.type) + "]";
+      else if (spec.min)
+        out += " >= " + format_bound(*spec.min, spec.type);
+      else if (spec.max)
+        out += " <= " + format_bound(*spec.max, spec.type);
+      break;
+    case ConfigType::string:
+      if (!spec.choices.empty()) {
+        out = "one of ";
+        for (size_t i = 0; i < spec.choices.size(); ++i) out += (i ? ", " : "") + quote(spec.choices[i]);
+      }
+      break;
+    case ConfigType::boolean: break;
+  }
+  return out;
+}
+
+std::string describe_default(const ConfigKeySpec& spec) {
+  return spec.default_value ? format_config_value(*spec.default_value) : "required";
+}
+
+bool same_spec(const ConfigKeySpec& a, const ConfigKeySpec& b) {
+  return a.key == b.key && a.type == b.type && a.default_value == b.default_value && a.help == b.help &&
+         a.choices == b.choices && a.min == b.min && a.max == b.max;
+}
+
+std::string annotated_toml(const Config& config, const ConfigSchema& schema, const std::string& header) {
+  std::string out;
+  if (!header.empty()) {
+    std::istringstream lines(header);
+    for (std::string line; std::getline(lines, line);) out += line.empty() ? "#\n" : "# " + line + "\n";
+  }
+  for (const auto& [section, specs] : by_section(schema)) {
+    if (specs.empty()) continue;
+    if (!out.empty()) out += "\n";
+    if (!section.empty()) out += "[" + section + "]\n";
+    for (const ConfigKeySpec* spec : specs) {
+      auto it = config.values().find(spec->key);
+      MINIVL_CHECK(it != config.values().end(), "annotated_toml: the config has no key '", spec->key, "'");
+      out += "# " + one_line(spec->help) + "\n";
+      out += "# " + describe_allowed(*spec) + (spec->default_value ? "; default " + describe_default(*spec) : "; required") +
+             "\n";
+      out += leaf_of(spec->key) + " = " + format_config_value(it->second) + "\n";
+    }
+  }
+  return out;
+}
+
+std::string config_keys_markdown(const std::vector<ConfigKeySpec>& keys) {
+  auto cell = [](std::string s) {
+    std::string out;
+    for (char c : one_line(std::move(s))) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  };
+  std::string out = "| key | default | accepts | what it does |\n|---|---|---|---|\n";
+  for (const ConfigKeySpec& k : keys)
+    out += "| `" + k.key + "` | " + (k.default_value ? "`" + cell(describe_default(k)) + "`" : "required") + " | " +
+           cell(describe_allowed(k)) + " | " + cell(k.help) + " |\n";
   return out;
 }
 

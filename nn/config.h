@@ -11,6 +11,9 @@
 // `--set section.key=value` overrides are parsed by the key's type and checked
 // the same way. to_toml() prints the effective config (defaults filled in) in a
 // canonical form that parses back to the same values; checkpoints store it.
+// annotated_toml() prints it for people (`minivl train --print-config`): every
+// key in schema order under a comment with its help, what it accepts and its
+// default; config_keys_markdown() is the same for docs/config.md.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -21,7 +24,8 @@
 namespace minivl::nn {
 
 enum class ConfigType { integer, floating, boolean, string };
-const char* config_type_name(ConfigType type);
+const char* config_type_name(ConfigType type);  // "an integer", for messages
+const char* config_type_word(ConfigType type);  // "integer", for tables
 using ConfigValue = std::variant<int64_t, double, bool, std::string>;
 
 struct ConfigKeySpec {
@@ -85,6 +89,22 @@ class Config {
   std::map<std::string, ConfigType> types_;
   std::string source_;
 };
+
+// The TOML literal of a value, as to_toml() writes it (floats: the shortest text that reads back exactly).
+std::string format_config_value(const ConfigValue& value);
+// What a key accepts, in words: "integer >= 1", "float in [0.0, 1.0]", "one of \"f32\", \"bf16\"", "boolean".
+std::string describe_allowed(const ConfigKeySpec& spec);
+// The default as a TOML literal, or "required".
+std::string describe_default(const ConfigKeySpec& spec);
+
+// `config` as TOML a user can copy: every key of `schema`, grouped by section in the schema's order,
+// each under a comment "help" and "accepts ...; default ...". `header` (may be empty) goes first, each
+// line commented. Parsed back against `schema`, it gives `config`'s values.
+std::string annotated_toml(const Config& config, const ConfigSchema& schema, const std::string& header);
+// A Markdown table of `keys`: key, type, default, accepts, help.
+std::string config_keys_markdown(const std::vector<ConfigKeySpec>& keys);
+// Whether two specs declare the same key alike (type, default, range, choices, help).
+bool same_spec(const ConfigKeySpec& a, const ConfigKeySpec& b);
 
 // A string value straight from TOML text, before any schema (to pick the model
 // whose schema extension validates the rest); nullopt when absent or not a string.

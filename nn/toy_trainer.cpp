@@ -109,6 +109,8 @@ void register_toy_trainers() {
     s.add_int("model.classes", 8, "classes", 2);
     s.add_float("model.dropout", 0.1, "dropout after the hidden layer", 0.0, 0.99);
     s.add_int("data.seed", 1234, "seed of the synthetic data streams", 0);
+    // The held-out stream never ends, so "all of it" means nothing: at least one batch.
+    s.add_int("eval.batches", 1, "held-out batches of data.batch_size per evaluation (the stream is endless)", 1);
   };
   info.create = [](const Config& c, Device device) -> std::unique_ptr<Trainer> {
     return std::make_unique<ToyTrainer>(c, device);

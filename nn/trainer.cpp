@@ -93,26 +93,23 @@ std::vector<std::string> trainer_names() {
   return names;
 }
 
-TrainResult run_training(const TrainOptions& o) {
-  MINIVL_CHECK(!o.run_dir.empty(), "train: no run directory");
-  const fs::path run_dir(o.run_dir);
+int64_t eval_example_limit(int64_t available, int64_t batches, int64_t batch_size) {
+  MINIVL_CHECK(available >= 0 && batches >= 0 && batch_size >= 1, "eval_example_limit: bad arguments (", available,
+               ", ", batches, ", ", batch_size, ")");
+  if (batches == 0 || batches > available / batch_size) return available;
+  return batches * batch_size;
+}
 
-  // ---- the config: the file, or the checkpoint's when resuming without one ----
-  std::string text, source;
-  TrainingState resumed;
-  if (o.resume) resumed = read_checkpoint_state(o.run_dir);
-  if (!o.config_path.empty()) {
-    text = read_text(o.config_path);
-    source = o.config_path;
-  } else {
-    MINIVL_CHECK(o.resume, "train: no config file given");
-    text = resumed.config;
-    source = o.run_dir + "/checkpoint/state.json (config)";
-  }
-  MINIVL_CHECK(o.resume || find_checkpoint(o.run_dir).empty(), o.run_dir,
-               " already holds a checkpoint: pass --resume ", o.run_dir, " to continue it, or choose another run dir");
+ConfigSchema trainer_schema(const TrainerInfo& trainer) {
+  ConfigSchema schema = ConfigSchema::training();
+  if (trainer.extend_schema) trainer.extend_schema(schema);
+  return schema;
+}
+
+ResolvedTrainingConfig resolve_training_config(const std::string& text, const std::string& source,
+                                               const std::vector<std::string>& overrides) {
   auto model_name = peek_config_string(text, source, "model.name");
-  for (const std::string& kv : o.overrides)  // --set model.name=... picks the trainer too
+  for (const std::string& kv : overrides)  // --set model.name=... picks the trainer too
     if (kv.rfind("model.name=", 0) == 0) {
       std::string v = kv.substr(11);
       if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -125,9 +122,84 @@ TrainResult run_training(const TrainOptions& o) {
     for (const std::string& n : trainer_names()) names += (names.empty() ? "" : ", ") + n;
     MINIVL_FAIL(source, ": unknown model '", *model_name, "' (registered trainers: ", names, ")");
   }
-  ConfigSchema schema = ConfigSchema::training();
-  if (info->extend_schema) info->extend_schema(schema);
-  const Config config = Config::parse(text, source, schema, o.overrides);
+  ResolvedTrainingConfig r;
+  r.trainer = info;
+  r.schema = trainer_schema(*info);
+  r.config = Config::parse(text, source, r.schema, overrides);
+  return r;
+}
+
+namespace {
+// The config text of a run and the name its errors print.
+std::pair<std::string, std::string> config_text(const TrainOptions& o) {
+  TrainingState resumed;
+  if (o.resume) resumed = read_checkpoint_state(o.run_dir);  // a resume needs its checkpoint, config given or not
+  if (!o.config_path.empty()) return {read_text(o.config_path), o.config_path};
+  MINIVL_CHECK(o.resume, "train: no config file given");
+  return {resumed.config, o.run_dir + "/checkpoint/state.json (config)"};
+}
+}  // namespace
+
+ResolvedTrainingConfig resolve_training_config(const TrainOptions& o) {
+  const auto [text, source] = config_text(o);
+  return resolve_training_config(text, source, o.overrides);
+}
+
+std::string print_training_config(const TrainOptions& o) {
+  const ResolvedTrainingConfig r = resolve_training_config(o);
+  const std::string from = o.config_path.empty() ? o.run_dir + "'s checkpoint" : o.config_path;
+  std::string header = "The configuration of " + from;
+  for (const std::string& kv : o.overrides) header += " --set " + kv;
+  header += ", resolved: trainer \"" + r.trainer->name + "\" (" + r.trainer->description + ").\n" +
+            "Every key the trainer reads, with its value; above each, what it does, what it accepts and its default.\n" +
+            "Valid TOML: `minivl train THIS_FILE` trains the same run (docs/config.md lists every trainer's keys).";
+  return annotated_toml(r.config, r.schema, header);
+}
+
+std::string config_reference_markdown() {
+  const ConfigSchema base = ConfigSchema::training();
+  std::string out =
+      "# Training configuration reference\n\n"
+      "<!-- Generated from the trainers' schemas: `build/bin/minivl train --print-config-docs > docs/config.md`. "
+      "Do not edit: tests/test_config_reference.cpp fails when this file differs from the schemas. -->\n\n"
+      "A training config is TOML (docs/nn.md, \"Configs\"): the keys below, by dotted path (`optim.lr` is `lr` "
+      "under `[optim]`). A key left out takes its default; an unknown key, a wrong type, a value outside what "
+      "the key accepts or a missing required key is an error naming the file, the line and the key. "
+      "`minivl train --print-config CONFIG [--set key=value]...` prints CONFIG resolved: every key of its "
+      "trainer with its value, help, range and default, as TOML to copy. "
+      "`minivl train --list` lists the trainers.\n\n"
+      "## Keys of every trainer\n\n";
+  out += config_keys_markdown(base.keys());
+  for (const std::string& name : trainer_names()) {
+    const TrainerInfo& info = *find_trainer(name);
+    const ConfigSchema schema = trainer_schema(info);
+    std::vector<ConfigKeySpec> own, redeclared;
+    for (const ConfigKeySpec& spec : schema.keys()) {
+      const ConfigKeySpec* b = base.find(spec.key);
+      if (!b) own.push_back(spec);
+      else if (!same_spec(*b, spec)) redeclared.push_back(spec);
+    }
+    out += "\n## `model.name = \"" + name + "\"`\n\n" + info.description + ".\n\n";
+    if (!redeclared.empty()) {
+      out += "Keys of every trainer that this one declares its own way (its default and range replace the ones above):\n\n";
+      out += config_keys_markdown(redeclared) + "\n";
+    }
+    out += own.empty() ? std::string("No keys of its own.\n") : "Its own keys:\n\n" + config_keys_markdown(own);
+  }
+  return out;
+}
+
+TrainResult run_training(const TrainOptions& o) {
+  MINIVL_CHECK(!o.run_dir.empty(), "train: no run directory");
+  const fs::path run_dir(o.run_dir);
+
+  // ---- the config: the file, or the checkpoint's when resuming without one ----
+  const auto [text, source] = config_text(o);
+  MINIVL_CHECK(o.resume || find_checkpoint(o.run_dir).empty(), o.run_dir,
+               " already holds a checkpoint: pass --resume ", o.run_dir, " to continue it, or choose another run dir");
+  const ResolvedTrainingConfig resolved = resolve_training_config(text, source, o.overrides);
+  const TrainerInfo* info = resolved.trainer;
+  const Config& config = resolved.config;
 
   const Device device = parse_device(config.get_string("device"));
   const std::string precision = config.get_string("precision");
@@ -159,7 +231,7 @@ TrainResult run_training(const TrainOptions& o) {
   if (group && root) group->barrier();
   if (group && !trainer->set_process_group(group) && root && group->size() > 1)
     std::fprintf(stderr, "train: note: model '%s' does not shard its batches: each of the %d ranks computes the whole "
-                 "global batch\n", model_name->c_str(), group->size());
+                 "global batch\n", info->name.c_str(), group->size());
   Module& model = trainer->model();
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, *trainer);
   LRSchedule schedule{LRSchedule::kind_from_name(config.get_string("schedule.name")), config.get_float("optim.lr"),

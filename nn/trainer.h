@@ -6,7 +6,18 @@
 // resumes exactly; with a process group, across data-parallel ranks (nn/data_parallel.h).
 //
 // Registration is explicit (no static self-registration: static libraries
-// drop it): tools/cmd_train.cpp calls each register_*_trainers() function.
+// drop it). Each trainer's file has a register_*_trainers() function
+// (register_toy_trainers() below, models/clip_train.h, models/vqa_caption_train.h);
+// models::register_all_trainers() (models/trainers.h) calls every one of them,
+// and `minivl train` and the config-reference test call it. A new trainer adds
+// its call there.
+//
+// A trainer's keys are ConfigSchema::training() plus what its extend_schema adds
+// (it may redeclare a base key with its own default and range); the trainer reads
+// every value from the Config, so the schema's defaults are the ones it uses.
+// `minivl train --print-config CONFIG` prints the resolved config with each
+// key's help, range and default (annotated_toml); docs/config.md is
+// config_reference_markdown() of every registered trainer.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,8 +42,9 @@ class Trainer {
   // Draws the next micro-batch (advancing the data cursor) and returns its scalar
   // loss with a graph, computed in f32. Runs under autocast when the precision asks.
   virtual Tensor train_loss() = 0;
-  // Held-out metrics over `batches` batches; called in eval mode under no-grad.
-  // It may use the default generator: the loop restores the generator afterwards.
+  // Held-out metrics over at most `batches` batches of data.batch_size examples (the config's
+  // eval.batches; 0 = the whole held-out set, see eval_example_limit); called in eval mode under
+  // no-grad. It may use the default generator: the loop restores the generator afterwards.
   virtual std::map<std::string, double> evaluate(int64_t batches) { return {}; }
   // Exactly where the data stream stands (saved in state.json).
   virtual nlohmann::json data_cursor() const = 0;
@@ -58,10 +70,15 @@ class Trainer {
   virtual void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) {}
 };
 
+// How many of `available` held-out examples an evaluation of `batches` batches of `batch_size` takes
+// (batches = 0: all of them).
+int64_t eval_example_limit(int64_t available, int64_t batches, int64_t batch_size);
+
 struct TrainerInfo {
   std::string name;         // the config's model.name
   std::string description;
-  // Adds the model's own keys (model.*, data.*) to the training schema.
+  // Adds the model's own keys (model.*, data.*) to the training schema; it may redeclare a base
+  // key (ConfigSchema::add replaces it) with the trainer's own default or range.
   std::function<void(ConfigSchema&)> extend_schema;
   // Builds the model (initialised from the default generator, already seeded) on `device`.
   std::function<std::unique_ptr<Trainer>(const Config&, Device)> create;
@@ -86,6 +103,28 @@ struct TrainOptions {
   // metrics.jsonl, config.toml, checkpoints and the final model; every rank resumes from them.
   std::shared_ptr<ProcessGroup> process_group = nullptr;
 };
+
+// The trainer a config names (its model.name, or a --set model.name=...), its schema and the
+// config parsed against it: what run_training trains and --print-config prints.
+struct ResolvedTrainingConfig {
+  const TrainerInfo* trainer = nullptr;
+  ConfigSchema schema;
+  Config config;
+};
+// text: TOML; source: the name errors print.
+ResolvedTrainingConfig resolve_training_config(const std::string& text, const std::string& source,
+                                               const std::vector<std::string>& overrides);
+// The config of a run: options.config_path, or the checkpoint's in options.run_dir when resuming without one.
+ResolvedTrainingConfig resolve_training_config(const TrainOptions& options);
+// ConfigSchema::training() extended by the trainer.
+ConfigSchema trainer_schema(const TrainerInfo& trainer);
+
+// `minivl train --print-config`: the resolved config as annotated TOML (annotated_toml) under a
+// header naming the config and the trainer; trains the same run when given back to `minivl train`.
+std::string print_training_config(const TrainOptions& options);
+// docs/config.md: the keys every trainer has, then each registered trainer's own keys (and the
+// base keys it redeclares), from the schemas.
+std::string config_reference_markdown();
 
 struct TrainResult {
   int64_t start_step = 0, end_step = 0;  // steps [start_step, end_step) ran in this call

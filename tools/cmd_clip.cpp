@@ -365,8 +365,6 @@ void run_bench_step(const BenchOptions& o) {
 }  // namespace
 
 void register_clip_commands(CLI::App& app) {
-  models::register_clip_trainers();  // `minivl train` finds model.name = "clip"
-
   auto e = std::make_shared<EmbedOptions>();
   CLI::App* embed = app.add_subcommand("embed", "CLIP embeddings of images and texts as one JSON object");
   embed->add_option("--model", e->model, "Model folder (config.json, model.safetensors, vocab.json, merges.txt)")

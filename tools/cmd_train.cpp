@@ -1,6 +1,7 @@
 // `minivl train CONFIG [--set section.key=value]... [--run-dir DIR] [--resume RUN_DIR] [--stop-at STEP]`:
-// validates the TOML config and runs the trainer its model.name selects.
-// Trainers are registered here, explicitly, one line per model family.
+// validates the TOML config and runs the trainer its model.name selects. `--print-config` prints
+// the resolved config instead (docs/config.md), `--print-config-docs` that file, `--list` the trainers
+// (all registered by models::register_all_trainers(), models/trainers.h).
 // Under mpirun (docs/distributed.md) every rank runs this command: MPI's world
 // becomes the run's process group, ranks other than 0 print nothing on stdout,
 // and an error on any rank ends them all (MPI_Abort) instead of leaving the
@@ -13,35 +14,41 @@
 
 #include "core/error.h"
 #include "nn/distributed.h"
+#include "models/trainers.h"
 #include "nn/trainer.h"
 #include "tools/commands.h"
 
 namespace minivl::tools {
 namespace {
 
-void register_trainers() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  nn::register_toy_trainers();
-  // Model issues: add register_<model>_trainers() here.
-}
-
 struct TrainCliOptions {
   std::string config, run_dir, resume;
   std::vector<std::string> overrides;
   int64_t stop_at = 0;
-  bool list = false, quiet = false;
+  bool list = false, quiet = false, print_config = false, print_config_docs = false;
 };
 
 void run_train_command(const TrainCliOptions& o) {
-  register_trainers();
+  models::register_all_trainers();
   if (o.list) {
     for (const std::string& name : nn::trainer_names())
       std::printf("%-12s %s\n", name.c_str(), nn::find_trainer(name)->description.c_str());
     return;
   }
+  if (o.print_config_docs) {
+    std::fputs(nn::config_reference_markdown().c_str(), stdout);
+    return;
+  }
   MINIVL_CHECK(!o.config.empty() || !o.resume.empty(), "train: give a CONFIG file, or --resume RUN_DIR");
+  if (o.print_config) {
+    nn::TrainOptions p;
+    p.config_path = o.config;
+    p.overrides = o.overrides;
+    p.resume = !o.resume.empty();
+    p.run_dir = o.resume;
+    std::fputs(nn::print_training_config(p).c_str(), stdout);
+    return;
+  }
   MINIVL_CHECK(o.resume.empty() || o.run_dir.empty() || o.run_dir == o.resume,
                "train: --run-dir and --resume name different folders");
   nn::TrainOptions t;
@@ -85,6 +92,11 @@ void register_train_commands(CLI::App& app) {
   cmd->add_option("--resume", opts->resume, "Continue the run in RUN_DIR from its checkpoint");
   cmd->add_option("--stop-at", opts->stop_at, "Stop after this step, with a checkpoint");
   cmd->add_flag("--list", opts->list, "List the registered trainers");
+  cmd->add_flag("--print-config", opts->print_config,
+                "Print CONFIG (with --set overrides) resolved: every key of its trainer with its value, help, range "
+                "and default, as TOML; trains nothing");
+  cmd->add_flag("--print-config-docs", opts->print_config_docs,
+                "Print docs/config.md: every trainer's keys, from the schemas");
   cmd->add_flag("--quiet", opts->quiet, "No progress lines");
   cmd->callback([opts] { run_train_command(*opts); });
 }

@@ -120,8 +120,6 @@ void add_eval_options(CLI::App* c, AskOptions& o) {
 }  // namespace
 
 void register_vqa_caption_commands(CLI::App& app) {
-  models::register_vqa_caption_trainers();  // `minivl train` finds model.name = "vqa" / "captioner"
-
   auto v = std::make_shared<AskOptions>();
   CLI::App* vq = app.add_subcommand("vqa", "Answer a question about an image with a trained VQA model");
   vq->add_option("--model", v->model, "VQA model folder (RUN_DIR/model)")->required();
