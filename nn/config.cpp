@@ -488,15 +488,20 @@ std::string annotated_toml(const Config& config, const ConfigSchema& schema, con
 }
 
 std::string config_keys_markdown(const std::vector<ConfigKeySpec>& keys) {
-  auto cell = [](std::string s) {
+  // A table cell: '|' ends a cell (also inside code), '<' outside code starts an HTML tag ("<bos>" would vanish).
+  auto cell = [](std::string s, bool code) {
     std::string out;
-    for (char c : one_line(std::move(s))) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    for (char c : one_line(std::move(s))) {
+      if (c == '|') out += "\\|";
+      else if (c == '<' && !code) out += "&lt;";
+      else out += c;
+    }
     return out;
   };
   std::string out = "| key | default | accepts | what it does |\n|---|---|---|---|\n";
   for (const ConfigKeySpec& k : keys)
-    out += "| `" + k.key + "` | " + (k.default_value ? "`" + cell(describe_default(k)) + "`" : "required") + " | " +
-           cell(describe_allowed(k)) + " | " + cell(k.help) + " |\n";
+    out += "| `" + k.key + "` | " + (k.default_value ? "`" + cell(describe_default(k), true) + "`" : "required") +
+           " | " + cell(describe_allowed(k), false) + " | " + cell(k.help, false) + " |\n";
   return out;
 }
 
