@@ -156,7 +156,7 @@ std::string print_training_config(const TrainOptions& o) {
   return annotated_toml(r.config, r.schema, header);
 }
 
-std::string config_reference_markdown() {
+std::string config_reference_markdown(const std::vector<std::string>& trainers) {
   const ConfigSchema base = ConfigSchema::training();
   std::string out =
       "# Training configuration reference\n\n"
@@ -170,8 +170,10 @@ std::string config_reference_markdown() {
       "`minivl train --list` lists the trainers.\n\n"
       "## Keys of every trainer\n\n";
   out += config_keys_markdown(base.keys());
-  for (const std::string& name : trainer_names()) {
-    const TrainerInfo& info = *find_trainer(name);
+  for (const std::string& name : trainers) {
+    const TrainerInfo* found = find_trainer(name);
+    MINIVL_CHECK(found, "config_reference_markdown: no trainer '", name, "' is registered");
+    const TrainerInfo& info = *found;
     const ConfigSchema schema = trainer_schema(info);
     std::vector<ConfigKeySpec> own, redeclared;
     for (const ConfigKeySpec& spec : schema.keys()) {

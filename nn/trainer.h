@@ -122,9 +122,9 @@ ConfigSchema trainer_schema(const TrainerInfo& trainer);
 // `minivl train --print-config`: the resolved config as annotated TOML (annotated_toml) under a
 // header naming the config and the trainer; trains the same run when given back to `minivl train`.
 std::string print_training_config(const TrainOptions& options);
-// docs/config.md: the keys every trainer has, then each registered trainer's own keys (and the
-// base keys it redeclares), from the schemas.
-std::string config_reference_markdown();
+// docs/config.md: the keys every trainer has, then each of these registered trainers' own keys (and
+// the base keys it redeclares), from the schemas. `minivl train --print-config-docs` passes trainer_names().
+std::string config_reference_markdown(const std::vector<std::string>& trainers);
 
 struct TrainResult {
   int64_t start_step = 0, end_step = 0;  // steps [start_step, end_step) ran in this call

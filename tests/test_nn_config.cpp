@@ -120,7 +120,7 @@ TEST_CASE("nn config: a trainer's config is checked against that trainer's schem
   check_error([&] { resolve("steps = 2\n[model]\nname = \"captioner\"\nlabel_smoothing = 0.95\n"); },
               {"t.toml:4: key 'model.label_smoothing' must be in [0, 0.9], got 0.95"});
   check_error([&] { resolve("steps = 2\n[model]\nname = \"gpt\"\n"); },
-              {"t.toml: unknown model 'gpt' (registered trainers: captioner, clip, mlp, vqa)"});
+              {"t.toml: unknown model 'gpt' (registered trainers: ", "captioner, clip, mlp", "vqa"});
 }
 
 TEST_CASE("nn config: eval_example_limit takes eval.batches batches of the held-out examples, 0 = all") {

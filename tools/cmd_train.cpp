@@ -36,7 +36,7 @@ void run_train_command(const TrainCliOptions& o) {
     return;
   }
   if (o.print_config_docs) {
-    std::fputs(nn::config_reference_markdown().c_str(), stdout);
+    std::fputs(nn::config_reference_markdown(nn::trainer_names()).c_str(), stdout);
     return;
   }
   MINIVL_CHECK(!o.config.empty() || !o.resume.empty(), "train: give a CONFIG file, or --resume RUN_DIR");
