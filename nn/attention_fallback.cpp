@@ -1,7 +1,7 @@
 #include "nn/attention_fallback.h"
 
-#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -36,47 +36,33 @@ Tensor attention_mask(int64_t batch, int64_t tq, int64_t tk, bool causal, const 
   return device.is_cpu() ? mask : mask.to(device);
 }
 
-namespace {
-// The composed path (matmul, masked_fill, softmax): kept for a value head dim Dv != D, which
-// the fused op does not take.
-Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                          const Tensor& key_padding_mask, double scale) {
+// Composed from public ops only (matmul, mul, masked_fill, softmax), so its gradients come from
+// their backward nodes and it can check the fused `attention` op rather than repeat it.
+Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                           const Tensor& key_padding_mask, double scale) {
   MINIVL_CHECK(q.defined() && k.defined() && v.defined() && q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
-               "attention: expected q, k, v of shape (B, H, T, D)");
+               "attention_reference: expected q, k, v of shape (B, H, T, D)");
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2);
   MINIVL_CHECK(k.size(0) == B && v.size(0) == B && k.size(1) == H && v.size(1) == H && v.size(2) == Tk &&
                    k.size(3) == q.size(3),
-               "attention: shapes q ", q.shape_str(), ", k ", k.shape_str(), ", v ", v.shape_str(), " do not match");
+               "attention_reference: shapes q ", q.shape_str(), ", k ", k.shape_str(), ", v ", v.shape_str(),
+               " do not match");
+  MINIVL_CHECK(k.dtype() == q.dtype() && v.dtype() == q.dtype(), "attention_reference: dtypes of q (",
+               dtype_name(q.dtype()), "), k (", dtype_name(k.dtype()), ") and v (", dtype_name(v.dtype()),
+               ") differ");
   if (key_padding_mask.defined())
     MINIVL_CHECK(key_padding_mask.shape() == Shape({B, Tk}) &&
                      (key_padding_mask.dtype() == DType::boolean || key_padding_mask.dtype() == DType::u8),
-                 "attention: key_padding_mask must be bool/u8 of shape (", B, ", ", Tk, "), got ",
+                 "attention_reference: key_padding_mask must be bool/u8 of shape (", B, ", ", Tk, "), got ",
                  key_padding_mask.desc());
   Tensor scores = mul(matmul(q, k.transpose(-2, -1)), scale);  // (B, H, Tq, Tk)
-  Tensor mask = attention_mask(B, Tq, Tk, causal, key_padding_mask, q.device());
+  Tensor mask = attention_mask(B, Tq, Tk, causal, key_padding_mask, q.device());  // (B or 1, 1, Tq, Tk)
   if (!mask.defined()) return matmul(softmax(scores, -1), v);
   scores = masked_fill(scores, mask, lowest_finite(scores.dtype()));
   // Fully masked rows come out uniform from the softmax; zeroing every masked
   // entry turns them into zeros and leaves the other rows as they are.
   Tensor probs = masked_fill(softmax(scores, -1), mask, 0.0);
   return matmul(probs, v);  // (B, H, Tq, Dv)
-}
-}  // namespace
-
-// The fused attention op (core/ops/attention.cpp: FlashAttention-2 on the CPU, the registered
-// CUDA version on a GPU) whenever v's head dim equals q's.
-Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                           const Tensor& key_padding_mask, double scale) {
-  if (q.defined() && v.defined() && q.dim() == 4 && v.dim() == 4 && v.size(3) == q.size(3)) {
-    AttentionOptions options;
-    options.causal = causal;
-    options.key_padding_mask = key_padding_mask.defined() && key_padding_mask.device() != q.device()
-                                   ? key_padding_mask.to(q.device())
-                                   : key_padding_mask;
-    options.scale = scale;
-    return attention(q, k, v, options);
-  }
-  return attention_composed(q, k, v, causal, key_padding_mask, scale);
 }
 
 }  // namespace minivl::nn

@@ -1,13 +1,14 @@
 #pragma once
-// Scaled dot-product attention from public ops (matmul, masked_fill, softmax):
-// the materialised reference for the fused `attention` op, with the same
-// semantics. nn::MultiHeadAttention uses the fused op and can be switched to
-// this one (set_use_attention_reference) to compare.
+// Scaled dot-product attention composed from public ops (matmul, mul, masked_fill,
+// softmax; never the fused `attention` op), gradients through their autograd nodes:
+// the materialised reference for the fused op, with the same semantics.
+// nn::MultiHeadAttention uses the fused op and can be switched to this one
+// (set_use_attention_reference) to compare the two.
 #include "core/tensor.h"
 
 namespace minivl::nn {
 
-// q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv).
+// q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); Dv may differ from D.
 // causal: query i attends to keys j <= i + (Tk - Tq) (the last query is aligned
 //   with the last key, which is what incremental decoding with a KV cache needs).
 // key_padding_mask: (B, Tk) bool or u8, true/nonzero = that key is padding and

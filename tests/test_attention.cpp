@@ -1,15 +1,19 @@
 // attention: the tiled FlashAttention-2 kernels against the naive materialised ones (f64 to
 // 1e-10, f32 to 1e-5 relative) with every mask mode and T across the tile edge, f64 gradchecks
-// of the op, the all-masked row, bf16 against f32, thread-count determinism and the op's errors.
+// of the op, the all-masked row, bf16 against f32, thread-count determinism, the op's errors, and
+// nn::attention_reference (public ops only) against the op.
 #include <doctest/doctest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <string>
 
+#include "core/autograd.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
+#include "nn/attention_fallback.h"
 #include "tests/core_test_util.h"
 #include "tests/gradcheck.h"
 
@@ -108,6 +112,23 @@ void check_tiled_equals_naive(DType dtype, double tol) {
 }
 
 Tensor leaf(const Shape& shape, uint64_t seed) { return random_input(shape, seed, true); }
+
+// The names of every node in the autograd graph that produced `t`.
+std::multiset<std::string> graph_node_names(const Tensor& t) {
+  std::multiset<std::string> names;
+  std::vector<std::shared_ptr<Node>> stack;
+  std::set<const Node*> seen;
+  if (t.grad_fn()) stack.push_back(t.grad_fn());
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n.get()).second) continue;
+    names.insert(n->name());
+    for (const Edge& e : n->next_edges)
+      if (e.fn) stack.push_back(e.fn);
+  }
+  return names;
+}
 
 }  // namespace
 
@@ -224,6 +245,57 @@ TEST_CASE("attention rejects mismatched shapes, dtypes and masks, naming the op"
   minivl::testing::check_error([&] { attention(q, k, k, o); }, {"attention", "key_padding_mask", "(2, 6)"});
   o.key_padding_mask = zeros({2, 6});
   minivl::testing::check_error([&] { attention(q, k, k, o); }, {"attention", "bool or u8"});
+}
+
+TEST_CASE("nn::attention_reference is composed from public ops and agrees with the op (f64, values, gradients)") {
+  // Tq != Tk both ways, causal + padding, and Tq > Tk causal (rows with no key at all); Dv == D, where
+  // the reference must still not reach for the fused op.
+  const Case cases[] = {kCases[3], kCases[4], kCases[5], kCases[6], kCases[7]};
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Inputs in = make_inputs(c, DType::f64, 41);
+    const double scale = 0.7;
+    auto run = [&](bool reference) {
+      Tensor q = in.q.detach().requires_grad_(), k = in.k.detach().requires_grad_(),
+             v = in.v.detach().requires_grad_();
+      Tensor out;
+      if (reference) {
+        out = nn::attention_reference(q, k, v, c.causal, in.mask, scale);
+      } else {
+        AttentionOptions o;
+        o.causal = c.causal;
+        o.key_padding_mask = in.mask;
+        o.scale = scale;
+        out = attention(q, k, v, o);
+      }
+      const std::multiset<std::string> names = graph_node_names(out);
+      sum(mul(out, in.dout)).backward();
+      return std::make_pair(names, Results{out.detach(), Tensor(), q.grad(), k.grad(), v.grad()});
+    };
+    const auto [fused_names, fused] = run(false);
+    const auto [ref_names, ref] = run(true);
+    REQUIRE(fused_names.count("AttentionBackward") == 1);  // the probe sees the fused op where it is
+    CHECK(ref_names.count("AttentionBackward") == 0);
+    CHECK(ref_names.count("SoftmaxBackward") == 1);
+    CHECK(ref_names.count("MatmulBackward") == 2);
+    CHECK(rel_err(ref.out, fused.out) <= 1e-12);
+    CHECK(rel_err(ref.dq, fused.dq) <= 1e-12);
+    CHECK(rel_err(ref.dk, fused.dk) <= 1e-12);
+    CHECK(rel_err(ref.dv, fused.dv) <= 1e-12);
+  }
+}
+
+TEST_CASE("nn::attention_reference takes a value head dim other than q's, and names itself in errors") {
+  Tensor q = random_input({1, 2, 3, 4}, 51, false), k = random_input({1, 2, 5, 4}, 52, false),
+         v = random_input({1, 2, 5, 6}, 53, false);
+  CHECK(nn::attention_reference(q, k, v, true, Tensor(), 0.5).shape() == Shape{1, 2, 3, 6});
+  minivl::testing::check_error([&] { nn::attention_reference(q, k, v.narrow(2, 0, 4), false, Tensor(), 0.5); },
+                               {"attention_reference", "(1, 2, 4, 6)"});
+  minivl::testing::check_error([&] { nn::attention_reference(q, k.to(DType::f32), v, false, Tensor(), 0.5); },
+                               {"attention_reference", "dtypes"});
+  minivl::testing::check_error(
+      [&] { nn::attention_reference(q, k, v, false, zeros({1, 3}, DType::boolean), 0.5); },
+      {"attention_reference", "key_padding_mask", "(1, 5)"});
 }
 
 }  // TEST_SUITE

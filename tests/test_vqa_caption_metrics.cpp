@@ -1,4 +1,5 @@
-// VQA accuracy (official vqaEval.py), BLEU-1..4 and CIDEr-D (coco-caption) against hand-worked examples.
+// BLEU-1..4 and CIDEr-D (coco-caption) against hand-worked examples, and the score command for captions
+// and VQA (the VQA scorer itself: tests/test_vqa_metrics.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,82 +15,6 @@
 
 using namespace minivl::models;
 namespace fs = std::filesystem;
-
-TEST_CASE("vqa normalisation: punctuation, periods, numbers, articles, contractions") {
-  // '?' touches no space and there is no digit,digit comma: replaced by a space; then split/joined.
-  CHECK(vqa_normalize_answer("yes?") == "yes");
-  // "a dog!" : '!' -> ' ' (no space around it), "a" dropped.
-  CHECK(vqa_normalize_answer("A Dog!") == "dog");
-  // A punctuation mark next to a space is deleted rather than spaced: "red , blue" -> "red  blue".
-  CHECK(vqa_process_punctuation("red , blue") == "red  blue");
-  CHECK(vqa_process_punctuation("red,blue") == "red blue");
-  // With a digit,digit comma anywhere, every punctuation mark is deleted: "1,000" -> "1000".
-  CHECK(vqa_process_punctuation("1,000") == "1000");
-  CHECK(vqa_process_punctuation("x-ray, 1,5") == "xray 15");
-  // Periods: deleted unless followed by a digit.
-  CHECK(vqa_process_punctuation("3.5 ft.") == "3.5 ft");
-  CHECK(vqa_process_punctuation("..5") == ".5");
-  // re.sub's count is re.UNICODE = 32: only the first 32 such periods go.
-  CHECK(vqa_process_punctuation(std::string(40, '.')) == std::string(8, '.'));
-  // Apostrophes and colons are not in the list.
-  CHECK(vqa_process_punctuation("don't: go") == "don't: go");
-  // Number words and "none" to digits, articles dropped, contractions map.
-  CHECK(vqa_process_digit_article("The Two  dogs") == "2 dogs");
-  CHECK(vqa_process_digit_article("none") == "0");
-  CHECK(vqa_process_digit_article("an eleven") == "eleven");
-  CHECK(vqa_process_digit_article("dont know") == "don’t know");
-  CHECK(vqa_process_digit_article("isnt it") == "isn’t it");
-  CHECK(vqa_strip("\t two\n") == "two");
-  CHECK(vqa_strip(" a\tb ") == "a b");
-}
-
-TEST_CASE("vqa accuracy: leave-one-out mean of min(matches/3, 1)") {
-  const std::vector<std::string> ten_yes(10, "yes");
-  CHECK(vqa_question_accuracy(ten_yes, "yes") == doctest::Approx(1.0));
-  CHECK(vqa_question_accuracy(ten_yes, "no") == doctest::Approx(0.0));
-  // 2 of 10 humans say "2": leaving out one of those two leaves 1 match (1/3), leaving out any of the
-  // other 8 leaves 2 matches (2/3): (2 * 1/3 + 8 * 2/3) / 10 = 18/30 = 0.6.
-  std::vector<std::string> h = {"2", "2", "3", "3", "3", "3", "3", "3", "3", "3"};
-  CHECK(vqa_question_accuracy(h, "2") == doctest::Approx(0.6).epsilon(1e-12));
-  // 3 say "2": leaving one of them out gives 2/3 (3 times), others give 1 (7 times) -> (2 + 7) / 10 = 0.9.
-  h = {"2", "2", "2", "3", "3", "3", "3", "3", "3", "3"};
-  CHECK(vqa_question_accuracy(h, "2") == doctest::Approx(0.9).epsilon(1e-12));
-  // 1 says it: 9 subsets have one match (1/3), 1 has none -> 9/30 = 0.3.
-  h = {"2", "3", "3", "3", "3", "3", "3", "3", "3", "3"};
-  CHECK(vqa_question_accuracy(h, "2") == doctest::Approx(0.3).epsilon(1e-12));
-  // Normalisation applies when answers differ: "two" and "Two." both become "2", so the prediction
-  // "2" matches 2 entries -> 0.6 as above.
-  h = {"two", "Two.", "3", "3", "3", "3", "3", "3", "3", "3"};
-  CHECK(vqa_question_accuracy(h, "2") == doctest::Approx(0.6).epsilon(1e-12));
-  // The prediction is normalised too in that case: "the two" -> "2".
-  CHECK(vqa_question_accuracy(h, " the two ") == doctest::Approx(0.6).epsilon(1e-12));
-  // All ten identical: no normalisation, only stripping. "Two." never equals "two" ...
-  const std::vector<std::string> ten_two(10, "two");
-  CHECK(vqa_question_accuracy(ten_two, "Two.") == doctest::Approx(0.0));
-  CHECK(vqa_question_accuracy(ten_two, "2") == doctest::Approx(0.0));
-  // ... but whitespace is always stripped.
-  CHECK(vqa_question_accuracy(ten_two, "  two\n") == doctest::Approx(1.0));
-  // Entries that are equal as whole entries (same answer, no distinguishing id) leave together: with
-  // 4 identical entries {"2"} and 6 "3" and no ids, leaving out a "2" removes all four -> 0 matches;
-  // leaving out a "3" keeps 4 -> 1. (4 * 0 + 6 * 1) / 10 = 0.6.
-  h = {"2", "2", "2", "2", "3", "3", "3", "3", "3", "3"};
-  const std::vector<std::string> same_ids(10, "{}");
-  CHECK(vqa_question_accuracy(h, "2", same_ids) == doctest::Approx(0.6).epsilon(1e-12));
-  // With distinct ids: 4 x min(1, 3/3) + 6 x 1 = 1.
-  CHECK(vqa_question_accuracy(h, "2") == doctest::Approx(1.0));
-}
-
-TEST_CASE("vqa evaluate: overall and per answer type are means over questions") {
-  std::vector<VqaEvalItem> items(3);
-  items[0] = {std::vector<std::string>(10, "yes"), {}, "yes/no", "is there", "yes"};   // 1
-  items[1] = {std::vector<std::string>(10, "no"), {}, "yes/no", "is there", "yes"};    // 0
-  items[2] = {{"2", "2", "3", "3", "3", "3", "3", "3", "3", "3"}, {}, "number", "how many", "2"};  // 0.6
-  const VqaScores s = vqa_evaluate(items);
-  CHECK(s.overall == doctest::Approx(1.6 / 3).epsilon(1e-12));
-  CHECK(s.per_answer_type.at("yes/no") == doctest::Approx(0.5));
-  CHECK(s.per_answer_type.at("number") == doctest::Approx(0.6));
-  CHECK(s.questions == 3);
-}
 
 TEST_CASE("caption tokenisation: lowercase, punctuation out, whitespace split") {
   CHECK(caption_tokenize("A red Circle, left of the square.") == "a red circle left of the square");
