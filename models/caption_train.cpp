@@ -119,9 +119,11 @@ class CaptionTrainer : public nn::Trainer {
     if (!c.get_string("model.vision_init").empty()) load_clip_vision(*bundle_.model->vision_model, c.get_string("model.vision_init"));
     bundle_.model->to(device);
     pre_.image_size = int(mc.vision.image_size);
+    const int64_t captions_per_image = c.get_int("data.captions_per_image");
     for (int64_t id : data_.train_ids) {
       std::vector<std::vector<int64_t>> rows;
       for (const auto& s : data_.captions.at(id)) {
+        if (captions_per_image > 0 && int64_t(rows.size()) == captions_per_image) break;
         std::vector<int64_t> r = {WordVocab::kBos};
         for (int64_t w : bundle_.vocab.encode(s)) r.push_back(w);
         if (int64_t(r.size()) > mc.max_length) r.resize(size_t(mc.max_length));
@@ -192,6 +194,7 @@ void register_caption_trainer() {
     s.add_int("model.max_length", 32, "decoder positions (<bos> included)", 4);
     s.add_bool("model.tie_embeddings", true, "tie the token embedding to the output projection");
     s.add_float("model.label_smoothing", 0.1, "label smoothing of the teacher-forcing loss", 0.0, 0.9);
+    s.add_int("data.captions_per_image", 0, "train on each image's first K captions only (0 = all)", 0);
     s.add_int("data.eval_images", 300, "held-out images captioned per evaluation (0 = all)", 0);
     s.add_int("eval.batches", 0,
               "caption at most this many batches of data.batch_size held-out images per evaluation (0 = "

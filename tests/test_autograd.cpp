@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -41,6 +42,31 @@ std::pair<Tensor, Tensor> halves(const Tensor& x) {
     set_history(node, {x}, {a, b});
   }
   return {a, b};
+}
+
+// The identity, whose backward counts its calls: an engine that ran a node once per path to it, or
+// once per gradient arriving, would call it more than once.
+struct CountingIdentityBackward final : Node {
+  int* calls = nullptr;
+  const char* name() const override { return "CountingIdentityBackward"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& g) override {
+    ++*calls;
+    return {g[0]};
+  }
+};
+
+Tensor counting_identity(const Tensor& x, int& calls) {
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = x.clone();
+  }
+  if (needs_grad({&x})) {
+    auto node = std::make_shared<CountingIdentityBackward>();
+    node->calls = &calls;
+    set_history(node, {x}, {y});
+  }
+  return y;
 }
 
 // A node whose backward returns a gradient of the wrong shape (a broken op).
@@ -279,13 +305,31 @@ TEST_CASE("a backward node returning a wrongly shaped gradient is caught at the 
 }
 
 TEST_CASE("the engine visits every node once, however many paths lead to it") {
-  // x -> y = x * 2 -> ten uses of y; x's gradient is 2 * 10, computed once per path.
+  // x -> y = id(x * 2) -> ten uses of y: y's node runs once, with the ten gradients summed.
   Tensor x = leaf({1}, {1});
-  Tensor y = mul(x, 2.0);
+  int y_calls = 0;
+  Tensor y = counting_identity(mul(x, 2.0), y_calls);
   Tensor total = zeros({1}, DType::f64);
   for (int i = 0; i < 10; ++i) total = add(total, y);
   total.backward();
+  CHECK(y_calls == 1);
   check_values(x.grad(), {20});
+
+  // A ladder of 12 diamonds, a_k = id(y_k), y_{k+1} = a_k + a_k: 2^(12 - k) paths lead to a_k's node,
+  // which still runs once.
+  Tensor z = leaf({1}, {1});
+  std::vector<int> calls(12, 0);
+  Tensor h = z;
+  for (int k = 0; k < 12; ++k) {
+    Tensor a = counting_identity(h, calls[size_t(k)]);
+    h = add(a, a);
+  }
+  h.backward();
+  for (int k = 0; k < 12; ++k) {
+    CAPTURE(k);
+    CHECK(calls[size_t(k)] == 1);
+  }
+  check_values(z.grad(), {4096});
 }
 
 }  // TEST_SUITE

@@ -20,6 +20,7 @@
 #include "models/clip.h"
 #include "models/metrics.h"
 #include "nn_test_util.h"
+#include "skip_report.h"
 
 using namespace minivl;
 using minivl::models::ClipConfig;
@@ -248,7 +249,7 @@ TEST_CASE("clip: a model folder written by another program (raw bytes, f16, posi
   CHECK(max_abs_diff(loaded->encode_text(sample_ids()), ref.encode_text(sample_ids())) < 2e-2);
 
   if (!std::filesystem::exists(kVocab)) {
-    MESSAGE("skipping the CLI part: no OpenAI vocabulary at " << kVocab);
+    MINIVL_REPORT_SKIP("the CLI part: no OpenAI vocabulary at " << kVocab);
     return;
   }
   // An image at the model's resolution: preprocessing only normalises it.

@@ -7,12 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -20,7 +22,9 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/generator.h"
 #include "core/ops.h"
+#include "core/tensor_io.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/trainer.h"
@@ -101,6 +105,22 @@ size_t metrics_lines_count(const std::string& run_dir) {
   return n;
 }
 
+// The model weights of run_dir's checkpoint, by name.
+std::map<std::string, std::vector<double>> checkpoint_weights(const std::string& run_dir) {
+  std::map<std::string, std::vector<double>> w;
+  for (const auto& [name, t] : load_safetensors(run_dir + "/checkpoint/model.safetensors")) w[name] = t.to_vector();
+  return w;
+}
+
+// The scripted model's weights before training: the loop seeds the default generator with the
+// config's seed (0) and then builds the trainer.
+std::map<std::string, std::vector<double>> initial_weights() {
+  default_generator().manual_seed(0);
+  std::map<std::string, std::vector<double>> w;
+  for (const auto& [name, t] : Linear(4, 2).state_dict()) w[name] = t.to_vector();
+  return w;
+}
+
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
@@ -127,8 +147,23 @@ TEST_CASE("hardening: a non-finite loss skips the step; K in a row stop the run 
   REQUIRE(lines.size() == 8);
   CHECK(lines[2].value("skipped", false));   // step 3
   CHECK_FALSE(lines[3].value("skipped", false));
-  // The skipped steps left the weights alone: the checkpoint's are finite.
+  // The skipped steps left the weights (and momenta) alone: the step-6 checkpoint (steps 3 and 6
+  // skipped) holds finite weights, bitwise those of a clean run stopped after its 4th step (four
+  // updates each, constant lr, the same init).
   CHECK(read_checkpoint_state(o.run_dir).step == 6);
+  const std::map<std::string, std::vector<double>> after_skips = checkpoint_weights(o.run_dir);
+  REQUIRE(after_skips.count("weight") == 1);
+  for (const auto& [name, values] : after_skips) {
+    CAPTURE(name);
+    CHECK(std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); }));
+  }
+  NnTempDir clean_dir;
+  register_scripted([](ScriptedTrainer&) {});
+  TrainOptions clean = scripted_run(clean_dir);
+  clean.stop_at = 4;
+  run_training(clean);
+  CHECK(after_skips == checkpoint_weights(clean.run_dir));
+  CHECK(after_skips != initial_weights());   // and the four updates did move them
 }
 
 TEST_CASE("hardening: a checkpoint is never written with non-finite weights; the previous one is kept") {

@@ -86,9 +86,32 @@ TEST_CASE("nn LayerNorm, Embedding, MLP, Dropout") {
     CHECK(ev[size_t(3 + k)] == w[size_t(k)]);
   }
 
+  // MLP against plain loops over its weights: y = W2 qg(W1 x + b1) + b2, qg(h) = h sigmoid(1.702 h).
   MLP mlp(4, 8, Activation::quick_gelu);
+  {
+    NoGradGuard g;   // non-zero biases, so a dropped bias shows
+    mlp.fc1->bias.copy_(randn({8}));
+    mlp.fc2->bias.copy_(randn({4}));
+  }
   Tensor x = randn({2, 4});
-  check_values(mlp.forward(x), mlp.fc2->forward(quick_gelu(mlp.fc1->forward(x))).to_vector(), 0, 0);
+  const auto w1 = mlp.fc1->weight.to_vector(), b1 = mlp.fc1->bias.to_vector();   // w1: (8, 4)
+  const auto w2 = mlp.fc2->weight.to_vector(), b2 = mlp.fc2->bias.to_vector();   // w2: (4, 8)
+  const auto xv = x.to_vector();
+  std::vector<double> want;
+  for (int n = 0; n < 2; ++n) {
+    std::array<double, 8> h{};
+    for (int j = 0; j < 8; ++j) {
+      double a = b1[size_t(j)];
+      for (int k = 0; k < 4; ++k) a += w1[size_t(j * 4 + k)] * xv[size_t(n * 4 + k)];
+      h[size_t(j)] = a / (1.0 + std::exp(-1.702 * a));
+    }
+    for (int i = 0; i < 4; ++i) {
+      double y = b2[size_t(i)];
+      for (int j = 0; j < 8; ++j) y += w2[size_t(i * 8 + j)] * h[size_t(j)];
+      want.push_back(y);
+    }
+  }
+  check_values(mlp.forward(x), want, 1e-5, 1e-5);
   CHECK(activation_from_name("gelu_new") == Activation::gelu_tanh);
 
   Dropout drop(0.5);

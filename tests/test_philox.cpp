@@ -68,13 +68,10 @@ TEST_CASE("philox_uint32: position offset + i is word (p % 4) of block p / 4") {
   CHECK(philox_uint32(0, 0, 3) == 0x9b00dbd8u);
 }
 
-TEST_CASE("philox streams are deterministic and depend on seed and offset") {
-  std::vector<uint32_t> a, b;
-  for (uint64_t i = 0; i < 64; ++i) {
-    a.push_back(philox_uint32(42, 8, i));
-    b.push_back(philox_uint32(42, 8, i));
-  }
-  CHECK(a == b);
+TEST_CASE("philox streams depend on seed and offset") {
+  // (Fixed values for a fixed (seed, offset, i): the known answers above and below.)
+  std::vector<uint32_t> a;
+  for (uint64_t i = 0; i < 64; ++i) a.push_back(philox_uint32(42, 8, i));
   int same_seed_diff = 0, same_offset_diff = 0;
   for (uint64_t i = 0; i < 64; ++i) {
     same_seed_diff += philox_uint32(43, 8, i) == a[i];
@@ -83,8 +80,52 @@ TEST_CASE("philox streams are deterministic and depend on seed and offset") {
   CHECK(same_seed_diff < 2);     // another seed: an unrelated stream
   CHECK(same_offset_diff < 2);   // offset 9: a shifted stream
   CHECK(philox_uint32(42, 9, 0) == a[1]);
-  CHECK(philox_normal(42, 8, 5) == philox_normal(42, 8, 5));
-  CHECK(philox_uniform_f64(42, 8, 5) == philox_uniform_f64(42, 8, 5));
+  // The other distributions read the same positions: element 3 at offset 10 is element 5 at offset 8
+  // (normal: positions 12 and 13, the sine half; f64 at element 2 / 3: positions 14 and 15).
+  CHECK(philox_normal(42, 10, 3) == philox_normal(42, 8, 5));
+  CHECK(philox_uniform_f64(42, 10, 2) == philox_uniform_f64(42, 8, 3));
+  CHECK(philox_normal(43, 8, 5) != philox_normal(42, 8, 5));
+  CHECK(philox_uniform_f64(43, 8, 5) != philox_uniform_f64(42, 8, 5));
+}
+
+TEST_CASE("the distributions at seed 0, block 0 map the first known-answer vector's words") {
+  // Seed 0 and stream positions 0-3 are the counter {0, 0, 0, 0} and key {0, 0}: Random123's words.
+  const uint32_t kat[4] = {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8};
+  const double two_m24 = std::ldexp(1.0, -24), two_m53 = std::ldexp(1.0, -53);
+  for (uint64_t k = 0; k < 4; ++k) CHECK(double(philox_uniform(0, 0, k)) == double(kat[k] >> 8) * two_m24);
+  for (uint64_t k = 0; k < 2; ++k) {
+    const uint64_t bits = (uint64_t(kat[2 * k]) << 32) | kat[2 * k + 1];
+    CHECK(philox_uniform_f64(0, 0, k) == double(bits >> 11) * two_m53);
+  }
+  for (uint64_t j = 0; j < 2; ++j) {   // Box-Muller in double on words 2j, 2j + 1
+    const double u1 = ((kat[2 * j] >> 8) + 1.0) * two_m24, u2 = (kat[2 * j + 1] >> 8) * two_m24;
+    const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586 * u2;
+    CHECK(philox_normal(0, 0, 2 * j) == doctest::Approx(r * std::cos(t)).epsilon(1e-5));
+    CHECK(philox_normal(0, 0, 2 * j + 1) == doctest::Approx(r * std::sin(t)).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("the mappings at their extremes: uniforms stay below 1, normals stay finite") {
+  // Positions of seed 0's stream, found by scanning it: a word of 25 leading ones (as a float the
+  // whole word would round to 2^32, so word * 2^-32 gives 1) and a word of 24 leading zeros. Both
+  // are even, so each is a normal pair's u1 word.
+  const uint64_t all_ones = 99850914, all_zeros = 59535980;
+  REQUIRE(philox_uint32(0, all_ones, 0) >= 0xffffff80u);
+  REQUIRE((philox_uint32(0, all_zeros, 0) >> 8) == 0u);
+  const float below_one = 1.0f - std::ldexp(1.0f, -24);
+  CHECK(philox_uniform(0, all_ones, 0) == below_one);   // the largest uniform, < 1
+  CHECK(philox_uniform(0, all_zeros, 0) == 0.0f);
+  const double f64_top = philox_uniform_f64(0, all_ones, 0);   // high word = that word
+  CHECK(f64_top < 1.0);
+  CHECK(f64_top >= double(below_one));
+  // u1 = 1 (the top word): radius sqrt(-2 ln 1) = 0, both elements exactly 0.
+  CHECK(philox_normal(0, all_ones, 0) == 0.0f);
+  CHECK(philox_normal(0, all_ones, 1) == 0.0f);
+  // u1 = 2^-24 (the smallest, never 0): radius^2 = 48 ln 2, finite.
+  const float z0 = philox_normal(0, all_zeros, 0), z1 = philox_normal(0, all_zeros, 1);
+  CHECK(std::isfinite(z0));
+  CHECK(std::isfinite(z1));
+  CHECK(double(z0) * z0 + double(z1) * z1 == doctest::Approx(48.0 * std::log(2.0)).epsilon(1e-5));
 }
 
 TEST_CASE("element i is the same whether drawn in one range or split") {
@@ -127,8 +168,6 @@ TEST_CASE("philox_uniform is in [0, 1) with mean 1/2 and variance 1/12") {
   CHECK(var == doctest::Approx(1.0 / 12).epsilon(0.02));
   CHECK(lo < 1e-3f);
   CHECK(hi > 0.999f);
-  // The extremes of the mapping.
-  CHECK(static_cast<float>(0xffffffffu >> 8) * 5.9604644775390625e-08f < 1.0f);
 }
 
 TEST_CASE("philox_uniform_f64 is in [0, 1), uses two words, mean 1/2") {
@@ -173,8 +212,6 @@ TEST_CASE("philox_normal has mean 0, std 1 and pairs elements 2j, 2j+1 (Box-Mull
     double u1 = ((a >> 8) + 1.0) * std::ldexp(1.0, -24);
     CHECK(double(z0) * z0 + double(z1) * z1 == doctest::Approx(-2.0 * std::log(u1)).epsilon(1e-4));
   }
-  // The smallest u1 the mapping yields is 2^-24 > 0, so the log stays finite.
-  CHECK(std::isfinite(std::sqrt(-2.0f * std::log(5.9604644775390625e-08f))));
 }
 
 TEST_CASE("Generator::reserve hands out disjoint, consecutive ranges") {

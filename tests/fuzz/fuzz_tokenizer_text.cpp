@@ -1,6 +1,7 @@
 // libFuzzer target: tokenizer/ on arbitrary text (clean, encode, decode, tokenize).
 // The vocabulary is OpenAI's bpe_simple_vocab_16e6.txt.gz when MINIVL_FUZZ_VOCAB (or the
 // shared data folder) has it, else a small vocabulary learned from a fixed corpus.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -17,6 +18,8 @@ static const ClipTokenizer& tokenizer() {
     const char* env = std::getenv("MINIVL_FUZZ_VOCAB");
     std::string path = env ? env : MINIVL_SHARED_DIR "/data/clip/bpe_simple_vocab_16e6.txt.gz";
     if (std::filesystem::exists(path)) return std::make_unique<ClipTokenizer>(ClipTokenizer::load(path));
+    std::fprintf(stderr, "fuzz_tokenizer_text: no OpenAI vocabulary at %s: fuzzing with a small learned one\n",
+                 path.c_str());
     const std::vector<std::string> corpus = {"a photo of a cat", "a photo of a dog on the grass",
                                              "two dogs and a cat", "l'été à Paris ça va", "日本語 テキスト"};
     minivl::tokenizer::BpeTrainResult bpe = minivl::tokenizer::train_bpe(corpus, 600, 1);
