@@ -17,7 +17,8 @@
 // of one shape) with every output poisoned with NaN; all outputs must be finite and the (b = 0,
 // h < 2) slice must match the CPU's tiled kernels in f32 (out, lse; dq, dk, dv for the backward).
 // A kernel that fails is reported (the row's error), never timed. Timing: CUDA events around one
-// call, the L2 flushed before each (bench/gpu_timing.h), the median of the benchmark's iterations.
+// call, the L2 flushed before each (bench/gpu_timing.h); the row's time is the median of 5 to 101
+// calls (about 30 ms of them; counter `calls`), so --benchmark_min_time applies to the CPU rows only.
 // Counters: median_ms, TFLOPS, GBps, pct_ceiling (of a device-to-device copy of >= 4x L2, measured
 // in the same run), pct_spec (of the card's peak bandwidth).
 // FLOPs (FlashAttention's convention): forward 4 B H Tq Tk D, halved for causal; backward 2.5x the
@@ -354,6 +355,7 @@ void register_gpu_rows() {
                                   std::to_string(pass))
                                      .c_str(),
                                  [s, version, pass](benchmark::State& st) { cuda_row(st, s, version, pass); })
+        ->Iterations(1)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   };
@@ -361,6 +363,7 @@ void register_gpu_rows() {
     for (int pass : {0, 1}) {
       benchmark::RegisterBenchmark(("BM_AttentionCudnn/" + shape_args(s) + "/" + std::to_string(pass)).c_str(),
                                    [s, pass](benchmark::State& st) { cudnn_row(st, s, pass); })
+          ->Iterations(1)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
       for (int version = 4; version >= 3; --version)

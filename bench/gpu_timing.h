@@ -32,7 +32,9 @@ class GpuTimer {
   GpuTimer& operator=(const GpuTimer&) = delete;
 
   double time_ms(const std::function<void()>& fn);
-  // The benchmark loop: one timed call per iteration (reported as manual time); the median in ms.
+  // The benchmark loop, for rows registered with Iterations(1) and UseManualTime(): one warm-up
+  // call, then about 30 ms of timed calls (5 to 101); the median is the iteration's manual time
+  // and the return value (ms). Counter `calls` says how many were timed.
   double run(benchmark::State& state, const std::function<void()>& fn);
 
  private:
