@@ -301,6 +301,29 @@ void cuda_row(benchmark::State& state, const AttnShape& s, int version, int pass
   }
 }
 
+// One shape's cuDNN plans, forward and backward, built once for both passes' rows (building a
+// plan can compile kernels at run time). When the backward plan fails, the forward still runs and
+// the backward row reports why.
+bench::CudnnSdpa& cudnn_plans(const AttnShape& s, int pass, double scale) {
+  static std::string key, backward_error;
+  static std::unique_ptr<bench::CudnnSdpa> sdpa;
+  if (!sdpa || key != shape_args(s)) {
+    sdpa.reset();
+    key.clear();
+    backward_error.clear();
+    const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
+    try {
+      sdpa = std::make_unique<bench::CudnnSdpa>(sp, true, scale, cuda::stream_handle());
+    } catch (const std::exception& e) {
+      backward_error = std::string("with the backward graph: ") + e.what();
+      sdpa = std::make_unique<bench::CudnnSdpa>(sp, false, scale, cuda::stream_handle());
+    }
+    key = shape_args(s);
+  }
+  if (pass == 1 && !backward_error.empty()) throw bench::CudnnError(backward_error);
+  return *sdpa;
+}
+
 void cudnn_row(benchmark::State& state, const AttnShape& s, int pass) {
   const bench::CudnnLibrary& lib = bench::cudnn_library();
   if (!lib.loaded) {
@@ -323,7 +346,7 @@ void cudnn_row(benchmark::State& state, const AttnShape& s, int pass) {
   try {
     ShapeData& d = shape_data(s);
     const Problem& p = d.gpu;
-    bench::CudnnSdpa sdpa(sp, pass == 1, scale, cuda::stream_handle());
+    bench::CudnnSdpa& sdpa = cudnn_plans(s, pass, scale);
     sdpa.bind_forward(p.q.data_ptr(), p.k.data_ptr(), p.v.data_ptr(), p.out.data_ptr(), p.lse.data_ptr());
     if (pass == 1)
       sdpa.bind_backward(p.q.data_ptr(), p.k.data_ptr(), p.v.data_ptr(), p.out.data_ptr(), p.lse.data_ptr(),

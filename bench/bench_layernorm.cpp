@@ -263,6 +263,28 @@ void minivl_row(benchmark::State& state, const LnCase& c, int version, int pass)
   }
 }
 
+// One case's cuDNN plans (forward and backward), built once for both passes' rows. When the
+// backward plan fails, the forward still runs and the backward row reports why.
+bench::CudnnLayerNorm& cudnn_plans(const bench::LayerNormProblem& lp, int pass) {
+  static std::string key, backward_error;
+  static std::unique_ptr<bench::CudnnLayerNorm> ln;
+  const std::string k = std::to_string(lp.rows) + "/" + std::to_string(lp.cols) + (lp.bf16 ? "/bf16" : "/f32");
+  if (!ln || key != k) {
+    ln.reset();
+    key.clear();
+    backward_error.clear();
+    try {
+      ln = std::make_unique<bench::CudnnLayerNorm>(lp, true, cuda::stream_handle());
+    } catch (const std::exception& e) {
+      backward_error = std::string("with the backward graph: ") + e.what();
+      ln = std::make_unique<bench::CudnnLayerNorm>(lp, false, cuda::stream_handle());
+    }
+    key = k;
+  }
+  if (pass == 1 && !backward_error.empty()) throw bench::CudnnError(backward_error);
+  return *ln;
+}
+
 void cudnn_row(benchmark::State& state, const LnCase& c, int pass) {
   const bench::CudnnLibrary& lib = bench::cudnn_library();
   if (!lib.loaded) {
@@ -283,7 +305,7 @@ void cudnn_row(benchmark::State& state, const LnCase& c, int pass) {
   }
   try {
     LnData& d = case_data(c);
-    bench::CudnnLayerNorm ln(lp, pass == 1, cuda::stream_handle());
+    bench::CudnnLayerNorm& ln = cudnn_plans(lp, pass);
     ln.bind_forward(d.x.data_ptr(), d.w32.data_ptr(), d.b32.data_ptr(), d.y.data_ptr(), d.mean.data_ptr(),
                     d.rstd.data_ptr());
     if (pass == 1)
