@@ -165,9 +165,9 @@ void register_cpu_rows() {
 #if MINIVL_CUDA
 // ---- CUDA and cuDNN ----
 
-// The (b = 0, h < 2) slice of a tensor on the CPU in f32.
+// The (b = 0, h < 2) slice of a tensor on the CPU in f32 (cut on its device: only the slice moves).
 Tensor head_slice(const Tensor& t) {
-  return t.to(Device::cpu()).narrow(0, 0, 1).narrow(1, 0, std::min<int64_t>(2, t.size(1))).to(DType::f32).contiguous();
+  return t.narrow(0, 0, 1).narrow(1, 0, std::min<int64_t>(2, t.size(1))).contiguous().to(Device::cpu()).to(DType::f32);
 }
 
 double max_rel_diff(const Tensor& got, const Tensor& want) {
