@@ -1,38 +1,54 @@
 // Attention benchmarks: the fused op's tiled CPU kernels beside the naive materialised ones, and
-// on CUDA every numbered kernel version, on CLIP's shapes and FlashAttention's standard sweep.
+// on CUDA every numbered kernel version beside cuDNN (loaded at run time, bench/cudnn_peer.h) on
+// the vision-language shapes and FlashAttention's standard long sweep.
 //
-//   BM_AttentionCpu/B/H/T/D/causal/pass      tiled CPU kernels, f32; pass 0 forward, 1 backward.
+//   BM_AttentionCpu/B/H/Tq/Tk/D/causal/pass          tiled CPU kernels, f32; pass 0 forward, 1 backward.
 //       Counter naive_over_tiled: the naive kernel's CPU time on the same call / the tiled one's
-//       (best of 5 each, alternating). On a shared machine run with OMP_NUM_THREADS=1.
-//       CPU rows keep the CLIP shapes' H, T, D but a smaller B (B / 16, at least 1; B = 2 at
-//       T = 512): the full batches take minutes on a 2-core CPU. Larger T is GPU-only.
-//   BM_AttentionCuda/B/H/T/D/causal/version/pass   bf16, versions 1, 2, 3,
-//       each version checked first against the CPU on the (b = 0, h < 2) slice, output
-//       poisoned with NaN first; CUDA events with the L2 flushed before each run.
-// FLOPs (FlashAttention's convention): forward 4 B H Tq Tk D, halved for causal; backward 2.5x
-// the forward. TFLOPS is that over the time of the pass alone. For T < 512, where attention is
-// memory-bound, GBps counts q, k, v, out (+ dout, dq, dk, dv for the backward) once, and
-// pct_copy compares it with the measured device-to-device copy bandwidth.
-// Shapes: ViT-B/32 (256, 12, 50, 64), ViT-B/16 (64, 12, 197, 64), CLIP text (256, 8, 77, 64,
-// causal), and B T = 16k, H D = 2048, T in {512, 1k, 2k, 4k}, D in {64, 128}, causal and not.
+//       (best of 5 each, alternating). On a shared machine run with OMP_NUM_THREADS=1. CPU rows keep
+//       the shapes' H, Tq, Tk, D with a smaller B (B / 16, at least 1; B = 2 at T >= 512; D = 64
+//       and T <= 577 only): the full batches take minutes on a 2-core CPU.
+//   BM_AttentionCuda/B/H/Tq/Tk/D/causal/version/pass   bf16, every version 1..4 that
+//       cuda::attention_version_supported takes (v4 appears once registered). v1 is skipped above
+//       T = 512 and v2 above T = 1024 (seconds a call; MINIVL_BENCH_ALL_VERSIONS=1 runs them).
+//   BM_AttentionCudnn/B/H/Tq/Tk/D/causal/pass         cuDNN's SDPA graph (bf16, f32 statistics);
+//       the label names the engine cuDNN chose. Without a GPU the operation graphs are still
+//       built and finalised, and the row says so.
+// Every timed kernel (minivl and cuDNN) first runs on fresh random inputs (shared by the columns
+// of one shape) with every output poisoned with NaN; all outputs must be finite and the (b = 0,
+// h < 2) slice must match the CPU's tiled kernels in f32 (out, lse; dq, dk, dv for the backward).
+// A kernel that fails is reported (the row's error), never timed. Timing: CUDA events around one
+// call, the L2 flushed before each (bench/gpu_timing.h); the row's time is the median of 5 to 101
+// calls (about 30 ms of them; counter `calls`), so --benchmark_min_time applies to the CPU rows only.
+// Counters: median_ms, TFLOPS, GBps, pct_ceiling (of a device-to-device copy of >= 4x L2, measured
+// in the same run), pct_spec (of the card's peak bandwidth).
+// FLOPs (FlashAttention's convention): forward 4 B H Tq Tk D, halved for causal; backward 2.5x the
+// forward. Bytes, the fewest a pass must move: forward q, k, v, out (+ lse); backward q, k, v, out,
+// dout, lse read and dq, dk, dv written.
+// Shapes (B, H, Tq, Tk, D): ViT-B/32 (256, 12, 50, 50, 64), ViT-B/16 (64, 12, 197, 197, 64),
+// ViT-L/14 (32, 16, 257, 257, 64), ViT-L/14@336 (16, 16, 577, 577, 64), CLIP text (256, 8, 77, 77,
+// 64, causal), captioner cross-attention (128, 8, 20, 197, 64); then B T = 16k, H D = 2048,
+// T in {512, 1k, 2k, 4k}, D in {64, 128}, causal and not.
 //
 // Run: build/bin/bench_attention --benchmark_min_time=0.05 --benchmark_filter=Cpu
+//      (tools/gpu_check.sh runs --benchmark_filter='Cuda|Cudnn' and bench/peer_tables.py)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <ctime>
 #include <cmath>
-#include <map>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
 
 #if MINIVL_CUDA
-#include <cuda_runtime.h>
-
+#include "bench/cudnn_peer.h"
+#include "bench/gpu_timing.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/backend.h"
 #endif
@@ -42,37 +58,46 @@ using namespace minivl;
 namespace {
 
 struct AttnShape {
-  int64_t B, H, T, D;
+  int64_t B, H, Tq, Tk, D;
   bool causal;
 };
 
 std::vector<AttnShape> all_shapes() {
-  std::vector<AttnShape> s = {{256, 12, 50, 64, false}, {64, 12, 197, 64, false}, {256, 8, 77, 64, true}};
+  std::vector<AttnShape> s = {{256, 12, 50, 50, 64, false},  {64, 12, 197, 197, 64, false},
+                              {32, 16, 257, 257, 64, false}, {16, 16, 577, 577, 64, false},
+                              {256, 8, 77, 77, 64, true},    {128, 8, 20, 197, 64, false}};
   for (int64_t t : {512, 1024, 2048, 4096})
     for (int64_t d : {64, 128})
-      for (bool c : {false, true}) s.push_back({16384 / t, 2048 / d, t, d, c});
+      for (bool c : {false, true}) s.push_back({16384 / t, 2048 / d, t, t, d, c});
   return s;
 }
 
-double forward_flops(const AttnShape& s) {
-  return 4.0 * double(s.B * s.H) * double(s.T) * double(s.T) * double(s.D) * (s.causal ? 0.5 : 1.0);
+std::string shape_args(const AttnShape& s) {
+  return std::to_string(s.B) + "/" + std::to_string(s.H) + "/" + std::to_string(s.Tq) + "/" + std::to_string(s.Tk) +
+         "/" + std::to_string(s.D) + "/" + (s.causal ? "1" : "0");
+}
+
+double pass_flops(const AttnShape& s, int pass) {
+  const double fwd = 4.0 * double(s.B * s.H) * double(s.Tq) * double(s.Tk) * double(s.D) * (s.causal ? 0.5 : 1.0);
+  return pass == 0 ? fwd : 2.5 * fwd;
 }
 
 struct Problem {
   Tensor q, k, v, out, lse, dout, dq, dk, dv;
 };
+
 Problem make_problem(const AttnShape& s, DType dtype, Device device) {
   Problem p;
-  const Shape shape = {s.B, s.H, s.T, s.D};
-  p.q = randn(shape).to(dtype).to(device);
-  p.k = randn(shape).to(dtype).to(device);
-  p.v = randn(shape).to(dtype).to(device);
-  p.dout = randn(shape).to(dtype).to(device);
-  p.out = empty(shape, dtype, device);
-  p.lse = empty({s.B, s.H, s.T}, DType::f32, device);
-  p.dq = empty(shape, dtype, device);
-  p.dk = empty(shape, dtype, device);
-  p.dv = empty(shape, dtype, device);
+  const Shape qs = {s.B, s.H, s.Tq, s.D}, ks = {s.B, s.H, s.Tk, s.D};
+  p.q = randn(qs, dtype, device);
+  p.k = randn(ks, dtype, device);
+  p.v = randn(ks, dtype, device);
+  p.dout = randn(qs, dtype, device);
+  p.out = empty(qs, dtype, device);
+  p.lse = empty({s.B, s.H, s.Tq}, DType::f32, device);
+  p.dq = empty(qs, dtype, device);
+  p.dk = empty(ks, dtype, device);
+  p.dv = empty(ks, dtype, device);
   return p;
 }
 
@@ -82,8 +107,10 @@ using BackwardFn = void (*)(const StridedView&, const StridedView&, const Stride
                             double, const StridedView&, const StridedView&, const StridedView&, const StridedView&,
                             const StridedView&, const StridedView&);
 
+double attention_scale(const Problem& p) { return 1.0 / std::sqrt(double(p.q.size(3))); }
+
 void run_pass(const Problem& p, bool causal, int pass, ForwardFn fwd, BackwardFn bwd) {
-  const double scale = 1.0 / std::sqrt(double(p.q.size(3)));
+  const double scale = attention_scale(p);
   if (pass == 0) {
     fwd(p.q.view(), p.k.view(), p.v.view(), StridedView{}, causal, scale, p.out.view(), p.lse.view());
   } else {
@@ -92,30 +119,19 @@ void run_pass(const Problem& p, bool causal, int pass, ForwardFn fwd, BackwardFn
   }
 }
 
-void set_rates(benchmark::State& state, const AttnShape& s, int pass, int64_t elem_bytes) {
-  const double flops = forward_flops(s) * (pass == 0 ? 1.0 : 2.5);
-  state.counters["TFLOPS"] =
-      benchmark::Counter(flops * 1e-12 * double(state.iterations()), benchmark::Counter::kIsRate);
-  if (s.T < 512) {
-    const double bytes = double(s.B * s.H * s.T * s.D * elem_bytes) * (pass == 0 ? 4.0 : 8.0);
-    state.counters["GBps"] = benchmark::Counter(bytes * double(state.iterations()), benchmark::Counter::kIsRate);
-  }
-}
-
 // ---- CPU ----
 
 AttnShape cpu_shape(AttnShape s) {
-  s.B = s.T >= 512 ? 2 : std::max<int64_t>(1, s.B / 16);
+  s.B = std::max(s.Tq, s.Tk) >= 512 ? 2 : std::max<int64_t>(1, s.B / 16);
   return s;
 }
 
-void BM_AttentionCpu(benchmark::State& state) {
-  const AttnShape s{state.range(0), state.range(1), state.range(2), state.range(3), state.range(4) != 0};
-  const int pass = int(state.range(5));
+void cpu_row(benchmark::State& state, const AttnShape& s, int pass) {
   Problem p = make_problem(s, DType::f32, Device::cpu());
   run_pass(p, s.causal, 0, cpu::attention_forward, cpu::attention_backward);  // lse and out for the backward
   for (auto _ : state) run_pass(p, s.causal, pass, cpu::attention_forward, cpu::attention_backward);
-  set_rates(state, s, pass, 4);
+  state.counters["TFLOPS"] =
+      benchmark::Counter(pass_flops(s, pass) * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
   // The naive peer on the same call: tiled and naive run alternately, the best of 5 each, in
   // process CPU time (std::clock: robust to other processes on a shared machine; with
   // OMP_NUM_THREADS=1 it is the single-core time).
@@ -134,127 +150,281 @@ void BM_AttentionCpu(benchmark::State& state) {
   state.counters["naive_over_tiled"] = naive / tiled;
 }
 
-void cpu_args(benchmark::internal::Benchmark* b) {
+void register_cpu_rows() {
   for (const AttnShape& full : all_shapes()) {
-    if (full.T > 512 || full.D != 64) continue;
+    if (std::max(full.Tq, full.Tk) > 577 || full.D != 64) continue;
     const AttnShape s = cpu_shape(full);
-    for (int64_t pass : {0, 1}) b->Args({s.B, s.H, s.T, s.D, s.causal ? 1 : 0, pass});
+    for (int pass : {0, 1})
+      benchmark::RegisterBenchmark(("BM_AttentionCpu/" + shape_args(s) + "/" + std::to_string(pass)).c_str(),
+                                   [s, pass](benchmark::State& st) { cpu_row(st, s, pass); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
   }
 }
-BENCHMARK(BM_AttentionCpu)->Apply(cpu_args)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 #if MINIVL_CUDA
-// ---- CUDA ----
+// ---- CUDA and cuDNN ----
+
+// The (b = 0, h < 2) slice of a tensor on the CPU in f32 (cut on its device: only the slice moves).
+Tensor head_slice(const Tensor& t) {
+  return t.narrow(0, 0, 1).narrow(1, 0, std::min<int64_t>(2, t.size(1))).contiguous().to(Device::cpu()).to(DType::f32);
+}
 
 double max_rel_diff(const Tensor& got, const Tensor& want) {
-  const double den = max(abs(want.to(DType::f32))).item();
-  return max(abs(sub(got.to(DType::f32), want.to(DType::f32)))).item() / std::max(den, 1e-30);
+  const double den = max(abs(want)).item();
+  return max(abs(sub(got, want))).item() / std::max(den, 1e-30);
 }
 
-// The (b = 0, h < 2) slice of the problem through the CPU's tiled kernels in f32.
-bool matches_cpu(const Problem& p, bool causal, int pass) {
-  auto slice = [](const Tensor& t) {
-    return t.to(Device::cpu()).narrow(0, 0, 1).narrow(1, 0, std::min<int64_t>(2, t.size(1))).to(DType::f32).contiguous();
+bool all_finite(const Tensor& t) { return std::isfinite(sum(t.to(DType::f32)).item()); }
+
+// Inputs of one shape on the GPU and the CPU reference of their head slice, shared by the columns
+// (cuDNN and each version, both passes) so that the f32 CPU reference runs once per shape.
+struct ShapeData {
+  AttnShape shape;
+  Problem gpu;
+  Problem ref;  // the head slice through the CPU's tiled kernels, in f32
+  bool have_backward_ref = false;
+};
+
+ShapeData& shape_data(const AttnShape& s) {
+  static std::unique_ptr<ShapeData> current;
+  if (!current || shape_args(current->shape) != shape_args(s)) {
+    current.reset();  // free the previous shape's GPU buffers first
+    auto d = std::make_unique<ShapeData>();
+    d->shape = s;
+    d->gpu = make_problem(s, DType::bf16, Device::cuda(0));
+    Problem& r = d->ref;
+    r.q = head_slice(d->gpu.q), r.k = head_slice(d->gpu.k), r.v = head_slice(d->gpu.v);
+    r.dout = head_slice(d->gpu.dout);
+    r.out = empty(r.q.shape()), r.lse = empty({1, r.q.size(1), r.q.size(2)});
+    r.dq = empty(r.q.shape()), r.dk = empty(r.k.shape()), r.dv = empty(r.k.shape());
+    run_pass(r, s.causal, 0, cpu::attention_forward, cpu::attention_backward);
+    current = std::move(d);
+  }
+  return *current;
+}
+
+void poison(const Problem& p) {
+  for (const Tensor& t : {p.out, p.lse, p.dq, p.dk, p.dv}) Tensor(t).fill_(std::nan(""));
+}
+
+// "" when the GPU's outputs match the CPU reference; otherwise what failed.
+std::string validate(ShapeData& d, int pass) {
+  const Problem& g = d.gpu;
+  Problem& r = d.ref;
+  const double tol = 3e-2;  // bf16 operands
+  std::string bad;
+  auto check = [&](const char* name, const Tensor& got, const Tensor& want, double limit) {
+    if (!all_finite(got)) {
+      bad += std::string(bad.empty() ? "" : "; ") + name + " has NaN/inf (unwritten or overflowed)";
+      return;
+    }
+    const double e = max_rel_diff(head_slice(got), want);
+    if (!(e <= limit)) bad += std::string(bad.empty() ? "" : "; ") + name + " max rel diff " + std::to_string(e);
   };
-  Problem c;
-  c.q = slice(p.q), c.k = slice(p.k), c.v = slice(p.v), c.dout = slice(p.dout);
-  c.out = empty(c.q.shape()), c.lse = empty({1, c.q.size(1), c.q.size(2)});
-  c.dq = empty(c.q.shape()), c.dk = empty(c.q.shape()), c.dv = empty(c.q.shape());
-  run_pass(c, causal, 0, cpu::attention_forward, cpu::attention_backward);
-  const double tol = p.q.dtype() == DType::f32 ? 1e-4 : 3e-2;
-  if (pass == 0) return max_rel_diff(slice(p.out), c.out) <= tol;
-  run_pass(c, causal, 1, cpu::attention_forward, cpu::attention_backward);
-  return max_rel_diff(slice(p.dq), c.dq) <= tol && max_rel_diff(slice(p.dk), c.dk) <= tol &&
-         max_rel_diff(slice(p.dv), c.dv) <= tol;
+  check("out", g.out, r.out, tol);
+  check("lse", g.lse, r.lse, 1e-2);
+  if (pass == 1) {
+    if (!d.have_backward_ref) {
+      run_pass(r, d.shape.causal, 1, cpu::attention_forward, cpu::attention_backward);
+      d.have_backward_ref = true;
+    }
+    check("dq", g.dq, r.dq, tol);
+    check("dk", g.dk, r.dk, tol);
+    check("dv", g.dv, r.dv, tol);
+  }
+  return bad;
 }
 
-void BM_AttentionCuda(benchmark::State& state) {
+double pass_bytes(const AttnShape& s, int pass, int64_t elem_bytes) {
+  const double bh = double(s.B * s.H), q = double(s.Tq * s.D), kv = double(s.Tk * s.D);
+  const double lse = bh * double(s.Tq) * 4.0;
+  if (pass == 0) return bh * (2 * q + 2 * kv) * double(elem_bytes) + lse;  // q, k, v, out; lse
+  return bh * (4 * q + 4 * kv) * double(elem_bytes) + lse;  // q, k, v, out, dout, dq, dk, dv; lse
+}
+
+void set_gpu_counters(benchmark::State& state, const AttnShape& s, int pass, double median_ms) {
+  bench::set_memory_counters(state, pass_bytes(s, pass, 2), median_ms);
+  state.counters["TFLOPS"] = median_ms > 0 ? pass_flops(s, pass) / (median_ms * 1e-3) * 1e-12 : 0.0;
+}
+
+bool all_versions() {
+  const char* v = std::getenv("MINIVL_BENCH_ALL_VERSIONS");
+  return v && std::string(v) == "1";
+}
+
+std::string version_tag(int version) {
+  std::string tag = "v";  // built by append: GCC 12 warns falsely (-Wrestrict) on "v" + std::string
+  tag += std::to_string(version);
+  return tag;
+}
+
+void cuda_row(benchmark::State& state, const AttnShape& s, int version, int pass) {
   if (!cuda_available()) {
     state.SkipWithError(("no GPU: " + cuda_unavailable_reason()).c_str());
     return;
   }
-  const AttnShape s{state.range(0), state.range(1), state.range(2), state.range(3), state.range(4) != 0};
-  const int version = int(state.range(5)), pass = int(state.range(6));
-  const DType dtype = DType::bf16;
-  if (!cuda::attention_version_supported(version, dtype, s.D)) {
-    state.SkipWithError("version does not take this dtype / head dim");
+  const int64_t t = std::max(s.Tq, s.Tk);
+  if (!all_versions() && ((version == 1 && t > 512) || (version == 2 && t > 1024))) {
+    state.SkipWithError(version == 1 ? "v1 materialises B H Tq Tk scores (0.1 s a call at T = 512): skipped above "
+                                       "T = 512 (MINIVL_BENCH_ALL_VERSIONS=1 runs it)"
+                                     : "v2 (SIMT) takes seconds a call here: skipped above T = 1024 "
+                                       "(MINIVL_BENCH_ALL_VERSIONS=1 runs it)");
     return;
   }
-  if (version == 1 && s.T > 512) {
-    state.SkipWithError("v1 materialises B H T T scores (about 0.1 s a call at T = 512): skipped above T = 512");
-    return;
+  try {
+    ShapeData& d = shape_data(s);
+    const Problem& p = d.gpu;
+    const double scale = attention_scale(p);
+    auto forward = [&] {
+      cuda::attention_forward_cuda_version(version, p.q.view(), p.k.view(), p.v.view(), StridedView{}, s.causal, scale,
+                                           p.out.view(), p.lse.view());
+    };
+    auto backward = [&] {
+      cuda::attention_backward_cuda_version(version, p.q.view(), p.k.view(), p.v.view(), StridedView{}, s.causal,
+                                            scale, p.out.view(), p.lse.view(), p.dout.view(), p.dq.view(),
+                                            p.dk.view(), p.dv.view());
+    };
+    poison(p);
+    forward();
+    if (pass == 1) backward();
+    const std::string bad = validate(d, pass);
+    if (!bad.empty()) {
+      state.SkipWithError((version_tag(version) + " disagrees with the CPU: " + bad).c_str());
+      return;
+    }
+    bench::GpuTimer timer;
+    const double median = pass == 0 ? timer.run(state, forward) : timer.run(state, backward);
+    set_gpu_counters(state, s, pass, median);
+  } catch (const std::exception& e) {
+    state.SkipWithError((version_tag(version) + ": " + e.what()).c_str());
   }
-  static int current_version = 0;
-  current_version = version;
-  ForwardFn f = [](const StridedView& q, const StridedView& k, const StridedView& v, const StridedView& m, bool c,
-                   double sc, const StridedView& o, const StridedView& l) {
-    cuda::attention_forward_cuda_version(current_version, q, k, v, m, c, sc, o, l);
-  };
-  BackwardFn b = [](const StridedView& q, const StridedView& k, const StridedView& v, const StridedView& m, bool c,
-                    double sc, const StridedView& o, const StridedView& l, const StridedView& g,
-                    const StridedView& dq, const StridedView& dk, const StridedView& dv) {
-    cuda::attention_backward_cuda_version(current_version, q, k, v, m, c, sc, o, l, g, dq, dk, dv);
-  };
-  Problem p = make_problem(s, dtype, Device::cuda(0));
-  for (const Tensor& t : {p.out, p.dq, p.dk, p.dv}) Tensor(t).fill_(std::nan(""));
-  run_pass(p, s.causal, 0, f, b);
-  if (pass == 1) run_pass(p, s.causal, 1, f, b);
-  if (!matches_cpu(p, s.causal, pass)) {
-    state.SkipWithError("CUDA attention disagrees with the CPU");
-    return;
-  }
-  // L2 flush buffer (larger than any L2) and the copy peer.
-  const size_t flush_bytes = size_t(256) << 20;
-  Tensor flush = empty({int64_t(flush_bytes)}, DType::u8, Device::cuda(0));
-  // Everything on the backend's stream: it is non-blocking, so events on the default stream
-  // would not wait for the kernels they are meant to time.
-  const cudaStream_t st = static_cast<cudaStream_t>(cuda::stream_handle());
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  auto time_ms = [&](auto&& fn) {
-    cudaMemsetAsync(flush.data_ptr(), 0, flush_bytes, st);
-    cudaEventRecord(start, st);
-    fn();
-    cudaEventRecord(stop, st);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    return double(ms);
-  };
-  std::vector<double> times;
-  for (auto _ : state) {
-    const double ms = time_ms([&] { run_pass(p, s.causal, pass, f, b); });
-    times.push_back(ms);
-    state.SetIterationTime(ms / 1e3);
-  }
-  std::sort(times.begin(), times.end());
-  state.counters["median_ms"] = times.empty() ? 0.0 : times[times.size() / 2];
-  set_rates(state, s, pass, 2);
-  if (s.T < 512) {
-    const size_t n = size_t(s.B * s.H * s.T * s.D) * 2 * (pass == 0 ? 2 : 4);
-    Tensor src = empty({int64_t(n)}, DType::u8, Device::cuda(0)), dst = empty({int64_t(n)}, DType::u8, Device::cuda(0));
-    const double copy_ms =
-        time_ms([&] { cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), n, cudaMemcpyDeviceToDevice, st); });
-    const double copy_gbps = 2.0 * double(n) / (copy_ms / 1e3) * 1e-9;
-    const double gbps = 2.0 * double(n) / (times[times.size() / 2] / 1e3) * 1e-9;
-    state.counters["copy_GBps"] = copy_gbps;
-    state.counters["pct_copy"] = 100.0 * gbps / copy_gbps;
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
-// The registered version (3) first: v1 and v2 take 10 to 300 ms a call on the long rows, so a
-// run cut short by a time limit still has every v3 row.
-void cuda_args(benchmark::internal::Benchmark* b) {
-  for (int64_t version : {3, 2, 1})
-    for (const AttnShape& s : all_shapes())
-      for (int64_t pass : {0, 1}) b->Args({s.B, s.H, s.T, s.D, s.causal ? 1 : 0, version, pass});
+// One shape's cuDNN plans, forward and backward, built once for both passes' rows (building a
+// plan can compile kernels at run time). When the backward plan fails, the forward still runs and
+// the backward row reports why.
+bench::CudnnSdpa& cudnn_plans(const AttnShape& s, int pass, double scale) {
+  static std::string key, backward_error;
+  static std::unique_ptr<bench::CudnnSdpa> sdpa;
+  if (!sdpa || key != shape_args(s)) {
+    sdpa.reset();
+    key.clear();
+    backward_error.clear();
+    const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
+    try {
+      sdpa = std::make_unique<bench::CudnnSdpa>(sp, true, scale, cuda::stream_handle());
+    } catch (const std::exception& e) {
+      backward_error = std::string("with the backward graph: ") + e.what();
+      sdpa = std::make_unique<bench::CudnnSdpa>(sp, false, scale, cuda::stream_handle());
+    }
+    key = shape_args(s);
+  }
+  if (pass == 1 && !backward_error.empty()) throw bench::CudnnError(backward_error);
+  return *sdpa;
 }
-BENCHMARK(BM_AttentionCuda)->Apply(cuda_args)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void cudnn_row(benchmark::State& state, const AttnShape& s, int pass) {
+  const bench::CudnnLibrary& lib = bench::cudnn_library();
+  if (!lib.loaded) {
+    state.SkipWithError(lib.describe().c_str());
+    return;
+  }
+  const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
+  const double scale = 1.0 / std::sqrt(double(s.D));
+  if (!cuda_available()) {
+    std::string msg = "no GPU (" + cuda_unavailable_reason() + "): " + lib.describe() + "; ";
+    try {
+      bench::CudnnSdpa dry(sp, pass == 1, scale, nullptr);
+      msg += dry.note();
+    } catch (const std::exception& e) {
+      msg += std::string("the graph was rejected: ") + e.what();
+    }
+    state.SkipWithError(msg.c_str());
+    return;
+  }
+  try {
+    ShapeData& d = shape_data(s);
+    const Problem& p = d.gpu;
+    bench::CudnnSdpa& sdpa = cudnn_plans(s, pass, scale);
+    sdpa.bind_forward(p.q.data_ptr(), p.k.data_ptr(), p.v.data_ptr(), p.out.data_ptr(), p.lse.data_ptr());
+    if (pass == 1)
+      sdpa.bind_backward(p.q.data_ptr(), p.k.data_ptr(), p.v.data_ptr(), p.out.data_ptr(), p.lse.data_ptr(),
+                         p.dout.data_ptr(), p.dq.data_ptr(), p.dk.data_ptr(), p.dv.data_ptr());
+    poison(p);
+    sdpa.forward();
+    if (pass == 1) sdpa.backward();
+    const std::string bad = validate(d, pass);
+    if (!bad.empty()) {
+      state.SkipWithError(("cuDNN disagrees with the CPU: " + bad + " (" + sdpa.note() + ")").c_str());
+      return;
+    }
+    bench::GpuTimer timer;
+    const double median =
+        pass == 0 ? timer.run(state, [&] { sdpa.forward(); }) : timer.run(state, [&] { sdpa.backward(); });
+    set_gpu_counters(state, s, pass, median);
+    state.SetLabel(sdpa.note().c_str());
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("cuDNN: ") + e.what()).c_str());
+  }
+}
+
+// cuDNN and the tensor-core versions (3 and up) shape by shape, so that a run cut short by a time
+// limit still has the comparisons of the shapes it reached; the slow reference versions after.
+void register_gpu_rows() {
+  const std::vector<AttnShape> shapes = all_shapes();
+  auto add_cuda = [](const AttnShape& s, int version, int pass) {
+    benchmark::RegisterBenchmark(("BM_AttentionCuda/" + shape_args(s) + "/" + std::to_string(version) + "/" +
+                                  std::to_string(pass))
+                                     .c_str(),
+                                 [s, version, pass](benchmark::State& st) { cuda_row(st, s, version, pass); })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  };
+  for (const AttnShape& s : shapes)
+    for (int pass : {0, 1}) {
+      benchmark::RegisterBenchmark(("BM_AttentionCudnn/" + shape_args(s) + "/" + std::to_string(pass)).c_str(),
+                                   [s, pass](benchmark::State& st) { cudnn_row(st, s, pass); })
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+      for (int version = 4; version >= 3; --version)
+        if (cuda::attention_version_supported(version, DType::bf16, s.D)) add_cuda(s, version, pass);
+    }
+  for (int version = 2; version >= 1; --version)
+    for (const AttnShape& s : shapes)
+      for (int pass : {0, 1})
+        if (cuda::attention_version_supported(version, DType::bf16, s.D)) add_cuda(s, version, pass);
+}
+
+void add_gpu_context() {
+  benchmark::AddCustomContext("cudnn", bench::cudnn_library().describe());
+  if (!cuda_available()) return;
+  try {
+    benchmark::AddCustomContext("memory_ceiling", bench::memory_ceiling().describe());
+  } catch (const std::exception& e) {
+    benchmark::AddCustomContext("memory_ceiling", std::string("not measured: ") + e.what());
+  }
+}
+#else
+void register_gpu_rows() {
+  for (const char* name : {"BM_AttentionCuda", "BM_AttentionCudnn"})
+    benchmark::RegisterBenchmark(name, [](benchmark::State& st) { st.SkipWithError("built without CUDA"); });
+}
+void add_gpu_context() {}
 #endif
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  (void)kernels();  // registers the backends (and the CUDA allocator) before the first tensor
+  register_cpu_rows();
+  register_gpu_rows();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  add_gpu_context();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

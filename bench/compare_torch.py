@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""PyTorch peer figures for bench/bench_cuda.cpp: the same shapes on the same GPU.
+"""PyTorch peer figures for minivl's CUDA benchmarks: the same shapes on the same GPU.
 
   GemmCuda/M/N/K      torch.matmul, bf16 (f32 accumulation, cuBLAS)      -> TFLOP/s
   GemmCudaF32/M/N/K   torch.matmul, f32 with TF32 off                     -> TFLOP/s
   CopyCuda/bytes      dst.copy_(src), device to device                    -> GB/s (read + write)
-  AttentionSdpa{Flash,Cudnn}/B/H/T/D/causal/pass   F.scaled_dot_product_attention, bf16 -> TFLOP/s
-                      (bench_attention's peer; see attention_sdpa at the end)
+      (bench_cuda's peers: CUDA events around a batch of launches after warm-up, median of batches)
+  AttentionSdpa{Flash,Cudnn}/B/H/Tq/Tk/D/causal/pass   F.scaled_dot_product_attention, bf16,
+      the flash and cuDNN back-ends forced in turn (bench_attention's peer)  -> TFLOP/s
+  LayerNormTorch/dtype/R/C/plain|residual/pass         F.layer_norm (residual: s = x + r, then
+      F.layer_norm(s); the backward also carries ds), bf16 or f32 (bench_layernorm's peer) -> GB/s
+      The attention and layernorm rows are timed as bench_attention and bench_layernorm time
+      theirs: CUDA events around one call, the L2 flushed first (a zero fill of max(4 x L2, 256 MiB)),
+      the median of 5 to 101 calls (about 30 ms of them); FLOPs and bytes counted as they count them.
 
-Timing: CUDA events around a batch of launches, after warm-up; the median of the batches.
-Writes {"device": ..., "torch": ..., "results": [{"name", "us", "rate", "unit"}]} to --out.
-Names match bench_cuda's without the BM_ prefix, so tools/gpu_check.sh puts them side by side.
+Writes {"device", "torch", "cudnn", "l2_bytes", "results": [{"name", "us", "rate", "unit"}]} to --out
+(rewritten after each group, so a time-out keeps what was measured). Names match the C++ rows without
+the BM_ prefix; bench/peer_tables.py joins them.
 """
 import argparse
 import json
@@ -19,6 +25,15 @@ import sys
 GEMM_SHAPES = [(1024, 1024, 1024), (4096, 4096, 4096), (8192, 8192, 8192), (8320, 3072, 768), (8320, 768, 3072)]
 GEMM_F32_SHAPES = [(4096, 4096, 4096), (8320, 3072, 768)]
 COPY_BYTES = [1 << 20, 1 << 24, 1 << 28, 1 << 30]
+
+# (B, H, Tq, Tk, D, causal): bench_attention's rows (vision-language shapes, then the long sweep).
+ATTENTION_SHAPES = [(256, 12, 50, 50, 64, 0), (64, 12, 197, 197, 64, 0), (32, 16, 257, 257, 64, 0),
+                    (16, 16, 577, 577, 64, 0), (256, 8, 77, 77, 64, 1), (128, 8, 20, 197, 64, 0)] + [
+    (16384 // t, 2048 // d, t, t, d, c) for t in (512, 1024, 2048, 4096) for d in (64, 128) for c in (0, 1)]
+
+# (rows, cols): bench_layernorm's GPU shapes.
+LAYERNORM_SHAPES = [(12800, 768), (50432, 768), (65536, 768), (16448, 1024), (36928, 1024), (65536, 1024),
+                    (8192, 8192)]
 
 
 def time_us(torch, fn, reps, batches=7):
@@ -37,6 +52,31 @@ def time_us(torch, fn, reps, batches=7):
     return statistics.median(times)
 
 
+class FlushedTimer:
+    """One call between CUDA events, the L2 flushed before each; the median of 5 to 101 calls."""
+
+    def __init__(self, torch):
+        self.torch = torch
+        props = torch.cuda.get_device_properties(0)
+        self.l2_bytes = int(getattr(props, "L2_cache_size", 0) or (50 << 20))
+        self.flush = torch.empty(max(4 * self.l2_bytes, 256 << 20), dtype=torch.uint8, device="cuda")
+
+    def once_ms(self, fn):
+        torch = self.torch
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        self.flush.zero_()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def median_us(self, fn):
+        first = self.once_ms(fn)  # also the warm-up
+        calls = int(min(101, max(5, 30.0 / max(first, 1e-3)))) | 1
+        return statistics.median(self.once_ms(fn) for _ in range(calls)) * 1e3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="torch.json")
@@ -53,6 +93,13 @@ def main():
         return 0
     torch.backends.cuda.matmul.allow_tf32 = False
     results = []
+    timer = FlushedTimer(torch)
+    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+              "cudnn": torch.backends.cudnn.version(), "l2_bytes": timer.l2_bytes, "results": results}
+
+    def save():
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
 
     def gemm(name, dtype, shapes):
         for m, n, k in shapes:
@@ -76,27 +123,16 @@ def main():
         results.append({"name": f"CopyCuda/{nbytes}", "us": us, "rate": gbps, "unit": "GB/s"})
         print(f"CopyCuda/{nbytes}: {us:.1f} us, {gbps:.0f} GB/s", flush=True)
         del src, dst
-    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": results}
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1)
-    # bench_attention's peer (see the function below), written again after: a time-out while it
-    # runs keeps the figures above.
-    attention_sdpa(torch, results)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1)
+    save()
+    attention_sdpa(torch, timer, results, save)
+    layernorm_torch(torch, timer, results, save)
     return 0
 
 
-# ---- attention (bench/bench_attention.cpp's peer; added with the fused attention op) ----------
-# torch.nn.functional.scaled_dot_product_attention in bf16 on bench_attention's shapes, with the
-# flash and cuDNN back-ends forced in turn. Forward and backward timed apart (the backward as
-# autograd.grad of a saved forward). FLOPs as bench_attention: forward 4 B H T^2 D (halved for
-# causal), backward 2.5x. Names: AttentionSdpa{Flash,Cudnn}/B/H/T/D/causal/pass (0 fwd, 1 bwd).
-ATTENTION_SHAPES = [(256, 12, 50, 64, 0), (64, 12, 197, 64, 0), (256, 8, 77, 64, 1)] + [
-    (16384 // t, 2048 // d, t, d, c) for t in (512, 1024, 2048, 4096) for d in (64, 128) for c in (0, 1)]
-
-
-def attention_sdpa(torch, results):
+def attention_sdpa(torch, timer, results, save):
+    """bench_attention's peer. FLOPs as bench_attention: forward 4 B H Tq Tk D (halved for causal),
+    backward 2.5x. Causal is minivl's: query i sees key j <= i + Tk - Tq (PyTorch's lower-right bias
+    when Tq != Tk; is_causal, top-left, is the same when Tq == Tk)."""
     import torch.nn.functional as F
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -106,25 +142,75 @@ def attention_sdpa(torch, results):
     backends = [("Flash", SDPBackend.FLASH_ATTENTION)]
     if hasattr(SDPBackend, "CUDNN_ATTENTION"):
         backends.append(("Cudnn", SDPBackend.CUDNN_ATTENTION))
-    for b, h, t, d, causal in ATTENTION_SHAPES:
-        q, k, v = (torch.randn(b, h, t, d, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-        flops = 4.0 * b * h * t * t * d * (0.5 if causal else 1.0)
+    for b, h, tq, tk, d, causal in ATTENTION_SHAPES:
+        q = torch.randn(b, h, tq, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        k, v = (torch.randn(b, h, tk, d, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+        mask, is_causal = None, bool(causal)
+        if causal and tq != tk:
+            from torch.nn.attention.bias import causal_lower_right
+            mask, is_causal = causal_lower_right(tq, tk), False
+        flops = 4.0 * b * h * tq * tk * d * (0.5 if causal else 1.0)
         for label, backend in backends:
             try:
                 with sdpa_kernel(backend):
-                    fwd = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=bool(causal))
+                    fwd = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
                     out = fwd()
                     dout = torch.randn_like(out)
                     bwd = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)
                     for p, fn, f in ((0, fwd, flops), (1, bwd, 2.5 * flops)):
-                        reps = int(max(1, min(50, 2e12 / f)))
-                        us = time_us(torch, fn, reps)
-                        name = f"AttentionSdpa{label}/{b}/{h}/{t}/{d}/{causal}/{p}"
+                        us = timer.median_us(fn)
+                        name = f"AttentionSdpa{label}/{b}/{h}/{tq}/{tk}/{d}/{causal}/{p}"
                         results.append({"name": name, "us": us, "rate": f / us * 1e-6, "unit": "TFLOP/s"})
                         print(f"{name}: {us:.1f} us, {f / us * 1e-6:.1f} TFLOP/s", flush=True)
             except RuntimeError as e:  # a back-end that does not take this shape / GPU
-                print(f"AttentionSdpa{label}/{b}/{h}/{t}/{d}/{causal}: skipped: {str(e).splitlines()[0]}")
+                print(f"AttentionSdpa{label}/{b}/{h}/{tq}/{tk}/{d}/{causal}: skipped: {str(e).splitlines()[0]}")
         del q, k, v
+        save()
+
+
+def layernorm_bytes(rows, cols, elem, residual, backward):
+    """The fewest bytes, as bench_layernorm counts them (weights in the activations' dtype)."""
+    rc, stats = rows * cols, 8 * rows
+    if not backward:
+        return rc * elem * (4 if residual else 2) + 2 * cols * elem + stats
+    return rc * elem * (4 if residual else 3) + 3 * cols * elem + stats
+
+
+def layernorm_torch(torch, timer, results, save):
+    """bench_layernorm's peer: F.layer_norm forward, and its backward (dx, dweight, dbias)."""
+    import torch.nn.functional as F
+    for dtype, dname in ((torch.bfloat16, "bf16"), (torch.float32, "f32")):
+        elem = 2 if dtype == torch.bfloat16 else 4
+        for rows, cols in LAYERNORM_SHAPES:
+            x, r = (torch.randn(rows, cols, device="cuda", dtype=dtype, requires_grad=True) for _ in range(2))
+            w, bias = (torch.randn(cols, device="cuda", dtype=dtype, requires_grad=True) for _ in range(2))
+            dy, ds = (torch.randn(rows, cols, device="cuda", dtype=dtype) for _ in range(2))
+            for residual in (False, True):
+                kind = "residual" if residual else "plain"
+
+                def fwd():
+                    s = x + r if residual else x
+                    return s, F.layer_norm(s, (cols,), w, bias, 1e-5)
+
+                def fwd_no_grad():  # the forward alone (native_layer_norm still writes mean, rstd)
+                    with torch.no_grad():
+                        return fwd()
+
+                s, y = fwd()
+                if residual:
+                    bwd = lambda: torch.autograd.grad((y, s), (x, w, bias), (dy, ds), retain_graph=True)
+                else:
+                    bwd = lambda: torch.autograd.grad(y, (x, w, bias), dy, retain_graph=True)
+                for p, fn in ((0, fwd_no_grad), (1, bwd)):
+                    us = timer.median_us(fn)
+                    gbps = layernorm_bytes(rows, cols, elem, residual, p == 1) / us * 1e-3
+                    name = f"LayerNormTorch/{dname}/{rows}/{cols}/{kind}/{p}"
+                    results.append({"name": name, "us": us, "rate": gbps, "unit": "GB/s"})
+                    print(f"{name}: {us:.1f} us, {gbps:.0f} GB/s", flush=True)
+                del s, y
+            del x, r, w, bias, dy, ds
+            save()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,8 @@
 #                                and earlier kernel versions), the data-parallel path on one GPU
 #                                through NCCL's single-rank communicator (tests -ts=distributed_cuda),
 #                                the compute-sanitizer memcheck (and racecheck on the shared-memory
-#                                kernels), then the CUDA benchmarks and the PyTorch peer figures.
+#                                kernels), then the CUDA benchmarks (cuDNN, loaded at run time,
+#                                beside attention and layernorm) and the PyTorch peer figures.
 #                                Full logs and JSON under $OUT: summary.txt, tests.log and logs.tar.gz
 #                                (the device tool returns at most 8 files); a short table last.
 #
@@ -197,11 +198,12 @@ run() {
     timeout "$(budget 60)" "$build/bin/bench_cuda" --benchmark_out="$out/bench_cuda.json" \
       --benchmark_out_format=json > "$out/bench_cuda.txt" 2>&1
     bench_rc=$?
-    # bench:cap in seconds (attention runs 114 rows, each checked against the CPU first).
-    for spec in bench_layernorm:45 bench_contrastive:45 bench_attention:90; do
+    # bench:cap in seconds (each row is checked against the CPU first; the attention and layernorm
+    # rows include cuDNN's, named *Cudnn*: their table is bench/peer_tables.py's, below).
+    for spec in bench_layernorm:60 bench_contrastive:45 bench_attention:120; do
       local b=${spec%%:*} cap=${spec##*:}
       [ "$(budget "$cap")" -gt 1 ] || break
-      timeout "$(budget "$cap")" "$build/bin/$b" --benchmark_filter=Cuda --benchmark_min_time=0.05 \
+      timeout "$(budget "$cap")" "$build/bin/$b" --benchmark_filter='Cuda|Cudnn' --benchmark_min_time=0.05 \
         --benchmark_out="$out/$b.json" --benchmark_out_format=json > "$out/$b.txt" 2>&1 || true
     done
     echo "== PyTorch peer"
@@ -269,6 +271,8 @@ if ours:
         rate = f"{v[1]:10.1f}" if v[1] else f"{'-':>10s}"
         print(f"  {name:34s} {v[0]:10.1f} {rate} {pt} {pr}  {v[2]}")
 PY
+  # Attention and layernorm: minivl's versions beside cuDNN and PyTorch, from the JSON above.
+  python3 "$ROOT_DIR/bench/peer_tables.py" "$out" 2>&1 | tee -a "$out/summary.txt"
   # The device tool returns at most 8 files: keep the summary and the parity log loose, the rest in one archive.
   (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt --exclude=tests.log ./* \
     && find . -maxdepth 1 -type f ! -name logs.tar.gz ! -name summary.txt ! -name tests.log -delete) || true
