@@ -198,6 +198,15 @@ void run_eval(const EvalOptions& o) {
     std::printf("%s\n", r.dump(2).c_str());
     return;
   }
+  const bool fashion = o.task == "zeroshot" && (o.data == "fashion-mnist" || (fs::is_directory(o.data) &&
+                                                fs::exists(fs::path(o.data) / "t10k-labels-idx1-ubyte.gz")));
+  if (fashion) {
+    MINIVL_CHECK(o.split == "test" || o.split == "train", "eval: --split for Fashion-MNIST is test or train, got '",
+                 o.split, "'");
+  } else {
+    MINIVL_CHECK(o.split == "test" || o.split == "all", "eval: --split for --task ", o.task,
+                 " is test (held-out images) or all, got '", o.split, "'");
+  }
   LoadedModel m = load_model(o.model, o.vocab, true);
   NoGradGuard no_grad;
   nlohmann::json j;
@@ -205,9 +214,9 @@ void run_eval(const EvalOptions& o) {
     std::vector<std::string> classes, templates;
     std::vector<int64_t> labels;
     Tensor img;
-    if (o.data == "fashion-mnist" || (fs::is_directory(o.data) && fs::exists(fs::path(o.data) / "t10k-labels-idx1-ubyte.gz"))) {
+    if (fashion) {
       const std::string dir = o.data == "fashion-mnist" ? data::kFashionMnistDir : o.data;
-      data::FashionMnist fm = data::load_fashion_mnist(dir, o.split == "train" ? "train" : "test");
+      data::FashionMnist fm = data::load_fashion_mnist(dir, o.split);
       const int64_t n = o.limit > 0 ? std::min(o.limit, fm.count) : fm.count;
       classes = data::fashion_mnist_prompt_names();
       templates = data::fashion_mnist_templates();

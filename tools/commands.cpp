@@ -30,8 +30,9 @@ int run_cli(int argc, const char* const* argv, bool run_commands, std::ostream& 
   CLI::App app{"minivl: a from-scratch tensor engine for vision-language models"};
   app.require_subcommand(1);
   register_all_commands(app);
-  if (!run_commands)
-    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->callback({});
+  // Runs once every option has been parsed and checked, before any subcommand's action: CLI::Success
+  // ends the parse with status 0 and no output.
+  if (!run_commands) app.parse_complete_callback([] { throw CLI::Success(); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
