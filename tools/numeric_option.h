@@ -96,8 +96,8 @@ T value_as(const Value& v) {
 
 }  // namespace numeric_detail
 
-// `name` is "--long" (optionally "-s,--long") or a positional name. `help` gets the range appended
-// in the help listing (as the value's type: "INT in [1, 8192]").
+// `name` is "--long" (optionally "-s,--long") or a positional name. `--help` shows the range as the
+// value's type ("--size INT in [1, 8192]") before `help`.
 template <typename T>
 CLI::Option* add_numeric_option(CLI::App* cmd, const std::string& name, T& target, Bounds<T> range,
                                 const std::string& help) {
