@@ -37,6 +37,7 @@
 #include "nn/optim.h"
 #include "tokenizer/clip_tokenizer.h"
 #include "tools/commands.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 namespace {
@@ -197,6 +198,15 @@ void run_eval(const EvalOptions& o) {
     std::printf("%s\n", r.dump(2).c_str());
     return;
   }
+  const bool fashion = o.task == "zeroshot" && (o.data == "fashion-mnist" || (fs::is_directory(o.data) &&
+                                                fs::exists(fs::path(o.data) / "t10k-labels-idx1-ubyte.gz")));
+  if (fashion) {
+    MINIVL_CHECK(o.split == "test" || o.split == "train", "eval: --split for Fashion-MNIST is test or train, got '",
+                 o.split, "'");
+  } else {
+    MINIVL_CHECK(o.split == "test" || o.split == "all", "eval: --split for --task ", o.task,
+                 " is test (held-out images) or all, got '", o.split, "'");
+  }
   LoadedModel m = load_model(o.model, o.vocab, true);
   NoGradGuard no_grad;
   nlohmann::json j;
@@ -204,9 +214,9 @@ void run_eval(const EvalOptions& o) {
     std::vector<std::string> classes, templates;
     std::vector<int64_t> labels;
     Tensor img;
-    if (o.data == "fashion-mnist" || (fs::is_directory(o.data) && fs::exists(fs::path(o.data) / "t10k-labels-idx1-ubyte.gz"))) {
+    if (fashion) {
       const std::string dir = o.data == "fashion-mnist" ? data::kFashionMnistDir : o.data;
-      data::FashionMnist fm = data::load_fashion_mnist(dir, o.split == "train" ? "train" : "test");
+      data::FashionMnist fm = data::load_fashion_mnist(dir, o.split);
       const int64_t n = o.limit > 0 ? std::min(o.limit, fm.count) : fm.count;
       classes = data::fashion_mnist_prompt_names();
       templates = data::fashion_mnist_templates();
@@ -381,7 +391,7 @@ void register_clip_commands(CLI::App& app) {
   zs->add_option("--image", z->images, "An image (repeatable)")->required();
   zs->add_option("--labels", z->labels, "Comma-separated class names")->required();
   zs->add_option("--templates", z->templates, "Prompt templates, one per line with {} (default 'a photo of a {}.')");
-  zs->add_option("--top", z->top, "Classes shown per image (default 5)");
+  add_numeric_option(zs, "--top", z->top, Bounds<int>{1, 1'000'000}, "Classes shown per image (default 5)");
   zs->add_flag("--json", z->json, "Print JSON instead of text");
   zs->callback([z] { run_zeroshot(*z); });
 
@@ -394,15 +404,16 @@ void register_clip_commands(CLI::App& app) {
                  "fashion-mnist, a shapes folder (classes.json / captions.json), or a classes/captions JSON")
       ->required();
   ev->add_option("--split", v->split, "test (held-out val+test images, default), all, or train (Fashion-MNIST)");
-  ev->add_option("--limit", v->limit, "At most this many images (0 = all)");
+  add_numeric_option(ev, "--limit", v->limit, Bounds<int64_t>{0, 1'000'000'000},
+                     "At most this many images (zeroshot, retrieval, caption) or questions (vqa); 0 = all (default)");
   ev->callback([v] { run_eval(*v); });
 
   auto b = std::make_shared<BenchOptions>();
   CLI::App* bs = app.add_subcommand("bench-step", "Time full CLIP training steps (forward, backward, AdamW)");
   bs->add_option("--config", b->config, "Training config (TOML), e.g. configs/clip_tiny.toml")->required();
   bs->add_option("--set", b->overrides, "Override a config key: section.key=value (repeatable)");
-  bs->add_option("--steps", b->steps, "Timed steps (default 20)");
-  bs->add_option("--warmup", b->warmup, "Untimed steps first (default 3)");
+  add_numeric_option(bs, "--steps", b->steps, Bounds<int64_t>{1, 1'000'000}, "Timed steps (default 20)");
+  add_numeric_option(bs, "--warmup", b->warmup, Bounds<int64_t>{0, 1'000'000}, "Untimed steps first (default 3)");
   bs->callback([b] { run_bench_step(*b); });
 }
 

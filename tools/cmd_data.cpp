@@ -14,6 +14,7 @@
 #include "data/preprocess.h"
 #include "data/shapes.h"
 #include "tools/commands.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 namespace {
@@ -62,19 +63,22 @@ void register_data_commands(CLI::App& app) {
   CLI::App* pre = app.add_subcommand("preprocess", "CLIP-preprocess one image into a (3, R, R) safetensors tensor");
   pre->add_option("--image", p->image, "Input image (PNG, JPEG, BMP, GIF, TGA)")->required();
   pre->add_option("--out", p->out, "Output safetensors file (tensor 'pixel_values')")->required();
-  pre->add_option("--size", p->size, "Resolution R (default: the config's, else 224)");
+  add_numeric_option(pre, "--size", p->size, Bounds<int>{1, 8192}, "Resolution R (default: the config's, else 224)");
   pre->add_option("--config", p->config, "Model config with image size / image_mean / image_std (JSON)");
-  pre->add_option("--max-pixels", p->max_pixels, "Refuse images with more pixels than this");
+  add_numeric_option(pre, "--max-pixels", p->max_pixels, Bounds<int64_t>{1, int64_t(1) << 32},
+                     "Refuse images with more pixels (width x height) than this (default 64000000)");
   pre->add_option("--save-resized", p->save_resized, "Also write the resized, cropped u8 image (PNG)");
   pre->callback([p] { run_preprocess(*p); });
 
   auto g = std::make_shared<data::shapes::GenerateOptions>();
   CLI::App* gen = app.add_subcommand("gen-shapes", "Generate the synthetic shapes world (images, captions, VQA)");
   gen->add_option("--out", g->out_dir, "Output folder")->required();
-  gen->add_option("--n", g->n, "Number of images")->required();
-  gen->add_option("--seed", g->seed, "Seed (same arguments, same bytes)")->required();
-  gen->add_option("--size", g->size, "Image side in pixels (default 64)");
-  gen->add_option("--threads", g->threads, "Worker threads (default: all; output does not depend on it)");
+  add_numeric_option(gen, "--n", g->n, Bounds<int64_t>{1, 1'000'000'000}, "Number of images")->required();
+  add_numeric_option(gen, "--seed", g->seed, Bounds<uint64_t>{0, UINT64_MAX}, "Seed (same arguments, same bytes)")
+      ->required();
+  add_numeric_option(gen, "--size", g->size, Bounds<int>{16, 1000}, "Image side in pixels (default 64)");
+  add_numeric_option(gen, "--threads", g->threads, Bounds<int>{0, 1024},
+                     "Worker threads (default 0: all; output does not depend on it)");
   auto unless_current = std::make_shared<bool>(false);
   gen->add_flag("--unless-current", *unless_current,
                 "Do nothing when --out already holds this version (same n, seed and size, all files there)");

@@ -11,6 +11,7 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "tools/commands.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 namespace {
@@ -103,7 +104,7 @@ void run_demo(int steps) {
 void register_demo_commands(CLI::App& app) {
   auto steps = std::make_shared<int>(500);
   CLI::App* demo = app.add_subcommand("demo", "Train a small MLP on a toy problem and print the loss falling");
-  demo->add_option("--steps", *steps, "Training steps")->check(CLI::Range(10, 1000000));
+  add_numeric_option(demo, "--steps", *steps, Bounds<int>{10, 1'000'000}, "Training steps (default 500)");
   demo->callback([steps] { run_demo(*steps); });
 }
 

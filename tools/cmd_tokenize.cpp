@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/clip_tokenizer.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 
@@ -41,8 +42,8 @@ void register_tokenize_commands(CLI::App& app) {
                   "bpe_simple_vocab_16e6.txt.gz, vocab.json (merges.txt beside it), "
                   "tokenizer.json or a model folder")
       ->required();
-  tok->add_option("--context", tok_opts->context,
-                  "print clip.tokenize rows: SOT + ids + EOT padded with 0 to this length");
+  add_numeric_option(tok, "--context", tok_opts->context, Bounds<int>{2, 1 << 20},
+                     "print clip.tokenize rows: SOT + ids + EOT padded with 0 to this length (CLIP: 77)");
   tok->add_flag("--no-truncate", tok_opts->no_truncate,
                 "with --context: fail on a text that does not fit instead of truncating it");
   // TEXT... are taken as extras, so that texts such as "-_-" or "--- wow" are not read as options.
@@ -69,7 +70,9 @@ void register_tokenize_commands(CLI::App& app) {
   auto detok_opts = std::make_shared<DetokenizeOptions>();
   CLI::App* detok = app.add_subcommand("detokenize", "text of CLIP BPE token ids (</w> -> space)");
   detok->add_option("--vocab", detok_opts->vocab, "vocabulary, as for tokenize")->required();
-  detok->add_option("ids", detok_opts->ids, "token ids")->required();
+  add_numeric_list(detok, "ids", detok_opts->ids, Bounds<int32_t>{0, INT32_MAX},
+                   "token ids (each must be in the vocabulary)")
+      ->required();
   detok->callback([detok_opts] {
     const auto tokenizer = tokenizer::ClipTokenizer::load(detok_opts->vocab);
     const std::string text = tokenizer.decode(detok_opts->ids) + "\n";
@@ -85,7 +88,8 @@ void register_tokenize_commands(CLI::App& app) {
   CLI::App* train = app.add_subcommand(
       "train-bpe", "learn a small BPE vocabulary (CLIP scheme) from a corpus, one text per line");
   train->add_option("--corpus", train_opts->corpus, "text file, one text per line")->required();
-  train->add_option("--vocab-size", train_opts->vocab_size, "ids in all, specials included (>= 514)")
+  add_numeric_option(train, "--vocab-size", train_opts->vocab_size, Bounds<std::size_t>{514, 1 << 20},
+                     "ids in all: 512 byte symbols, the merges, <|startoftext|> and <|endoftext|>")
       ->required();
   train->add_option("--out", train_opts->out, "folder for vocab.json + merges.txt")->required();
   train->callback([train_opts] {

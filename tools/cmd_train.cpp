@@ -17,6 +17,7 @@
 #include "models/trainers.h"
 #include "nn/trainer.h"
 #include "tools/commands.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 namespace {
@@ -90,7 +91,8 @@ void register_train_commands(CLI::App& app) {
   cmd->add_option("--set", opts->overrides, "Override a config key: section.key=value (repeatable)");
   cmd->add_option("--run-dir", opts->run_dir, "Run directory (default runs/<config name>)");
   cmd->add_option("--resume", opts->resume, "Continue the run in RUN_DIR from its checkpoint");
-  cmd->add_option("--stop-at", opts->stop_at, "Stop after this step, with a checkpoint");
+  add_numeric_option(cmd, "--stop-at", opts->stop_at, Bounds<int64_t>{1, 1'000'000'000},
+                     "Stop after this step, with a checkpoint (default: run all steps)");
   cmd->add_flag("--list", opts->list, "List the registered trainers");
   cmd->add_flag("--print-config", opts->print_config,
                 "Print CONFIG (with --set overrides) resolved: every key of its trainer with its value, help, range "

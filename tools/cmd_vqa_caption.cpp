@@ -22,6 +22,7 @@
 #include "models/vqa.h"
 #include "models/vqa_caption_train.h"
 #include "models/vqa_metrics.h"
+#include "tools/numeric_option.h"
 
 namespace minivl::tools {
 
@@ -114,7 +115,8 @@ void add_eval_options(CLI::App* c, AskOptions& o) {
   c->add_option("--data", o.data, "evaluate on a shapes folder instead (writes the results file, prints scores)");
   c->add_option("--split", o.eval.split, "with --data: test (val + test images, default), val, train or all");
   c->add_option("--results", o.eval.results, "with --data: results file (default MODEL/results_<task>.json)");
-  c->add_option("--limit", o.eval.limit, "with --data: at most this many questions / images (0 = all)");
+  add_numeric_option(c, "--limit", o.eval.limit, Bounds<int64_t>{0, 1'000'000'000},
+                     "with --data: at most this many questions / images (0 = all, default)");
 }
 
 }  // namespace
@@ -125,7 +127,7 @@ void register_vqa_caption_commands(CLI::App& app) {
   vq->add_option("--model", v->model, "VQA model folder (RUN_DIR/model)")->required();
   vq->add_option("--image", v->image, "image file");
   vq->add_option("--question", v->question, "the question");
-  vq->add_option("--top", v->top, "answers listed with their scores (default 5)");
+  add_numeric_option(vq, "--top", v->top, Bounds<int>{1, 1'000'000}, "answers listed with their scores (default 5)");
   add_eval_options(vq, *v);
   vq->callback([v] { run_vqa(*v); });
 
@@ -133,9 +135,11 @@ void register_vqa_caption_commands(CLI::App& app) {
   CLI::App* cp = app.add_subcommand("caption", "Describe an image with a trained captioner");
   cp->add_option("--model", c->model, "captioner model folder (RUN_DIR/model)")->required();
   cp->add_option("--image", c->image, "image file");
-  cp->add_option("--beam", c->eval.beam, "beam width (1 = greedy; default 3)");
-  cp->add_option("--length-penalty", c->eval.length_penalty, "beam score / length^penalty (default 0.5)");
-  cp->add_option("--max-length", c->eval.max_length, "at most this many tokens (default 30)");
+  add_numeric_option(cp, "--beam", c->eval.beam, Bounds<int64_t>{1, 256}, "beam width (1 = greedy; default 3)");
+  add_numeric_option(cp, "--length-penalty", c->eval.length_penalty, Bounds<double>{-10, 10},
+                     "beam score / length^penalty (default 0.5; 0: no length normalisation)");
+  add_numeric_option(cp, "--max-length", c->eval.max_length, Bounds<int64_t>{1, 4096},
+                     "at most this many tokens, end token included (default 30; the model's own cap applies)");
   add_eval_options(cp, *c);
   cp->callback([c] { run_caption(*c); });
 
