@@ -235,8 +235,8 @@ AllowanceFn attention_allowance(const AttentionShape& s) {
     Tensor O_allow = add(mul(O_one, 2.0), quantization(uT, add(PaV, mul(aO, rowsum(P))), O_rss));
     // dV = P^T dO.
     Tensor Pt = mT(P);
-    Tensor dV_allow = add(mul(add(matmul(mT(PE), aG), mul(matmul(Pt, aG), cPVq)), 2.0),
-                          quantization(uT, matmul(Pt, aG), matmul(sq(Pt), sq(G))));
+    Tensor PtaG = matmul(Pt, aG);
+    Tensor dV_allow = add(mul(add(matmul(mT(PE), aG), mul(PtaG, cPVq)), 2.0), quantization(uT, PtaG, matmul(sq(Pt), sq(G))));
     // dS = P (dP - Delta), dP = dO V^T, Delta_i = sum_d dO_id O_id with each device's own saved O
     // (apart by O_allow plus a rounding): that difference is two-sided already.
     Tensor dP = matmul(G, mT(V));
@@ -247,12 +247,9 @@ AllowanceFn attention_allowance(const AttentionShape& s) {
     Tensor adS = abs(dS);
     Tensor E = add(mul(add(mul(PE, X), mul(mul(P, matmul(aG, mT(aV))), cS)), 2.0), mul(P, dDelta));
     Tensor aK = abs(K), aQ = abs(Q);
-    Tensor dQ_allow = mul(add(add(matmul(E, aK), mul(matmul(adS, aK), 2 * cPVk)),
-                              quantization(uT, matmul(adS, aK), matmul(sq(dS), sq(K)))),
-                          scale);
-    Tensor dK_allow = mul(add(add(matmul(mT(E), aQ), mul(matmul(mT(adS), aQ), 2 * cPVq)),
-                              quantization(uT, matmul(mT(adS), aQ), matmul(mT(sq(dS)), sq(Q)))),
-                          scale);
+    Tensor dSK = matmul(adS, aK), dSQ = matmul(mT(adS), aQ);
+    Tensor dQ_allow = mul(add(add(matmul(E, aK), mul(dSK, 2 * cPVk)), quantization(uT, dSK, matmul(sq(dS), sq(K)))), scale);
+    Tensor dK_allow = mul(add(add(matmul(mT(E), aQ), mul(dSQ, 2 * cPVq)), quantization(uT, dSQ, matmul(mT(sq(dS)), sq(Q)))), scale);
     auto input_layout = [&](const Tensor& t) { return (s.bthd_views ? t.transpose(1, 2) : t).contiguous(); };
     Allowances a;
     a.outputs.push_back(O_allow.contiguous());

@@ -369,9 +369,9 @@ void add_basic_rows(std::vector<Row>& t) {
   t.push_back(unary_row("gelu", [](const Tensor& x) { return gelu(x); },
                         {false, false, 4, 4, 8, 32, lib + "erff; 1 + erf cancels for x < 0"}));
   t.push_back(unary_row("gelu_tanh", [](const Tensor& x) { return gelu_tanh(x); },
-                        {false, false, 4, 4, 8, 32, lib + "tanhf; 1 + tanh cancels for x < 0"}));
+                        {false, false, 4, 4, 16, 64, lib + "tanhf; 1 + tanh cancels for x < 0"}));
   t.push_back(unary_row("quick_gelu", [](const Tensor& x) { return quick_gelu(x); },
-                        {false, false, 5, 5, 0, 32, lib + "expf; the derivative's terms cancel"}));
+                        {false, false, 8, 8, 0, 64, lib + "expf of a rounded 1.702 x; the derivative's terms cancel"}));
   t.push_back(clamp_row());
 
   t.push_back({"where", kFloat, where_cases});

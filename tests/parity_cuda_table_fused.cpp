@@ -178,11 +178,15 @@ std::vector<Case> attention_cases(Rng& rng, DType dt) {
       {1, 3, 70, 70, 32, false, true},
       {1, 3, 70, 70, 32, false, true, DType::u8},
   };
-  if (dt != DType::f32) {  // the sequence lengths of CLIP text (77) and ViTs (197, 257, 577), both head dims
+  // The sequence lengths of CLIP text (77) and ViTs (197, 257, 577), both head dims, both masks,
+  // in the tensor-core dtypes; one head past 200 keys (the CPU reference and its error model
+  // take most of the time).
+  if (dt != DType::f32) {
     for (int64_t T : {77, 197, 257, 577}) {
+      const int64_t H = T > 200 ? 1 : 2;
       for (int64_t D : {64, 128}) {
-        shapes.push_back({1, 2, T, T, D, true});
-        shapes.push_back({1, 2, T, T, D, false, true, D == 128 ? DType::u8 : DType::boolean});
+        shapes.push_back({1, H, T, T, D, true});
+        shapes.push_back({1, H, T, T, D, false, true, D == 128 ? DType::u8 : DType::boolean});
       }
     }
   }
