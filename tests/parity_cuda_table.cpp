@@ -303,6 +303,64 @@ std::vector<Case> embedding_cases(Rng& rng, DType dt) {
   return cs;
 }
 
+// argmax, topk, matmul, embedding, cat, stack, dropout.
+void add_selection_and_copy_rows(std::vector<Row>& t) {
+  t.push_back({"argmax", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](int64_t dim) {
+                   return [dim](const std::vector<Tensor>& in) { return std::vector<Tensor>{argmax(in[0], dim)}; };
+                 };
+                 std::vector<Case> cs = {single({input(rng, {7, 50}, dt)}, {false}, f(-1), "rows"),
+                                         single({input(rng, {7, 50}, dt)}, {false}, f(0), "columns"),
+                                         single({input(rng, {3, 9000}, dt)}, {false}, f(1), "long rows")};
+                 for (Case& c : cs) c.bounds({exact("argmax: the first maximum")}, {exact("no gradient")});
+                 return cs;
+               }});
+  t.push_back({"topk", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](int64_t k, int64_t dim) {
+                   return [k, dim](const std::vector<Tensor>& in) {
+                     auto [v, i] = topk(in[0], k, dim);
+                     return std::vector<Tensor>{v, i};
+                   };
+                 };
+                 std::vector<Case> cs = {single({input(rng, {7, 50}, dt)}, {false}, f(3, -1), "k 3"),
+                                         single({input(rng, {7, 50}, dt)}, {false}, f(7, 0), "k = len, dim 0"),
+                                         single({input(rng, {2, 3000}, dt)}, {false}, f(5, 1), "long rows")};
+                 for (Case& c : cs) c.bounds({exact("topk: a selection, ties by index")}, {exact("no gradient")});
+                 return cs;
+               }});
+
+  t.push_back({"matmul", kFloat, matmul_cases});
+  t.push_back({"embedding", kFloat, embedding_cases});
+
+  t.push_back({"cat", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{cat({in[0], in[1].transpose(0, 1), in[2]}, 1)};
+                 };
+                 Case c = single({input(rng, {5, 3}, dt), input(rng, {7, 5}, dt), input(rng, {5, 1}, dt)},
+                                 {true, true, true}, f, "dim 1, a transposed part");
+                 return std::vector<Case>{c.bounds({exact("cat: a copy")}, {exact("cat gradient: slices of dy")})};
+               }});
+  t.push_back({"stack", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{stack({in[0], in[1]}, 1)}; };
+                 Case c = single({input(rng, {5, 3}, dt), input(rng, {5, 3}, dt)}, {true, true}, f, "dim 1");
+                 return std::vector<Case>{c.bounds({exact("stack: a copy")}, {exact("stack gradient: slices of dy")})};
+               }});
+
+  t.push_back({"dropout", kFloat, [](Rng& rng, DType dt) {
+                 auto f = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{dropout(in[0], 0.3, true, uint64_t(1234))};
+                 };
+                 auto ft = [](const std::vector<Tensor>& in) {
+                   return std::vector<Tensor>{dropout(in[0].transpose(0, 1), 0.5, true, uint64_t(99))};
+                 };
+                 std::vector<Case> cs = {single({input(rng, {33, 65}, dt)}, {true}, f, "same seed, same mask"),
+                                         single({input(rng, {65, 33}, dt)}, {true}, ft, "transposed")};
+                 const Bound b = exact("dropout: the Philox mask and x * 1/(1-p), one correctly rounded product");
+                 for (Case& c : cs) c.bounds({b}, {b});
+                 return cs;
+               }});
+}
+
 std::vector<Row> make_table() {
   std::vector<Row> t;
   add_basic_rows(t);
@@ -319,8 +377,6 @@ void add_basic_rows(std::vector<Row>& t) {
   t.push_back(view_row("transpose", [](const Tensor& x) { return x.dim() == 2 ? x.transpose(0, 1) : x; }));
   t.push_back(view_row("narrow", [](const Tensor& x) { return x.narrow(0, 1, x.size(0) - 2); }));
   {  // expand's gradient sums the three copies
-    UnarySpec s;
-    s.exact_forward = true;
     Row r = view_row("expand", [](const Tensor& x) {
       Shape sh = x.shape();
       sh.insert(sh.begin(), 3);
@@ -392,60 +448,7 @@ void add_basic_rows(std::vector<Row>& t) {
   t.push_back(reduce_row("max", [](const Tensor& x, std::vector<int64_t> d, bool k) { return max(x, d, k); }));
   t.push_back(reduce_row("var", [](const Tensor& x, std::vector<int64_t> d, bool k) { return var(x, d, 1, k); }));
 
-  t.push_back({"argmax", kFloat, [](Rng& rng, DType dt) {
-                 auto f = [](int64_t dim) {
-                   return [dim](const std::vector<Tensor>& in) { return std::vector<Tensor>{argmax(in[0], dim)}; };
-                 };
-                 std::vector<Case> cs = {single({input(rng, {7, 50}, dt)}, {false}, f(-1), "rows"),
-                                         single({input(rng, {7, 50}, dt)}, {false}, f(0), "columns"),
-                                         single({input(rng, {3, 9000}, dt)}, {false}, f(1), "long rows")};
-                 for (Case& c : cs) c.bounds({exact("argmax: the first maximum")}, {exact("no gradient")});
-                 return cs;
-               }});
-  t.push_back({"topk", kFloat, [](Rng& rng, DType dt) {
-                 auto f = [](int64_t k, int64_t dim) {
-                   return [k, dim](const std::vector<Tensor>& in) {
-                     auto [v, i] = topk(in[0], k, dim);
-                     return std::vector<Tensor>{v, i};
-                   };
-                 };
-                 std::vector<Case> cs = {single({input(rng, {7, 50}, dt)}, {false}, f(3, -1), "k 3"),
-                                         single({input(rng, {7, 50}, dt)}, {false}, f(7, 0), "k = len, dim 0"),
-                                         single({input(rng, {2, 3000}, dt)}, {false}, f(5, 1), "long rows")};
-                 for (Case& c : cs) c.bounds({exact("topk: a selection, ties by index")}, {exact("no gradient")});
-                 return cs;
-               }});
-
-  t.push_back({"matmul", kFloat, matmul_cases});
-  t.push_back({"embedding", kFloat, embedding_cases});
-
-  t.push_back({"cat", kFloat, [](Rng& rng, DType dt) {
-                 auto f = [](const std::vector<Tensor>& in) {
-                   return std::vector<Tensor>{cat({in[0], in[1].transpose(0, 1), in[2]}, 1)};
-                 };
-                 Case c = single({input(rng, {5, 3}, dt), input(rng, {7, 5}, dt), input(rng, {5, 1}, dt)},
-                                 {true, true, true}, f, "dim 1, a transposed part");
-                 return std::vector<Case>{c.bounds({exact("cat: a copy")}, {exact("cat gradient: slices of dy")})};
-               }});
-  t.push_back({"stack", kFloat, [](Rng& rng, DType dt) {
-                 auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{stack({in[0], in[1]}, 1)}; };
-                 Case c = single({input(rng, {5, 3}, dt), input(rng, {5, 3}, dt)}, {true, true}, f, "dim 1");
-                 return std::vector<Case>{c.bounds({exact("stack: a copy")}, {exact("stack gradient: slices of dy")})};
-               }});
-
-  t.push_back({"dropout", kFloat, [](Rng& rng, DType dt) {
-                 auto f = [](const std::vector<Tensor>& in) {
-                   return std::vector<Tensor>{dropout(in[0], 0.3, true, uint64_t(1234))};
-                 };
-                 auto ft = [](const std::vector<Tensor>& in) {
-                   return std::vector<Tensor>{dropout(in[0].transpose(0, 1), 0.5, true, uint64_t(99))};
-                 };
-                 std::vector<Case> cs = {single({input(rng, {33, 65}, dt)}, {true}, f, "same seed, same mask"),
-                                         single({input(rng, {65, 33}, dt)}, {true}, ft, "transposed")};
-                 const Bound b = exact("dropout: the Philox mask and x * 1/(1-p), one correctly rounded product");
-                 for (Case& c : cs) c.bounds({b}, {b});
-                 return cs;
-               }});
+  add_selection_and_copy_rows(t);
 }
 
 const std::vector<Row>& table() {
