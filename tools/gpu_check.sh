@@ -7,11 +7,14 @@
 #                                dev packages; .gpu-deps in the call's carry list): unpack the
 #                                .debs into .gpu-deps/root (dpkg -x, never into /), build with
 #                                CUDA for sm_90, print the device, run the parity tests (default
-#                                and earlier kernel versions), the data-parallel path on one GPU
-#                                through NCCL's single-rank communicator (tests -ts=distributed_cuda),
-#                                the compute-sanitizer memcheck (and racecheck on the shared-memory
-#                                kernels), then the CUDA benchmarks (cuDNN, loaded at run time,
-#                                beside attention and layernorm) and the PyTorch peer figures.
+#                                and earlier kernel versions; the CPU tests of the comparison too),
+#                                the data-parallel path on one GPU through NCCL's single-rank
+#                                communicator (tests -ts=distributed_cuda), the nn tests on CUDA
+#                                (fused AdamW, autocast, the toy trainer: -ts=nn_cuda), the
+#                                compute-sanitizer memcheck (parity kernels, then nn_cuda) and
+#                                racecheck on the shared-memory kernels, then the CUDA benchmarks
+#                                (cuDNN, loaded at run time, beside attention and layernorm) and
+#                                the PyTorch peer figures.
 #                                Full logs and JSON under $OUT: summary.txt, tests.log and logs.tar.gz
 #                                (the device tool returns at most 8 files); a short table last.
 #
@@ -148,11 +151,14 @@ run() {
   local device_name
   device_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 
+  # parity_cuda prints one line per (op, dtype) with the largest fraction of its bound any element
+  # used; parity_compare is the CPU test of the comparison itself (seconds).
   echo "== parity tests"
   local t1=$SECONDS
-  timeout "$(budget 180)" "$build/bin/minivl_tests" -ts=parity_cuda > "$out/tests.log" 2>&1
+  timeout "$(budget 180)" "$build/bin/minivl_tests" -ts=parity_cuda,parity_compare > "$out/tests.log" 2>&1
   local parity_rc=$?
-  tail -n 30 "$out/tests.log"
+  grep -E "FAILED|ERROR" "$out/tests.log" | head -n 20
+  tail -n 8 "$out/tests.log"
   local parity_s=$((SECONDS - t1))
 
   # The defaults are the tensor-core versions (attention v3, contrastive v2); the earlier ones stay
@@ -174,17 +180,40 @@ run() {
     grep -E "distributed_cuda|loss rel diff|test cases|ERROR|FAILED" "$out/distributed.log" | tail -n 8
   fi
 
-  local memcheck_rc=skipped racecheck_rc=skipped
+  # nn on CUDA: the fused multi-tensor AdamW against the CPU's, bf16 autocast, the toy trainer's
+  # loss falling in f32, bf16 and f16 on the GPU (tests/test_nn_cuda.cpp).
+  echo "== nn tests on CUDA"
+  local nn_rc=skipped
+  if [ "$(budget 90)" -gt 1 ]; then
+    timeout "$(budget 90)" "$build/bin/minivl_tests" -ts=nn_cuda > "$out/nn_cuda.log" 2>&1
+    nn_rc=$?
+    grep -E "nn_cuda: skipped|test cases|ERROR|FAILED" "$out/nn_cuda.log" | tail -n 8
+  fi
+
+  # The sanitizer runs check memory accesses, not values: MINIVL_PARITY_GPU_ONLY runs each case on
+  # the GPU only (no CPU reference, no error model), which halves their time.
+  local memcheck_rc=skipped nn_memcheck_rc=skipped racecheck_rc=skipped
   if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(budget 120)" -gt 1 ]; then
     echo "== compute-sanitizer memcheck (parity tests)"
-    timeout "$(budget 120)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
+    MINIVL_PARITY_GPU_ONLY=1 timeout "$(budget 120)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
       "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*' > "$out/sanitizer.log" 2>&1
     memcheck_rc=$?
     grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 3
+    if [ "$(budget 60)" -gt 1 ]; then
+      echo "== compute-sanitizer memcheck (nn_cuda: AdamW, autocast, the toy trainer)"
+      {
+        echo "---- memcheck nn_cuda ----"
+        timeout "$(budget 60)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
+          "$build/bin/minivl_tests" -ts=nn_cuda
+      } >> "$out/sanitizer.log" 2>&1
+      nn_memcheck_rc=$?
+      grep -E "ERROR SUMMARY|test cases" "$out/sanitizer.log" | tail -n 2
+    fi
     echo "== compute-sanitizer racecheck (shared-memory kernels)"
     {
       echo "---- racecheck ----"
-      MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,add_layernorm,clip_loss,siglip_loss,attention \
+      MINIVL_PARITY_GPU_ONLY=1 \
+        MINIVL_PARITY_OPS=sum,max,argmax,topk,softmax,cross_entropy,layernorm,add_layernorm,clip_loss,siglip_loss,attention \
         timeout "$(budget 90)" compute-sanitizer --tool racecheck --error-exitcode 7 --print-limit 20 \
         "$build/bin/minivl_tests" -ts=parity_cuda -tc='*every op*'
     } >> "$out/sanitizer.log" 2>&1
@@ -212,9 +241,10 @@ run() {
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
-    "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" << 'PY' | tee "$out/summary.txt"
+    "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" "$nn_rc" "$nn_memcheck_rc" << 'PY' | tee "$out/summary.txt"
 import json, os, re, sys
-out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc, earlier_rc = sys.argv[1:]
+(out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc, earlier_rc,
+ nn_rc, nn_memcheck_rc) = sys.argv[1:]
 def read(name):
     try:
         return open(os.path.join(out, name), errors="replace").read()
@@ -233,8 +263,22 @@ print("")
 print(f"gpu_check summary: {device or 'unknown device'}")
 print(f"  build            {build_s} s")
 print(f"  parity tests     {status(parity_rc)} in {parity_s} s; {compared[-1] if compared else '?'} cases; {cases[-1] if cases else ''}")
+rows = re.findall(r"parity_cuda: row (\S+) (\S+) +(\d+) cases, (\S+), worst (\S+) of the bound", tests)
+failed_rows = [f"{op} {dt}" for op, dt, _, verdict, _ in rows if verdict != "ok"]
+if rows:
+    print(f"  parity rows      {len(rows) - len(failed_rows)} of {len(rows)} (op, dtype) rows ok" +
+          (f"; FAILED: {', '.join(failed_rows[:12])}" if failed_rows else ""))
+    top = sorted(rows, key=lambda r: -float(r[4]))[:3]
+    print("  closest to bound " + ", ".join(f"{op} {dt} {float(w):.2f}" for op, dt, _, _, w in top))
+# The f16 var of 70 000 values (inf before var took the mean of squares) was fixed after the first GPU run.
+var_f16 = [r for r in rows if r[0] == "var" and r[1] == "f16"]
+print(f"  var f16 (70 000) {var_f16[0][3] + ' (' + var_f16[0][2] + ' cases)' if var_f16 else 'not run'}")
 print(f"  earlier versions {status(earlier_rc)} (attention v2, contrastive v1)")
+nn_cases = re.findall(r"test cases:.*", read("nn_cuda.log"))
+nn_skip = re.findall(r"nn_cuda: skipped: .*", read("nn_cuda.log"))
+print(f"  nn_cuda          {status(nn_rc)} {nn_skip[-1] if nn_skip else (nn_cases[-1] if nn_cases else '')}")
 print(f"  memcheck         {sanitizer_status(memcheck_rc)}")
+print(f"  memcheck nn_cuda {sanitizer_status(nn_memcheck_rc)}")
 print(f"  racecheck        {sanitizer_status(racecheck_rc)}")
 dist = re.findall(r"loss rel diff .*", read("distributed.log"))
 skipped = re.findall(r"distributed_cuda: skipped: .*", read("distributed.log"))
@@ -277,7 +321,7 @@ PY
   (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt --exclude=tests.log ./* \
     && find . -maxdepth 1 -type f ! -name logs.tar.gz ! -name summary.txt ! -name tests.log -delete) || true
   echo "gpu_check run: done in $((SECONDS - t0)) s; logs and JSON in $out (logs.tar.gz)"
-  [ "$parity_rc" = 0 ] && { [ "$dist_rc" = 0 ] || [ "$dist_rc" = skipped ]; }
+  [ "$parity_rc" = 0 ] && { [ "$dist_rc" = 0 ] || [ "$dist_rc" = skipped ]; } && { [ "$nn_rc" = 0 ] || [ "$nn_rc" = skipped ]; }
 }
 
 case "${1:-}" in
