@@ -186,7 +186,7 @@ TEST_SUITE("op_runner") {
 #include "core/ops.def"
 #undef MINIVL_OP
     };
-    for (const char* n : names) {
+    for (const std::string n : names) {
       CAPTURE(n);
       std::string entry = ", ";
       entry += n;
