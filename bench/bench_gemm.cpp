@@ -1,4 +1,5 @@
-// GEMM benchmarks: minivl's CPU GEMM beside OpenBLAS (and, later, CUDA) on the same shapes.
+// GEMM benchmarks: minivl's CPU GEMM beside OpenBLAS on the same shapes (the CUDA GEMM's are
+// BM_GemmCuda / BM_GemmCudaF32 in bench/bench_cuda.cpp, beside torch.matmul in compare_torch.py).
 //
 //   BM_GemmCpu/M/N/K        minivl::cpu::gemm_f32, C (M x N) = A (M x K) @ B (K x N), row-major
 //   BM_GemmOpenBLAS/M/N/K   cblas_sgemm on the same data, same thread count (peer)
@@ -198,10 +199,6 @@ BENCHMARK(BM_GemmOpenBLASBatched)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 #endif
-
-// ---- CUDA (BM_GemmCuda) ------------------------------------------------------
-// The CUDA GEMM benchmark goes here, guarded by `#if MINIVL_CUDA`, registered with
-// ->Apply(gemm_shapes) so its rows line up with BM_GemmCpu and BM_GemmOpenBLAS.
 
 }  // namespace
 

@@ -26,9 +26,9 @@ class CpuAllocator final : public Allocator {
   CpuAllocator() {
 #if defined(__GLIBC__)
     // A training step frees and reallocates the same activation sizes every step. glibc serves
-    // blocks above its mmap threshold (128 KiB at first) with fresh mmaps, so every step paid a page
-    // fault per 4 KiB of activations (about 18% of a clip_tiny step). Serve blocks up to glibc's
-    // largest threshold (32 MiB on 64-bit) from the heap and keep freed heap memory for reuse.
+    // blocks above its mmap threshold (128 KiB at first) with fresh mmaps, so every step would pay
+    // a page fault per 4 KiB of activations (docs/clip.md has the profile). Serve blocks up to
+    // glibc's largest threshold (32 MiB on 64-bit) from the heap and keep freed heap memory for reuse.
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif

@@ -1,11 +1,58 @@
 #include "tests/gradcheck.h"
 
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "core/generator.h"
 
 namespace minivl::testing {
+namespace {
+
+std::map<std::string, std::vector<std::string>>& cases_by_op() {
+  static std::map<std::string, std::vector<std::string>> cases;
+  return cases;
+}
+
+// The case whose body is running: the ops it declares and those it has checked so far.
+struct RunningCase {
+  std::set<std::string> declared, checked;
+};
+RunningCase* g_running = nullptr;
+
+}  // namespace
+
+bool register_gradcheck_case(const char* title, std::initializer_list<const char*> ops) {
+  for (const char* op : ops) cases_by_op()[op].push_back(title);
+  return true;
+}
+
+const std::map<std::string, std::vector<std::string>>& gradcheck_cases_by_op() { return cases_by_op(); }
+
+void run_gradcheck_case(std::initializer_list<const char*> ops, void (*body)()) {
+  RunningCase running;
+  running.declared.insert(ops.begin(), ops.end());
+  struct Reset {
+    ~Reset() { g_running = nullptr; }
+  } reset;
+  g_running = &running;
+  body();
+  for (const std::string& op : running.declared) {
+    CAPTURE(op);
+    CHECK_MESSAGE(running.checked.count(op) == 1, "the case declares '" << op << "' but never calls check_grad for it");
+  }
+}
+
+void check_grad(const std::string& op, const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                std::vector<Tensor> inputs, GradcheckOptions options) {
+  CAPTURE(op);
+  REQUIRE_MESSAGE(g_running != nullptr, "check_grad(\"" << op << "\") outside a MINIVL_GRADCHECK_CASE");
+  REQUIRE_MESSAGE(g_running->declared.count(op) == 1,
+                  "check_grad(\"" << op << "\"): add \"" << op << "\" to this MINIVL_GRADCHECK_CASE's ops");
+  g_running->checked.insert(op);
+  const std::string result = gradcheck(fn, std::move(inputs), options);
+  CHECK_MESSAGE(result.empty(), result);
+}
 
 Tensor random_input(const Shape& shape, uint64_t seed, bool requires_grad) {
   std::vector<double> v(static_cast<size_t>(shape_numel(shape)));

@@ -1,4 +1,4 @@
-// Data parallelism (issue 12, docs/distributed.md): a one-rank group's collectives, the sharded
+// Data parallelism (docs/distributed.md): a one-rank group's collectives, the sharded
 // contrastive losses and the bucketed gradient reducer in one process; then real ranks:
 // `mpirun -np 2` on this test binary (collectives, losses and gradients across 2 ranks against the
 // global batch in one process) and on the CLI (`minivl train` of a tiny CLIP on 2 ranks, stopped

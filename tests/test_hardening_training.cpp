@@ -1,4 +1,4 @@
-// Training safety (issue 11, docs/hardening.md): the non-finite guard skips a bad step with a
+// Training safety (docs/hardening.md): the non-finite guard skips a bad step with a
 // warning and stops after optim.max_nonfinite_steps in a row, naming the last good checkpoint; a
 // checkpoint is never written with NaN/inf weights; Ctrl-C finishes the step, checkpoints and
 // prints the resume command; running out of host memory names the bytes, the stats and the knobs.

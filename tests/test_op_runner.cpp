@@ -169,6 +169,33 @@ TEST_SUITE("op_runner") {
     fs::remove_all(dir);
   }
 
+  TEST_CASE("minivl op knows every op of ops.def") {
+    // An unknown op's error lists the op runner's table (tools/op_runner.cpp); every ops.def name must be in it.
+    fs::path dir = temp_dir();
+    write_raw(dir / "x.safetensors", {raw<float>("x", "F32", {2}, {1, 2})});
+    CliResult r = run_cli("op no_such_op --inputs " + (dir / "x.safetensors").string() + " --out " +
+                          (dir / "out.safetensors").string());
+    fs::remove_all(dir);
+    const size_t known = r.output.find("(known: ");
+    REQUIRE(known != std::string::npos);
+    std::string list = ", ";  // ", a, b, c," so that each name is found between ", " and ","
+    list += r.output.substr(known + 8, r.output.find(')', known) - known - 8);
+    list += ",";
+    const char* names[] = {
+#define MINIVL_OP(name, family, differentiable) #name,
+#include "core/ops.def"
+#undef MINIVL_OP
+    };
+    for (const std::string n : names) {
+      CAPTURE(n);
+      std::string entry = ", ";
+      entry += n;
+      entry += ",";
+      CHECK_MESSAGE(list.find(entry) != std::string::npos,
+                    "add '" << n << "' to op_runner_table() in tools/op_runner.cpp");
+    }
+  }
+
   TEST_CASE("minivl ops lists every op of ops.def with its CPU coverage") {
     CliResult r = run_cli("ops");
     REQUIRE(r.status == 0);

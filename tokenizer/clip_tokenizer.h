@@ -1,7 +1,7 @@
 #pragma once
 // CLIP's byte-level BPE tokenizer, exact to OpenAI's simple_tokenizer.py (github.com/openai/CLIP).
 //
-//   auto tok = minivl::tokenizer::ClipTokenizer::load("../shared/data/clip/bpe_simple_vocab_16e6.txt.gz");
+//   auto tok = minivl::tokenizer::ClipTokenizer::load("bpe_simple_vocab_16e6.txt.gz");  // OpenAI's merges
 //   tok.encode("a photo of a cat.");                  // {320, 1125, 539, 320, 2368, 269}
 //   tok.tokenize({"a diagram"});                      // {{49406, 320, 22697, 49407, 0, ... 0}} (77 ids)
 //   tok.decode({320, 22697});                         // "a diagram "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script a session with a lent GPU runs (docs/cuda.md, "GPU check").
+# The one script to run on a machine with an NVIDIA GPU (docs/cuda.md, "GPU check").
 #
 #   tools/gpu_check.sh prepare   here (with network): apt-get download the .deb files of the
 #                                build dependencies into .gpu-deps/ (git-ignored, a few MiB)

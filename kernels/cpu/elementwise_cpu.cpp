@@ -7,9 +7,9 @@
 // hoisted out of the loop (one instantiation per op) and exp, sigmoid, tanh,
 // quick_gelu, gelu_tanh and gelu (erf) run on eight lanes at a time with the
 // vec_math_f32.h forms (explicit vectors, so AVX2-only builds vectorise too) instead
-// of calling libm per element: quick_gelu forward + backward take ~4.5x less time in
-// the CLIP step (perf samples: 1600 -> 355, single thread), and exact GELU (erf, 14% of
-// a VQA step through libm erff, perf) goes through normal_parts_f32.
+// of calling libm per element, whose expf / erff calls were a large share of the CLIP
+// and VQA training steps (profiles in docs/clip.md and docs/vqa_caption.md); exact GELU
+// (erf) goes through normal_parts_f32.
 // exp_f32 is within 0.93 ulp, tanh_f32 2.4 ulp; the derivatives take 1 - s
 // and 1 - tanh^2 from e^-x directly, so against a long-double reference the
 // fast rows are as accurate as the libm path in absolute terms (<= 1.4 ulp of

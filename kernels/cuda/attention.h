@@ -37,8 +37,8 @@ int attention_registered_version(DType dtype, int64_t head_dim);
 //   3  FlashAttention-2 on tensor cores (mma.sync m16n8k16, ldmatrix, cp.async double buffering),
 //      bf16/f16 with f32 accumulation, D in {32, 64, 128}; one block per (b, h, 64 query rows);
 //      backward: Delta pre-pass, key-block pass (dk, dv), query-block pass (dq), no atomics.
-//      Operands not 16-byte aligned run v2. Written without a GPU; registered (the default for
-//      bf16/f16) since its parity tests passed on an H200.
+//      Operands not 16-byte aligned run v2. The registered version for bf16/f16 at those D: the
+//      fastest, and it passes the parity tests on sm_90 (bench/results/2026-11-27-h100-h200.md).
 // attention_version_supported says whether a version takes a dtype and head dim.
 bool attention_version_supported(int version, DType dtype, int64_t head_dim);
 void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,

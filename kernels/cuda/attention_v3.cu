@@ -13,11 +13,13 @@
 // Masks: keys past Tk are zero-filled by cp.async (src-size 0) and scored -inf, causal and
 // padding per element; the causal key range ends at the block's last visible key. A row that
 // sees no key keeps m = -inf, uses 0 as its reference max, and ends with out = 0, lse = -inf.
-// Shared memory: (64 + 2 * 64 + 2 * 64) rows of D + 8 halves (the 16-byte pad keeps ldmatrix
-// free of bank conflicts): 22 KiB at D = 32, 43 KiB at 64, 85 KiB at 128 (opt-in above 48).
+// Shared memory: (64 + 2 * 64 + 2 * 64) = 320 rows of D + 8 halves (the 16-byte pad keeps ldmatrix
+// free of bank conflicts): 25 600 B (25 KiB) at D = 32, 46 080 B (45 KiB) at 64, 87 040 B (85 KiB)
+// at 128, the one size above the 48 KiB default (opted in at launch).
 // Registers: S 32 + O D / 2 floats per thread. Bound: tensor-core issue at D >= 64 with T >= 512
 // (FLOPs 4 Tq Tk D per (b, h)); memory at CLIP's short sequences. Head dims 32, 64, 128 are
-// template instances; bf16 and f16. The backward is v2's for now (docs/kernels/attention.md).
+// template instances; bf16 and f16. The backward that goes with it is attention_v3_backward.cu
+// (register_attention.cu dispatches both by attention_registered_version).
 
 #include <cstdint>
 #include <type_traits>

@@ -1,8 +1,8 @@
 // Registers the fused attention kernels into the kernel table (called from core/backends.cpp's
 // register_cuda_kernels) and picks the registered version per dtype and head dim: the fastest
 // that applies (v3 on tensor cores for bf16/f16 with D in {32, 64, 128}, v2 for f32/bf16/f16 with
-// D <= 128, v1 otherwise). v3 was written without a GPU and registered once its parity tests
-// passed on an H200 (bench/results/). See docs/kernels/attention.md.
+// D <= 128, v1 otherwise). Parity on sm_90: bench/results/2026-11-27-h100-h200.md; the versions:
+// docs/kernels/attention.md.
 #include <cstdlib>
 
 #include "core/dispatch.h"

@@ -3,7 +3,8 @@
 // v2 (tensor cores, kernels/cuda/contrastive_mma.cu) for bf16/f16 where contrastive_v2_supported
 // (contiguous (N, d), d % 8 == 0, 16-byte aligned, sm_80+), v1 (kernels/cuda/contrastive.cu)
 // otherwise. MINIVL_CONTRASTIVE_VERSION=1 (or set_contrastive_version(1)) forces v1 everywhere.
-// v2 was written without a GPU and became the default once its parity tests passed on an H200.
+// v2 is the default where it applies because it is the faster and passes the parity tests on sm_90
+// (bench/results/2026-11-27-h100-h200.md).
 #include <atomic>
 #include <cstdlib>
 
