@@ -1,6 +1,6 @@
 #pragma once
 // The training entry point behind `minivl train CONFIG`: a registry of
-// trainers (one per model; the model issues add theirs) and the generic loop
+// trainers (one per model: clip, vqa, captioner, toy) and the generic loop
 // that validates the config, builds the optimiser and schedule, runs mixed
 // precision, accumulation and clipping, logs metrics.jsonl, checkpoints, and
 // resumes exactly; with a process group, across data-parallel ranks (nn/data_parallel.h).
