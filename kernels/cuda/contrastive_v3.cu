@@ -264,6 +264,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) clip_forward_tiles(Opera
           for (int e = 0; e < 2; ++e)
             if (acc_col(warp, lane, nt, e) < f.cols_valid) sum += __expf(acc[mt][nt][2 * h + e] - base);
         sum = quad_sum(sum);
+        __syncwarp();  // the quad has read `old` before its lane 0 replaces it
         if ((lane & 3) == 0) row_state[warp][i] = make_float2(mnew, old.y * __expf(old.x - base) + sum);
       }
 #pragma unroll
@@ -625,7 +626,7 @@ bool contrastive_v3_supported(const StridedView& image, const StridedView& text)
   if (image.dtype != DType::bf16 && image.dtype != DType::f16) return false;
   if (text.dtype != image.dtype || image.ndim != 2) return false;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  if (n < 1 || d < 8 || d % 8 != 0 || d > (int64_t(1) << 30)) return false;
+  if (n < 1 || d < 8 || d % 8 != 0 || d > (int64_t(1) << 16)) return false;  // 128 d fits 32-bit offsets
   if (!v3::rows_ok(image, n, d) || !v3::rows_ok(text, n, d)) return false;
   return device_props().cc_major >= 8;
 }
