@@ -49,7 +49,8 @@ void siglip_loss_backward_cuda_v2(const StridedView& image, const StridedView& t
                                   const StridedView& dimage, const StridedView& dtext,
                                   const StridedView& dlogit_scale, const StridedView& dlogit_bias);
 // Which contrastive version the registered entries run: 0 automatic (v2 where supported, else
-// v1), 1 or 2 that version wherever it applies (v2 falls back to v1 where it does not). Starts
+// v1), 1, 2 or 3 that version wherever it applies (v3, kernels/cuda/contrastive_v3.h, falls back
+// to the automatic choice, v2 to v1, where they do not). Starts
 // from MINIVL_CONTRASTIVE_VERSION (0 when unset); the benchmark sets it per row.
 void set_contrastive_version(int version);
 int contrastive_version_for(const StridedView& image, const StridedView& text);
