@@ -2,7 +2,9 @@
 // register_cuda_kernels) and picks the registered version per dtype and head dim: the fastest
 // that applies (v3 on tensor cores for bf16/f16 with D in {32, 64, 128}, v2 for f32/bf16/f16 with
 // D <= 128, v1 otherwise). v3 was written without a GPU and registered once its parity tests
-// passed on an H200 (bench/results/). See docs/kernels/attention.md.
+// passed on an H200 (bench/results/). v4 (attention_v4.h) is a candidate, never picked here: only
+// MINIVL_ATTENTION_VERSION=4 (or a direct call) runs it until a GPU run shows its parity.
+// See docs/kernels/attention.md.
 #include <cstdlib>
 
 #include "core/dispatch.h"
