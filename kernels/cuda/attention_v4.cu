@@ -73,15 +73,15 @@ struct ForwardArgs {
 // of (m, l, o) for the warp's rows r0 + quad_row and r0 + quad_row + 8, and O += P V.
 template <typename T, int D>
 __device__ __forceinline__ void attend_chunk(const uint32_t (&qf)[D / 16][4], const uint16_t* Kt, const uint16_t* Vt,
-                                             const uint8_t* Mt, int steps, bool masked, const Frontier& f,
-                                             int64_t r0, int64_t j0, float scale_log2, float (&o)[D / 8][4],
+                                             const uint8_t* Mt, int steps, bool masked, bool causal, int shift,
+                                             int r0, int j0, float scale_log2, float (&o)[D / 8][4],
                                              float (&m)[2], float (&l)[2]) {
   const int lane = threadIdx.x & 31, quad_row = lane >> 2, quad_col = lane & 3;
   float s[8][4];
   frag_times_rows_t<T, D, 8>(qf, Kt, steps, s);
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const int64_t i = r0 + quad_row + 8 * r;
+    const int i = r0 + quad_row + 8 * r;  // 32-bit within a head: fewer registers than 64-bit indices
     float mx = -INFINITY;
 #pragma unroll
     for (int n = 0; n < 8; ++n)
@@ -90,7 +90,7 @@ __device__ __forceinline__ void attend_chunk(const uint32_t (&qf)[D / 16][4], co
         float& x = s[n][2 * r + e];
         if (masked) {
           const int jj = n * 8 + 2 * quad_col + e;
-          const bool ok = n / 2 < steps && Mt[jj] != 0 && f.sees(i, j0 + jj);
+          const bool ok = n / 2 < steps && Mt[jj] != 0 && (!causal || j0 + jj <= i + shift);
           x = ok ? x * scale_log2 : -INFINITY;
         } else {
           x *= scale_log2;
@@ -140,21 +140,22 @@ __global__ void __launch_bounds__(kMaxWarpsForward * 32) forward_v4_kernel(const
   const uint16_t* kg = a.k + fb.bh * a.Tk * D;
   const uint16_t* vg = a.v + fb.bh * a.Tk * D;
   const int64_t block_row0 = fb.first_strip * kStripRows;
-  const int64_t nchunks = chunks_for_rows(f, min64(a.Tq, block_row0 + int64_t(p.warps) * kStripRows));
+  const int nchunks = int(chunks_for_rows(f, min64(a.Tq, block_row0 + int64_t(p.warps) * kStripRows)));
   const int64_t strip = fb.first_strip + warp;
   const bool active = strip < p.strips;
-  const int64_t r0 = strip * kStripRows;
-  const int64_t key_limit = active ? f.key_end(min64(a.Tq, r0 + kStripRows)) : 0;
-  const int64_t my_chunks = ceil_div(key_limit, kKeyChunk);
+  const int r0 = int(strip * kStripRows);
+  const int key_limit = active ? int(f.key_end(min64(a.Tq, r0 + kStripRows))) : 0;
+  const int my_chunks = int(ceil_div(key_limit, kKeyChunk));
+  const int shift = int(f.shift());
 
   auto load_chunk = [&](int64_t c) {  // chunk c (keys [64 c, 64 c + 64)) into its slot
     const int slot = ring_slot(c, p.stages);
     const int64_t rows = chunk_rows(c, a.Tk);
     load_rows<D>(Ks + int64_t(slot) * kKeyChunk * kLd, kg, c * kKeyChunk, rows, a.Tk, tid, nthreads);
     load_rows<D>(Vs + int64_t(slot) * kKeyChunk * kLd, vg, c * kKeyChunk, rows, a.Tk, tid, nthreads);
-    if (tid < kKeyChunk) {
-      const int64_t j = c * kKeyChunk + tid;
-      Ms[slot * kKeyChunk + tid] = j < a.Tk && (a.pad == nullptr || a.pad[b * a.Tk + j] == 0);
+    for (int t = tid; t < kKeyChunk; t += nthreads) {  // a block of one warp has 32 threads
+      const int64_t j = c * kKeyChunk + t;
+      Ms[slot * kKeyChunk + t] = j < a.Tk && (a.pad == nullptr || a.pad[b * a.Tk + j] == 0);
     }
   };
   // Prologue: group s holds chunk s (group 0 also Q); groups past the block's chunks are empty.
@@ -170,7 +171,7 @@ __global__ void __launch_bounds__(kMaxWarpsForward * 32) forward_v4_kernel(const
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  for (int64_t c = 0; c < nchunks; ++c) {
+  for (int c = 0; c < nchunks; ++c) {
     cp_async_wait_pending(ring_pending(c, p.stages));
     __syncthreads();  // chunk c (and at c = 0, Q) visible to every warp; chunk c - 1 consumed by all
     if (c >= 1) {
@@ -184,7 +185,8 @@ __global__ void __launch_bounds__(kMaxWarpsForward * 32) forward_v4_kernel(const
       const int steps = steps_in_chunk(c, key_limit);
       const bool masked = chunk_needs_mask(f, a.pad != nullptr, r0, c, steps);
       attend_chunk<T, D>(qf, Ks + int64_t(slot) * kKeyChunk * kLd, Vs + int64_t(slot) * kKeyChunk * kLd,
-                         Ms + slot * kKeyChunk, steps, masked, f, r0, c * kKeyChunk, a.scale_log2, o, m, l);
+                         Ms + slot * kKeyChunk, steps, masked, a.causal, shift, r0, c * kKeyChunk, a.scale_log2, o,
+                         m, l);
     }
   }
   cp_async_wait<0>();
@@ -198,7 +200,7 @@ __global__ void __launch_bounds__(kMaxWarpsForward * 32) forward_v4_kernel(const
     lr += __shfl_xor_sync(0xffffffffu, lr, 1);
     lr += __shfl_xor_sync(0xffffffffu, lr, 2);
     inv[r] = lr > 0.0f ? 1.0f / lr : 0.0f;
-    const int64_t i = r0 + quad_row + 8 * r;
+    const int i = r0 + quad_row + 8 * r;
     if (quad_col == 0 && i < a.Tq)
       a.lse[fb.bh * a.Tq + i] = lr > 0.0f ? m[r] * 0.6931471805599453f + __logf(lr) : -INFINITY;
   }
