@@ -9,12 +9,8 @@
 // backward that does not fit one block on this device goes through attention_backward_cuda_version(4)
 // (v3's backward) and the case says so.
 //
-// Reference: the CPU kernels in f32 on the same dtype-rounded inputs; the reference backward reads
-// the reference output rounded to the dtype (what the GPU backward reads). Outputs start as NaN, so
-// an unwritten element fails. Tolerance per element: |got - ref| <= c u |ref| + c u max|ref| with u
-// the dtype's unit roundoff (2^-8 bf16, 2^-11 f16), c = 4 for out (P is rounded to the dtype once
-// before P V), 8 for dq, dk, dv (P and dS rounded); lse within 1e-4 (1 + |ref|); -inf exactly.
-// dk, dv of padded keys, and out, dq of rows that see no key, must be exactly 0.
+// Reference, tolerances and the exact-zero checks: tests/attention_v4_reference.h. Outputs start as
+// NaN, so an unwritten element fails.
 // Without a GPU every case prints why it skipped.
 #include <doctest/doctest.h>
 
@@ -30,6 +26,7 @@
 #include "core/dispatch.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
+#include "tests/attention_v4_reference.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/attention.h"
@@ -54,10 +51,8 @@ bool skip_without_cuda(const char* test) {
   return true;
 }
 
-struct SeqShape {
-  const char* name;
-  int64_t B, H, Tq, Tk;
-};
+using namespace attention_v4_test;
+
 // B >= 3 so that batch 2 can have every key padded.
 const SeqShape kShapes[] = {
     {"ViT-B/32", 3, 2, 50, 50},   {"ViT-B/16", 3, 1, 197, 197}, {"ViT-L/14", 3, 1, 257, 257},
@@ -65,102 +60,7 @@ const SeqShape kShapes[] = {
     {"77 queries, 50 keys", 3, 1, 77, 50},
 };
 
-enum class Mode { none, causal, pad_bool, pad_u8, causal_pad };
-const Mode kModes[] = {Mode::none, Mode::causal, Mode::pad_bool, Mode::pad_u8, Mode::causal_pad};
-const char* mode_name(Mode m) {
-  switch (m) {
-    case Mode::none: return "none";
-    case Mode::causal: return "causal";
-    case Mode::pad_bool: return "padding bool";
-    case Mode::pad_u8: return "padding u8";
-    default: return "causal + padding u8";
-  }
-}
-bool mode_causal(Mode m) { return m == Mode::causal || m == Mode::causal_pad; }
-bool mode_pad(Mode m) { return m == Mode::pad_bool || m == Mode::pad_u8 || m == Mode::causal_pad; }
-
-// Inputs as f32 CPU tensors holding dtype-representable values, and the mask (B, Tk): batch 0 ~30%
-// padded with its last key padded, batch 1 ~10%, batch 2 every key; the rest none.
-struct Inputs {
-  Tensor q, k, v, dout, mask;  // mask undefined: none
-  std::vector<uint8_t> padded;  // (B, Tk)
-};
-
-Inputs make_inputs(const SeqShape& s, int64_t D, DType dt, Mode mode, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto tensor = [&](int64_t T) {
-    std::vector<double> v(size_t(s.B * s.H * T * D));
-    for (double& x : v) x = normal(rng);
-    return from_vector(v, {s.B, s.H, T, D}).to(dt).to(DType::f32);
-  };
-  Inputs in;
-  in.q = tensor(s.Tq);
-  in.k = tensor(s.Tk);
-  in.v = tensor(s.Tk);
-  in.dout = tensor(s.Tq);
-  in.padded.assign(size_t(s.B * s.Tk), 0);
-  if (mode_pad(mode)) {
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    for (int64_t b = 0; b < s.B; ++b)
-      for (int64_t j = 0; j < s.Tk; ++j) {
-        const double rate = b == 0 ? 0.3 : b == 1 ? 0.1 : 2.0;
-        in.padded[size_t(b * s.Tk + j)] = u(rng) < rate || (b == 0 && j == s.Tk - 1);
-      }
-    std::vector<double> m(in.padded.begin(), in.padded.end());
-    in.mask = from_vector(m, {s.B, s.Tk}, mode == Mode::pad_bool ? DType::boolean : DType::u8);
-  }
-  return in;
-}
-
-// "" or the first element outside |got - want| <= c u (|want| + max|want|); infinities must be equal.
-std::string compare(const char* what, const Tensor& got_t, const Tensor& want_t, double c_u) {
-  const std::vector<double> got = got_t.to(Device::cpu()).to_vector(), want = want_t.to_vector();
-  if (got.size() != want.size()) return std::string(what) + ": sizes differ";
-  double scale = 0;
-  for (double w : want) scale = std::max(scale, std::isfinite(w) ? std::abs(w) : 0.0);
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double g = got[i], w = want[i];
-    const bool ok = std::isinf(w) ? g == w : std::abs(g - w) <= c_u * (std::abs(w) + scale);
-    if (!ok) {
-      std::ostringstream os;
-      os << what << ": element " << i << " of " << got.size() << ": cuda " << g << ", cpu " << w << " (bound "
-         << c_u * (std::abs(w) + scale) << (std::isnan(g) ? "; NaN: an unwritten element?)" : ")");
-      return os.str();
-    }
-  }
-  return "";
-}
-
-// lse: within 1e-4 (1 + |ref|); -inf (a row that sees no key) exactly.
-std::string compare_lse(const Tensor& got_t, const Tensor& want_t) {
-  const std::vector<double> got = got_t.to(Device::cpu()).to_vector(), want = want_t.to_vector();
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double g = got[i], w = want[i];
-    if (std::isinf(w) ? g == w : std::abs(g - w) <= 1e-4 * (1 + std::abs(w))) continue;
-    std::ostringstream os;
-    os << "lse: element " << i << " of " << got.size() << ": cuda " << g << ", cpu " << w;
-    return os.str();
-  }
-  return "";
-}
-
 #if MINIVL_CUDA
-
-// Rows (of a (B, H, T, D) tensor, as (b, t) pairs selected by `zero_row`) that must be exactly 0.
-std::string check_zero_rows(const char* what, const Tensor& t_cuda, int64_t B, int64_t H, int64_t T, int64_t D,
-                            const std::vector<uint8_t>& zero_row /* (B, T) */) {
-  const std::vector<double> v = t_cuda.to(Device::cpu()).to_vector();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < T; ++i) {
-        if (!zero_row[size_t(b * T + i)]) continue;
-        for (int64_t d = 0; d < D; ++d)
-          if (v[size_t(((b * H + h) * T + i) * D + d)] != 0.0)
-            return std::string(what) + ": row (b " + std::to_string(b) + ", " + std::to_string(i) + ") is not exactly 0";
-      }
-  return "";
-}
 
 struct CaseResult {
   std::string failure;  // "" when every check passed
@@ -174,14 +74,7 @@ CaseResult run_case(const SeqShape& s, int64_t D, DType dt, Mode mode, uint32_t 
   const Device gpu = Device::cuda();
   const Shape qshape = {s.B, s.H, s.Tq, D}, kshape = {s.B, s.H, s.Tk, D}, lshape = {s.B, s.H, s.Tq};
   const double nan = std::nan("");
-  // CPU reference, f32.
-  Tensor out_r = empty(qshape), lse_r = empty(lshape);
-  const StridedView mask_cpu = in.mask.defined() ? in.mask.view() : StridedView{};
-  cpu::attention_forward(in.q.view(), in.k.view(), in.v.view(), mask_cpu, causal, scale, out_r.view(), lse_r.view());
-  const Tensor out_r_rounded = out_r.to(dt).to(DType::f32);
-  Tensor dq_r = empty(qshape), dk_r = empty(kshape), dv_r = empty(kshape);
-  cpu::attention_backward(in.q.view(), in.k.view(), in.v.view(), mask_cpu, causal, scale, out_r_rounded.view(),
-                          lse_r.view(), in.dout.view(), dq_r.view(), dk_r.view(), dv_r.view());
+  const Reference ref = reference(s, D, dt, mode, in, scale);
   // v4 on the GPU, outputs poisoned.
   const Tensor q = in.q.to(dt).to(gpu), k = in.k.to(dt).to(gpu), v = in.v.to(dt).to(gpu), g = in.dout.to(dt).to(gpu);
   const Tensor mask = in.mask.defined() ? in.mask.to(gpu) : Tensor();
@@ -202,32 +95,8 @@ CaseResult run_case(const SeqShape& s, int64_t D, DType dt, Mode mode, uint32_t 
   if (!r.fused_backward)
     cuda::attention_backward_cuda_version(4, q.view(), k.view(), v.view(), mask_gpu, causal, scale, out.view(),
                                           lse.view(), g.view(), dq.view(), dk.view(), dv.view());
-  const double u = dt == DType::bf16 ? 1.0 / 256 : 1.0 / 2048;
-  // Rows that see no key (padding, causal frontier) and padded keys: exact zeros.
-  std::vector<uint8_t> empty_row(size_t(s.B * s.Tq), 0);
-  for (int64_t b = 0; b < s.B; ++b)
-    for (int64_t i = 0; i < s.Tq; ++i) {
-      bool any = false;
-      for (int64_t j = 0; j < s.Tk && !any; ++j)
-        any = !in.padded[size_t(b * s.Tk + j)] && (!causal || j <= i + s.Tk - s.Tq);
-      empty_row[size_t(b * s.Tq + i)] = !any;
-    }
-  const std::string checks[] = {
-      compare("out", out, out_r, 4 * u),
-      compare_lse(lse, lse_r),
-      compare("dq", dq, dq_r, 8 * u),
-      compare("dk", dk, dk_r, 8 * u),
-      compare("dv", dv, dv_r, 8 * u),
-      check_zero_rows("out", out, s.B, s.H, s.Tq, D, empty_row),
-      check_zero_rows("dq", dq, s.B, s.H, s.Tq, D, empty_row),
-      check_zero_rows("dk", dk, s.B, s.H, s.Tk, D, in.padded),
-      check_zero_rows("dv", dv, s.B, s.H, s.Tk, D, in.padded),
-  };
-  for (const std::string& c : checks)
-    if (!c.empty()) {
-      r.failure = c;
-      break;
-    }
+  auto host = [](const Tensor& t) { return t.to(Device::cpu()).to_vector(); };
+  r.failure = check_all(s, D, dt, in, ref, host(out), host(lse), host(dq), host(dk), host(dv), true);
   return r;
 }
 
@@ -297,7 +166,7 @@ TEST_SUITE("parity_cuda") {
                                          lse_via.view());
     Tensor out_r = empty({2, 2, 77, 64}), lse_r = empty({2, 2, 77});
     cpu::attention_forward(in.q.view(), in.k.view(), in.v.view(), StridedView{}, true, 0.125, out_r.view(), lse_r.view());
-    CHECK(compare("out", via, out_r, 4.0 / 256) == "");
+    CHECK(compare("out", via.to(Device::cpu()).to_vector(), out_r.to_vector(), 4.0 / 256) == "");
     // The switch reached v4 itself: bit for bit its direct result (v3 rounds and sums differently).
     CHECK(via.to(Device::cpu()).to_vector() == direct.to(Device::cpu()).to_vector());
     CHECK(lse_via.to(Device::cpu()).to_vector() == lse_direct.to(Device::cpu()).to_vector());

@@ -6,7 +6,12 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_v4_plan.h"
-#include "kernels/cuda/mma_sm80.cuh"
+// The PTX primitives (cp.async, ldmatrix, mma.sync): mma_sm80.cuh on the GPU; the CPU emulation
+// test points this at its SIMT emulation of the same functions.
+#ifndef MINIVL_V4_MMA_HEADER
+#define MINIVL_V4_MMA_HEADER "kernels/cuda/mma_sm80.cuh"
+#endif
+#include MINIVL_V4_MMA_HEADER
 
 namespace minivl::cuda::v4 {
 
