@@ -172,7 +172,8 @@ void warp_barrier() {
 WarpScratch& warp_scratch() { return g_block->scratch[size_t(warp_of(self()))]; }
 
 void launch(const Launch& config, unsigned char* smem, size_t smem_capacity, const std::function<void()>& body) {
-  if (config.smem_bytes > smem_capacity) throw std::runtime_error("simt: the launch asks for more shared memory than the buffer");
+  if (config.smem_bytes > smem_capacity)
+    throw std::runtime_error("simt: the launch asks for more shared memory than the buffer");
   if (config.threads == 0 || config.threads > 1024) throw std::runtime_error("simt: bad block size");
   Block b;
   b.fibers.resize(config.threads);

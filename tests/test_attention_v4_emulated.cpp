@@ -100,9 +100,10 @@ EmulatedRun run_emulated(const SeqShape& s, DType dt, Mode mode, const Inputs& i
   if (backward) {
     r.bplan = cuda::v4::plan_backward(s.Tq, s.Tk, D, budget.per_block);
     REQUIRE(r.bplan.fits);
-    const cuda::v4::BackwardArgs ba{q.data(), k.data(), v.data(), out.data(), g.data(), pad.empty() ? nullptr : pad.data(),
-                                    lse.data(), dq.data(), dk.data(), dv.data(), s.H, s.Tq, s.Tk, causal,
-                                    float(scale), float(scale * 1.4426950408889634), r.bplan};
+    const cuda::v4::BackwardArgs ba{q.data(),  k.data(),  v.data(),  out.data(), g.data(),
+                                    pad.empty() ? nullptr : pad.data(),  lse.data(), dq.data(), dk.data(), dv.data(),
+                                    s.H,       s.Tq,      s.Tk,      causal,     float(scale),
+                                    float(scale * 1.4426950408889634),   r.bplan};
     simt::launch({unsigned(s.B * s.H), unsigned(r.bplan.warps * 32), size_t(r.bplan.smem_bytes), copies, seed + 1},
                  cuda::v4::smem_raw, smem_cap, [&] { cuda::v4::backward_v4_kernel<T, D>(ba); });
     r.dq = values_of(dq, dt);

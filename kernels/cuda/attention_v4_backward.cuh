@@ -23,15 +23,16 @@
 //               stored dS^T, K by ldmatrix.trans; staged through the strip's Q rows
 // Every output row is written by one warp: deterministic. Shared memory (attention_v4_plan.h,
 // plan_backward): Q, dO (round32(Tq) rows of D + 8 halves), K, V (round16(Tk) rows), dS^T
-// (round16(Tk) x (round32(Tq) + 8) halves), lse and Delta: at D = 64, 46 KiB for T = 50 (two
-// blocks per SM at 174 registers), 67 KiB for 77, 84 KiB for 20 queries over 197 keys, 218 KiB
-// for 197 (sm_90 only, one block per SM). Larger heads (ViT-L/14's 257, 577) decline: attention_backward_cuda_version
-// runs v3's backward for them. Bound: the bytes above at T <= 77; at 197 the block's prologue
+// (round16(Tk) x (round32(Tq) + 8) halves), lse and Delta: at D = 64, 46 KiB for T = 50 (three
+// blocks per SM at 167 registers), 67 KiB for 77, 84 KiB for 20 queries over 197 keys, 218 KiB
+// for 197 (sm_90 only, one block per SM). Larger heads (ViT-L/14's 257, 577) decline, and
+// attention_backward_cuda_version runs v3's backward for them. Bound: the bytes above at T <= 77; at 197 the block's prologue
 // (a head's loads) does not overlap its math, so the one resident block per SM alternates.
 //
-// Device code only, in an anonymous namespace: the CUDA build (attention_v4_backward.cu) and the CPU emulation test
-// (tests/test_attention_v4_emulated.cpp, which swaps the PTX primitives for a SIMT emulation through
-// MINIVL_V4_MMA_HEADER) each instantiate these templates in their own translation unit.
+// Device code only, in an anonymous namespace: the CUDA build (attention_v4_backward.cu) and the CPU
+// emulation test (tests/test_attention_v4_emulated.cpp, which swaps the PTX primitives for a SIMT
+// emulation through MINIVL_V4_MMA_HEADER) each instantiate these templates in their own
+// translation unit.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -116,8 +117,9 @@ __device__ __forceinline__ void key_strip(const BackwardArgs& a, const BackwardS
   const BackwardPlan& p = a.plan;
   const Frontier f{a.Tq, a.Tk, a.causal};
   const int lane = threadIdx.x & 31, quad_row = lane >> 2, quad_col = lane & 3;
-  const int64_t j0 = ks * kKeyStep;
-  const int64_t key[2] = {j0 + quad_row, j0 + quad_row + 8};
+  const int j0 = int(ks * kKeyStep);  // 32-bit within a head: fewer registers than 64-bit indices
+  const int key[2] = {j0 + quad_row, j0 + quad_row + 8};
+  const int Tq = int(a.Tq), shift = int(f.shift());
   const bool key_ok[2] = {sm.M[key[0]] != 0, sm.M[key[1]] != 0};
   uint32_t kf[D / 16][4], vf[D / 16][4];
   if constexpr (kHoldKV) {
@@ -130,8 +132,8 @@ __device__ __forceinline__ void key_strip(const BackwardArgs& a, const BackwardS
 #pragma unroll
     for (int e = 0; e < 4; ++e) dK[n][e] = dV[n][e] = 0.0f;
 
-  for (int64_t qc = bwd_first_query_chunk(f, ks); qc < p.q_rows / kBwdQueryChunk; ++qc) {
-    const int64_t i0 = qc * kBwdQueryChunk;
+  for (int qc = int(bwd_first_query_chunk(f, ks)); qc < int(p.q_rows / kBwdQueryChunk); ++qc) {
+    const int i0 = qc * kBwdQueryChunk;
     const int qsteps = bwd_query_steps(i0, a.Tq);
     float st[kNT][4], dpt[kNT][4];
     if constexpr (!kHoldKV) load_a_fragments<D>(kf, sm.K + j0 * kLd);
@@ -142,9 +144,9 @@ __device__ __forceinline__ void key_strip(const BackwardArgs& a, const BackwardS
     for (int n = 0; n < kNT; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t i = i0 + n * 8 + 2 * quad_col + (e & 1);
+        const int i = i0 + n * 8 + 2 * quad_col + (e & 1);
         const int r = e >> 1;
-        const bool ok = i < a.Tq && key_ok[r] && f.sees(i, key[r]);
+        const bool ok = i < Tq && key_ok[r] && (!a.causal || key[r] <= i + shift);
         const float pe = ok ? exp2f(st[n][e] * a.scale_log2 - sm.L[i]) : 0.0f;
         st[n][e] = pe;                         // P^T
         dpt[n][e] = pe * (dpt[n][e] - sm.Dl[i]);  // dS^T (unscaled)
@@ -153,7 +155,7 @@ __device__ __forceinline__ void key_strip(const BackwardArgs& a, const BackwardS
     for (int n = 0; n < kNT; ++n)
 #pragma unroll
       for (int r = 0; r < 2; ++r)
-        *reinterpret_cast<uint32_t*>(sm.St + (quad_row + 8 * r + j0) * p.ds_ld + i0 + n * 8 + 2 * quad_col) =
+        *reinterpret_cast<uint32_t*>(sm.St + (quad_row + 8 * r + j0) * int(p.ds_ld) + i0 + n * 8 + 2 * quad_col) =
             pack2<T>(dpt[n][2 * r], dpt[n][2 * r + 1]);
     acc_times_rows<T, D, kNT>(st, sm.G + i0 * kLd, qsteps, dV);   // dV += P^T dO
     acc_times_rows<T, D, kNT>(dpt, sm.Q + i0 * kLd, qsteps, dK);  // dK += dS^T Q

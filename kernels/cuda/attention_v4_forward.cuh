@@ -33,9 +33,10 @@
 // Q rows and written with 16-byte stores. Bound: the bytes above (K/V re-read from L2 once per
 // query tile: 2x at 197, 3x at 257, 5x at 577), then the ldmatrix traffic at 577.
 //
-// Device code only, in an anonymous namespace: the CUDA build (attention_v4.cu) and the CPU emulation test
-// (tests/test_attention_v4_emulated.cpp, which swaps the PTX primitives for a SIMT emulation through
-// MINIVL_V4_MMA_HEADER) each instantiate these templates in their own translation unit.
+// Device code only, in an anonymous namespace: the CUDA build (attention_v4.cu) and the CPU
+// emulation test (tests/test_attention_v4_emulated.cpp, which swaps the PTX primitives for a SIMT
+// emulation through MINIVL_V4_MMA_HEADER) each instantiate these templates in their own
+// translation unit.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
