@@ -173,6 +173,10 @@ TEST_SUITE("attention_v4_emulated") {
     cases.push_back({{"13 tokens", 3, 1, 13, 13}, 128, DType::bf16, Mode::pad_u8, kSm90, true});
     // Causal with Tq > Tk: the first 27 rows see no key.
     cases.push_back({{"77 queries, 50 keys", 3, 1, 77, 50}, 64, DType::f16, Mode::causal_pad, kSm90, true});
+    // One query over 300 keys (a decoding step), and 300 queries over 3 keys (the last 3 rows see any).
+    // (With one key the only visible row has P = 1, so its dS and the whole dq are rounding noise.)
+    cases.push_back({{"1 query, 300 keys", 3, 1, 1, 300}, 64, DType::bf16, Mode::causal_pad, kSm90, true});
+    cases.push_back({{"300 queries, 3 keys", 2, 1, 300, 3}, 64, DType::bf16, Mode::causal, kSm90, true});
     run_cases(cases);
 #endif
   }
