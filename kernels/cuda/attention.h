@@ -39,6 +39,11 @@ int attention_registered_version(DType dtype, int64_t head_dim);
 //      backward: Delta pre-pass, key-block pass (dk, dv), query-block pass (dq), no atomics.
 //      Operands not 16-byte aligned run v2. The registered version for bf16/f16 at those D: the
 //      fastest, and it passes the parity tests on sm_90 (bench/results/2026-11-27-h100-h200.md).
+//   4  sized for vision-language sequence lengths (kernels/cuda/attention_v4.h): bf16/f16, D in
+//      {32, 64, 128}; 16-row strips and 16-key steps, a head's K/V resident in shared memory where it
+//      fits (a cp.async ring otherwise); the backward one block per (b, h) with dQ, dK, dV from one
+//      recomputation of P where the head fits a block (else v3's backward). A candidate: never the
+//      registered version until a GPU run shows its parity; MINIVL_ATTENTION_VERSION=4 selects it.
 // attention_version_supported says whether a version takes a dtype and head dim.
 bool attention_version_supported(int version, DType dtype, int64_t head_dim);
 void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,

@@ -21,6 +21,7 @@
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/attention_v4.h"
 
 namespace minivl::cuda {
 namespace {
@@ -491,6 +492,7 @@ bool attention_version_supported(int version, DType dtype, int64_t head_dim) {
     case 1: return floating;
     case 2: return floating && dtype != DType::f64 && head_dim <= kMaxD2;
     case 3: return attention_v3_supported(dtype, head_dim);
+    case 4: return attention_v3_supported(dtype, head_dim);  // v4's dtypes and head dims are v3's
     default: return false;
   }
 }
@@ -503,7 +505,9 @@ void attention_forward_cuda_version(int version, const StridedView& q, const Str
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       forward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
-    } else if (version == 3 && attention_forward_v3(q, k, v, key_padding_mask, causal, scale, out, lse)) {
+    } else if (version == 4 && attention_v4_forward(q, k, v, key_padding_mask, causal, scale, out, lse)) {
+      return;  // v4 ran (it declines what v3 declines; v3, then v2, run those)
+    } else if (version >= 3 && attention_forward_v3(q, k, v, key_padding_mask, causal, scale, out, lse)) {
       return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {
       forward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
@@ -521,7 +525,10 @@ void attention_backward_cuda_version(int version, const StridedView& q, const St
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       backward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, dout, dq, dk, dv);
-    } else if (version == 3 &&
+    } else if (version == 4 &&
+               attention_v4_backward(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv)) {
+      return;  // v4's fused backward ran (heads too large for one block run v3's below)
+    } else if (version >= 3 &&
                attention_backward_v3(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv)) {
       return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {

@@ -1,8 +1,9 @@
 // Registers the fused attention kernels into the kernel table (called from core/backends.cpp's
 // register_cuda_kernels) and picks the registered version per dtype and head dim: the fastest
 // that applies (v3 on tensor cores for bf16/f16 with D in {32, 64, 128}, v2 for f32/bf16/f16 with
-// D <= 128, v1 otherwise). Parity on sm_90: bench/results/2026-11-27-h100-h200.md; the versions:
-// docs/kernels/attention.md.
+// D <= 128, v1 otherwise). Parity on sm_90: bench/results/2026-11-27-h100-h200.md. v4
+// (attention_v4.h) is a candidate, never picked here: only MINIVL_ATTENTION_VERSION=4 (or a direct
+// call) runs it until a GPU run shows its parity. The versions: docs/kernels/attention.md.
 #include <cstdlib>
 
 #include "core/dispatch.h"

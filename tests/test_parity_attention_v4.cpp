@@ -1,0 +1,178 @@
+// Attention v4 (kernels/cuda/attention_v4.h) against the CPU reference, forward and backward, at the
+// vision-language shapes (ViT-B/32 50, ViT-B/16 197, ViT-L/14 257, ViT-L/14@336 577, CLIP text 77,
+// a captioner's 20 queries over 197 keys, and 77 queries over 50 keys for a causal frontier that
+// leaves rows with no key), B and H scaled down, every mode (none, causal, padding bool / u8,
+// causal + padding) x D (64, 128; 32 on two shapes) x bf16 / f16.
+//
+// v4 is called directly (its entry points say whether they ran), not through MINIVL_ATTENTION_VERSION:
+// the op reads that variable once per process, so another test could have fixed it already. A
+// backward that does not fit one block on this device goes through attention_backward_cuda_version(4)
+// (v3's backward) and the case says so.
+//
+// Reference, tolerances and the exact-zero checks: tests/attention_v4_reference.h. Outputs start as
+// NaN, so an unwritten element fails.
+// Without a GPU every case prints why it skipped.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dispatch.h"
+#include "core/ops.h"
+#include "kernels/cpu/attention_cpu.h"
+#include "tests/attention_v4_reference.h"
+
+#if MINIVL_CUDA
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_v4.h"
+#endif
+
+namespace minivl {
+namespace {
+
+bool skip_without_cuda(const char* test) {
+  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
+  if (cuda_available()) return false;
+  const std::string why = "parity_attention_v4: skipped: " + cuda_unavailable_reason();
+  static bool printed = false;
+  if (!printed) {
+    std::printf("%s\n", why.c_str());
+    std::fflush(stdout);
+    printed = true;
+  }
+  const std::string message = why + " (" + test + ")";
+  MESSAGE(message);
+  return true;
+}
+
+using namespace attention_v4_test;
+
+// B >= 3 so that batch 2 can have every key padded.
+const SeqShape kShapes[] = {
+    {"ViT-B/32", 3, 2, 50, 50},   {"ViT-B/16", 3, 1, 197, 197}, {"ViT-L/14", 3, 1, 257, 257},
+    {"ViT-L/14@336", 3, 1, 577, 577}, {"text", 3, 2, 77, 77},   {"cross 20x197", 3, 2, 20, 197},
+    {"77 queries, 50 keys", 3, 1, 77, 50},
+};
+
+#if MINIVL_CUDA
+
+struct CaseResult {
+  std::string failure;  // "" when every check passed
+  bool fused_backward = false;
+};
+
+CaseResult run_case(const SeqShape& s, int64_t D, DType dt, Mode mode, uint32_t seed) {
+  const Inputs in = make_inputs(s, D, dt, mode, seed);
+  const bool causal = mode_causal(mode);
+  const double scale = 1.0 / std::sqrt(double(D));
+  const Device gpu = Device::cuda();
+  const Shape qshape = {s.B, s.H, s.Tq, D}, kshape = {s.B, s.H, s.Tk, D}, lshape = {s.B, s.H, s.Tq};
+  const double nan = std::nan("");
+  const Reference ref = reference(s, D, dt, mode, in, scale);
+  // v4 on the GPU, outputs poisoned.
+  const Tensor q = in.q.to(dt).to(gpu), k = in.k.to(dt).to(gpu), v = in.v.to(dt).to(gpu), g = in.dout.to(dt).to(gpu);
+  const Tensor mask = in.mask.defined() ? in.mask.to(gpu) : Tensor();
+  const StridedView mask_gpu = mask.defined() ? mask.view() : StridedView{};
+  Tensor out = full(qshape, nan, dt, gpu), lse = full(lshape, nan, DType::f32, gpu);
+  Tensor dq = full(qshape, nan, dt, gpu), dk = full(kshape, nan, dt, gpu), dv = full(kshape, nan, dt, gpu);
+  CaseResult r;
+  if (!cuda::attention_v4_forward(q.view(), k.view(), v.view(), mask_gpu, causal, scale, out.view(), lse.view())) {
+    r.failure = "attention_v4_forward declined";
+    return r;
+  }
+  r.fused_backward = cuda::attention_v4_backward(q.view(), k.view(), v.view(), mask_gpu, causal, scale, out.view(),
+                                                 lse.view(), g.view(), dq.view(), dk.view(), dv.view());
+  if (r.fused_backward != cuda::attention_v4_backward_fused(dt, D, s.Tq, s.Tk, mode_pad(mode), causal)) {
+    r.failure = "attention_v4_backward and attention_v4_backward_fused disagree";
+    return r;
+  }
+  if (!r.fused_backward)
+    cuda::attention_backward_cuda_version(4, q.view(), k.view(), v.view(), mask_gpu, causal, scale, out.view(),
+                                          lse.view(), g.view(), dq.view(), dk.view(), dv.view());
+  auto host = [](const Tensor& t) { return t.to(Device::cpu()).to_vector(); };
+  r.failure = check_all(s, D, dt, in, ref, host(out), host(lse), host(dq), host(dk), host(dv), true);
+  return r;
+}
+
+#endif  // MINIVL_CUDA
+
+TEST_SUITE("parity_cuda") {
+  TEST_CASE("attention v4 is a candidate: the registered version stays v3") {
+#if MINIVL_CUDA
+    if (std::getenv("MINIVL_ATTENTION_VERSION") != nullptr) {
+      MESSAGE("MINIVL_ATTENTION_VERSION is set: the registered version follows it");
+      return;
+    }
+    for (DType dt : {DType::bf16, DType::f16})
+      for (int64_t D : {32, 64, 128}) {
+        CHECK(cuda::attention_registered_version(dt, D) == 3);
+        CHECK(cuda::attention_version_supported(4, dt, D));
+      }
+    CHECK(!cuda::attention_version_supported(4, DType::f32, 64));
+    CHECK(!cuda::attention_version_supported(4, DType::bf16, 96));
+#else
+    MESSAGE("parity_attention_v4: built without CUDA");
+#endif
+  }
+
+  TEST_CASE("attention v4 forward and backward match the CPU at vision-language shapes, every mode") {
+    if (skip_without_cuda("attention v4 parity")) return;
+#if MINIVL_CUDA
+    int compared = 0, fused = 0, failed = 0;
+    uint32_t seed = 20261127;
+    for (const SeqShape& s : kShapes)
+      for (int64_t D : {32, 64, 128}) {
+        if (D == 32 && s.Tq != 50 && s.Tq != 197) continue;
+        for (DType dt : {DType::bf16, DType::f16})
+          for (Mode mode : kModes) {
+            const CaseResult r = run_case(s, D, dt, mode, seed++);
+            ++compared;
+            fused += r.fused_backward;
+            if (!r.failure.empty()) {
+              ++failed;
+              std::ostringstream os;
+              os << s.name << " (" << s.B << ", " << s.H << ", " << s.Tq << ", " << s.Tk << "), D " << D << ", "
+                 << (dt == DType::bf16 ? "bf16" : "f16") << ", " << mode_name(mode) << ", backward "
+                 << (r.fused_backward ? "v4 fused" : "v3") << ": " << r.failure;
+              FAIL_CHECK(os.str());
+            }
+          }
+      }
+    std::printf("parity_attention_v4: %d cases compared, %d with v4's fused backward, %d failed\n", compared, fused,
+                failed);
+    std::fflush(stdout);
+    CHECK(compared == 7 * 2 * 2 * 5 + 2 * 2 * 5);
+#endif
+  }
+
+  TEST_CASE("attention_forward_cuda_version(4) runs v4") {
+    if (skip_without_cuda("attention v4 version switch")) return;
+#if MINIVL_CUDA
+    const SeqShape s{"text", 2, 2, 77, 77};
+    const Inputs in = make_inputs(s, 64, DType::bf16, Mode::causal, 7);
+    const Device gpu = Device::cuda();
+    const Tensor q = in.q.to(DType::bf16).to(gpu), k = in.k.to(DType::bf16).to(gpu), v = in.v.to(DType::bf16).to(gpu);
+    Tensor direct = empty({2, 2, 77, 64}, DType::bf16, gpu), via = full({2, 2, 77, 64}, std::nan(""), DType::bf16, gpu);
+    Tensor lse_direct = empty({2, 2, 77}, DType::f32, gpu), lse_via = empty({2, 2, 77}, DType::f32, gpu);
+    REQUIRE(cuda::attention_v4_forward(q.view(), k.view(), v.view(), StridedView{}, true, 0.125, direct.view(),
+                                       lse_direct.view()));
+    cuda::attention_forward_cuda_version(4, q.view(), k.view(), v.view(), StridedView{}, true, 0.125, via.view(),
+                                         lse_via.view());
+    Tensor out_r = empty({2, 2, 77, 64}), lse_r = empty({2, 2, 77});
+    cpu::attention_forward(in.q.view(), in.k.view(), in.v.view(), StridedView{}, true, 0.125, out_r.view(), lse_r.view());
+    CHECK(compare("out", via.to(Device::cpu()).to_vector(), out_r.to_vector(), 4.0 / 256) == "");
+    // The switch reached v4 itself: bit for bit its direct result (v3 rounds and sums differently).
+    CHECK(via.to(Device::cpu()).to_vector() == direct.to(Device::cpu()).to_vector());
+    CHECK(lse_via.to(Device::cpu()).to_vector() == lse_direct.to(Device::cpu()).to_vector());
+#endif
+  }
+}
+
+}  // namespace
+}  // namespace minivl
