@@ -232,7 +232,7 @@ TEST_CASE("gemm_f32 with null offsets runs a single GEMM at offset 0") {
 }
 
 TEST_CASE("gemm crosses the K, M and N cache blocks and splits work across threads") {
-  // K > KC (256) and M > MC (336): the second K slice must accumulate, not overwrite.
+  // K > KC (512) and M > MC (168): the second K slice must accumulate, not overwrite.
   Case cs{700, 70, 600};
   check_case<float>(cs);
   // Packed B is capped at 8 MiB, so K = 2100 gives nc = 992 < N: two column blocks.

@@ -133,7 +133,7 @@ std::vector<Case> awkward_cases() {
   for (int64_t m : {1, 7, 17, 255})
     for (int64_t n : {1, 17, 33})
       for (int64_t k : {1, 7, 255}) cases.push_back({m, n, k});
-  // Across v2 / v3 blocks (KC 128, NC 512, 32 rows) and v4's (KC 256, MC 336, 14 x 32 tiles).
+  // Across v2 / v3 blocks (KC 128, NC 512, 32 rows) and v4's (KC 512, MC 168, 14 x 32 tiles).
   cases.push_back({255, 530, 300});
   cases.push_back({350, 70, 520});
   for (bool a_t : {false, true})

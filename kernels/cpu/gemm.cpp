@@ -6,7 +6,7 @@
 //     unit = (mc rows of A) x (a chunk of B micro-panels), taken dynamically by threads
 //       pc over K by KC:  pack A(ic:ic+mc, pc:pc+KC) into MR x KC micro-panels   (L2)
 //         jr over the chunk by NR, ir over mc by MR:  microkernel, C(MR x NR) += A panel @ B panel
-// The KC x NR B micro-panel stays in L1 while ir sweeps the packed A block.
+// The KC x NR B micro-panel is reused (from L1 / L2) while ir sweeps the packed A block.
 //
 // Microkernel (chosen at compile time):
 //   AVX-512: f32 14 x 32 (28 zmm accumulators, 2 B vectors, 1 broadcast of A),
@@ -17,8 +17,11 @@
 //             compiles the f32 one, as the ladder's v4_avx2 (gemm_f32_v4_variants).
 //   Scalar:   4 x 4.
 // Blocking (f32 AVX-512; L1d 48 KiB, L2 1 MiB per core on the Zen 5 dev box):
-//   KC = 256: B micro-panel 256 x 32 x 4 B = 32 KiB fits L1 beside the streaming A panel.
-//   MC = 336: packed A block 336 x 256 x 4 B = 336 KiB stays in L2 (smaller mc when
+//   KC = 512: A micro-panel 14 x 512 x 4 B = 28 KiB in L1; the B micro-panel (512 x 32 x 4 B
+//             = 64 KiB) streams from L2 while ir sweeps the A panels. Measured faster than
+//             KC = 256 with its B panel in L1, likely because half as many microkernel calls
+//             means half the C tile read-modify-writes (docs/kernels/gemm.md, "Tuning v4").
+//   MC = 168: packed A block 168 x 512 x 4 B = 336 KiB, a third of L2 (smaller mc when
 //             threads need more units; never under 4 * MR rows).
 //   nc:       all of K x nc of B packed once, capped at 8 MiB (L3 is 32 MiB).
 // Bound: compute. Packing costs O(MK + KN) scalar copies against 2MNK FLOPs; the
@@ -255,8 +258,8 @@ using detail::pack_b_panel;
 template <class Kernel>
 struct Blocking {
   static constexpr bool kF32 = sizeof(typename Kernel::T) == 4;
-  static constexpr int64_t KC = kF32 ? 256 : 192;
-  static constexpr int64_t MC = (kF32 ? 336 : 168) / Kernel::MR * Kernel::MR;
+  static constexpr int64_t KC = kF32 ? 512 : 192;
+  static constexpr int64_t MC = 168 / Kernel::MR * Kernel::MR;
 };
 
 // ---------------------------------------------------------------------------
