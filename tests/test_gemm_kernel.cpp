@@ -136,6 +136,8 @@ const std::vector<std::array<int64_t, 3>> kShapes = {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("gemm");
+
 TEST_CASE_TEMPLATE("gemm matches the naive product on odd and edge-tile shapes", T, float, double) {
   for (const auto& [M, N, K] : kShapes) check_case<T>(Case{M, N, K});
 }
@@ -230,7 +232,7 @@ TEST_CASE("gemm_f32 with null offsets runs a single GEMM at offset 0") {
 }
 
 TEST_CASE("gemm crosses the K, M and N cache blocks and splits work across threads") {
-  // K > KC (256) and M > MC (336): the second K slice must accumulate, not overwrite.
+  // K > KC (512) and M > MC (168): the second K slice must accumulate, not overwrite.
   Case cs{700, 70, 600};
   check_case<float>(cs);
   // Packed B is capped at 8 MiB, so K = 2100 gives nc = 992 < N: two column blocks.
@@ -243,3 +245,5 @@ TEST_CASE("gemm crosses the K, M and N cache blocks and splits work across threa
   Case f64_blocks{400, 50, 500};  // f64: KC 192, MC 168
   check_case<double>(f64_blocks);
 }
+
+TEST_SUITE_END();

@@ -1,22 +1,27 @@
-// CPU GEMM: packed, register-blocked, BLIS-style (see gemm.h for the contract).
+// CPU GEMM: packed, register-blocked, BLIS-style (see gemm.h for the contract). This is
+// v4, the top of the ladder in gemm_ladder.h (v1-v3 are in gemm_ladder.cpp).
 //
 // Loops, outermost first (GotoBLAS / BLIS naming):
 //   jc over N by nc:  pack B(:, jc:jc+nc), all of K, into KC x NR micro-panels   (L3, <= 8 MiB)
 //     unit = (mc rows of A) x (a chunk of B micro-panels), taken dynamically by threads
 //       pc over K by KC:  pack A(ic:ic+mc, pc:pc+KC) into MR x KC micro-panels   (L2)
 //         jr over the chunk by NR, ir over mc by MR:  microkernel, C(MR x NR) += A panel @ B panel
-// The KC x NR B micro-panel stays in L1 while ir sweeps the packed A block.
+// The KC x NR B micro-panel is reused (from L1 / L2) while ir sweeps the packed A block.
 //
 // Microkernel (chosen at compile time):
 //   AVX-512: f32 14 x 32 (28 zmm accumulators, 2 B vectors, 1 broadcast of A),
 //            f64 14 x 16 (same register shape). Per k: 2 vector loads of B,
 //            14 broadcasts of A, 28 FMAs; 28 independent chains cover the FMA
 //            latency x throughput (4 cycles x 2 pipes = 8), so it is FMA-bound.
-//   AVX2+FMA: f32 6 x 16, f64 6 x 8 (12 ymm accumulators).
+//   AVX2+FMA: f32 6 x 16, f64 6 x 8 (12 ymm accumulators). An AVX-512 build also
+//             compiles the f32 one, as the ladder's v4_avx2 (gemm_f32_v4_variants).
 //   Scalar:   4 x 4.
 // Blocking (f32 AVX-512; L1d 48 KiB, L2 1 MiB per core on the Zen 5 dev box):
-//   KC = 256: B micro-panel 256 x 32 x 4 B = 32 KiB fits L1 beside the streaming A panel.
-//   MC = 336: packed A block 336 x 256 x 4 B = 336 KiB stays in L2 (smaller mc when
+//   KC = 512: A micro-panel 14 x 512 x 4 B = 28 KiB in L1; the B micro-panel (512 x 32 x 4 B
+//             = 64 KiB) streams from L2 while ir sweeps the A panels. Measured faster than
+//             KC = 256 with its B panel in L1, likely because half as many microkernel calls
+//             means half the C tile read-modify-writes (docs/kernels/gemm.md, "Tuning v4").
+//   MC = 168: packed A block 168 x 512 x 4 B = 336 KiB, a third of L2 (smaller mc when
 //             threads need more units; never under 4 * MR rows).
 //   nc:       all of K x nc of B packed once, capped at 8 MiB (L3 is 32 MiB).
 // Bound: compute. Packing costs O(MK + KN) scalar copies against 2MNK FLOPs; the
@@ -35,6 +40,7 @@
 // thread that the OS delays on a busy machine does not stall the others (see TeamSync).
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/gemm_ladder.h"
 
 #include <omp.h>
 
@@ -55,7 +61,7 @@ namespace {
 // SIMD vocabulary: one struct per (ISA, scalar type), all with the same members.
 // ---------------------------------------------------------------------------
 #if defined(__AVX512F__)
-struct SimdF32 {
+struct SimdAvx512F32 {
   using Scalar = float;
   using Vec = __m512;
   static constexpr int kWidth = 16;
@@ -72,7 +78,7 @@ struct SimdF32 {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1), v);
   }
 };
-struct SimdF64 {
+struct SimdAvx512F64 {
   using Scalar = double;
   using Vec = __m512d;
   static constexpr int kWidth = 8;
@@ -89,11 +95,12 @@ struct SimdF64 {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << count) - 1), v);
   }
 };
-#elif defined(__AVX2__) && defined(__FMA__)
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
 // Sliding window over {-1 x W, 0 x W}: the first `count` lanes set.
 alignas(64) constexpr int32_t kLaneMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 alignas(64) constexpr int64_t kLaneMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
-struct SimdF32 {
+struct SimdAvx2F32 {
   using Scalar = float;
   using Vec = __m256;
   static constexpr int kWidth = 8;
@@ -109,7 +116,7 @@ struct SimdF32 {
   static Vec load_first(const float* p, int count) { return _mm256_maskload_ps(p, mask(count)); }
   static void store_first(float* p, Vec v, int count) { _mm256_maskstore_ps(p, mask(count), v); }
 };
-struct SimdF64 {
+struct SimdAvx2F64 {
   using Scalar = double;
   using Vec = __m256d;
   static constexpr int kWidth = 4;
@@ -125,7 +132,7 @@ struct SimdF64 {
   static Vec load_first(const double* p, int count) { return _mm256_maskload_pd(p, mask(count)); }
   static void store_first(double* p, Vec v, int count) { _mm256_maskstore_pd(p, mask(count), v); }
 };
-#else
+#endif
 template <class T>
 struct SimdScalar {
   using Scalar = T;
@@ -142,6 +149,15 @@ struct SimdScalar {
     if (count > 0) *p = v;
   }
 };
+
+// The widest vocabulary the build has is gemm_f32's / gemm_f64's.
+#if defined(__AVX512F__)
+using SimdF32 = SimdAvx512F32;
+using SimdF64 = SimdAvx512F64;
+#elif defined(__AVX2__) && defined(__FMA__)
+using SimdF32 = SimdAvx2F32;
+using SimdF64 = SimdAvx2F64;
+#else
 using SimdF32 = SimdScalar<float>;
 using SimdF64 = SimdScalar<double>;
 #endif
@@ -231,22 +247,19 @@ constexpr const char* kKernelF32Name = "avx2+fma 6x16";
 #else
 constexpr const char* kKernelF32Name = "scalar 4x4";
 #endif
+#if MINIVL_GEMM_AVX2_BESIDE_AVX512
+using KernelAvx2F32 = Microkernel<SimdAvx2F32, detail::Avx2TileF32::MR, detail::Avx2TileF32::NR>;
+#endif
 
 using detail::pack_a_panel;  // gemm_pack.cpp
 using detail::pack_b_panel;
 
-// Cache blocking, in elements (see the header comment for the byte budgets).
-template <class T>
-struct Blocking;
-template <>
-struct Blocking<float> {
-  static constexpr int64_t KC = 256;
-  static constexpr int64_t MC = 336 / KernelF32::MR * KernelF32::MR;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int64_t KC = 192;
-  static constexpr int64_t MC = 168 / KernelF64::MR * KernelF64::MR;
+// Cache blocking of one microkernel, in elements (see the header comment for the byte budgets).
+template <class Kernel>
+struct Blocking {
+  static constexpr bool kF32 = sizeof(typename Kernel::T) == 4;
+  static constexpr int64_t KC = kF32 ? 512 : 192;
+  static constexpr int64_t MC = 168 / Kernel::MR * Kernel::MR;
 };
 
 // ---------------------------------------------------------------------------
@@ -360,7 +373,7 @@ struct WorkSplit {
 
 template <class Kernel>
 WorkSplit split_work(int64_t M, int64_t n_panels, int threads) {
-  constexpr int64_t MR = Kernel::MR, MC = Blocking<typename Kernel::T>::MC;
+  constexpr int64_t MR = Kernel::MR, MC = Blocking<Kernel>::MC;
   if (threads == 1) return {MC, ceil_div(M, MC), n_panels, 1};
   const int64_t target_units = 4 * int64_t(threads);
   const int64_t min_mc = 4 * MR;  // below this, B micro-panels are reused too little
@@ -381,7 +394,7 @@ void gemm_team(const GemmOperands<typename Kernel::T>& g, typename Kernel::T* pa
                TeamCursor& cursor, int threads) {
   using T = typename Kernel::T;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
-  constexpr int64_t KC = Blocking<T>::KC;
+  constexpr int64_t KC = Blocking<Kernel>::KC;
   const int64_t nc_max = packed_b_columns<Kernel>(g.N, g.K);
   const int64_t k_slices = ceil_div(g.K, KC);
 
@@ -559,5 +572,33 @@ void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, cons
 }
 
 const char* gemm_f32_microkernel_name() { return kKernelF32Name; }
+
+#if MINIVL_GEMM_AVX2_BESIDE_AVX512
+namespace {
+void gemm_f32_v4_avx2(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                      int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
+                      int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta, float* c,
+                      int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
+  gemm_batched<KernelAvx2F32>(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b, b_row_stride,
+                              b_col_stride, b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets);
+}
+}  // namespace
+#endif
+
+std::span<const GemmF32Version> gemm_f32_v4_variants() {
+  static const GemmF32Version variants[] = {
+#if MINIVL_GEMM_AVX2_BESIDE_AVX512
+      {"v4_avx2_6x16", "v4 with the AVX2 6 x 16 microkernel (12 ymm accumulators)", gemm_f32_v4_avx2, false},
+#endif
+#if defined(__AVX512F__)
+      {"v4_avx512_14x32", "packed micro-panels, 14 x 32 register tile (28 zmm accumulators)", gemm_f32, true},
+#elif defined(__AVX2__) && defined(__FMA__)
+      {"v4_avx2_6x16", "packed micro-panels, 6 x 16 register tile (12 ymm accumulators)", gemm_f32, true},
+#else
+      {"v4_scalar_4x4", "packed micro-panels, 4 x 4 scalar tile", gemm_f32, true},
+#endif
+  };
+  return variants;
+}
 
 }  // namespace minivl::cpu

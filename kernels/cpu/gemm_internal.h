@@ -9,8 +9,18 @@
 
 namespace minivl::cpu::detail {
 
-// Register tile of this build's microkernel for scalar type T, chosen at compile time
-// (both files see the same ISA macros, so they agree on the panel widths).
+// Register tiles (MR rows x NR columns of C) of the microkernels, and KernelShape<T>:
+// the widest one the build has, which gemm_f32 / gemm_f64 use. Both files see the same
+// ISA macros, so they agree on the panel widths.
+struct Avx2TileF32 {
+  static constexpr int MR = 6, NR = 16;
+};
+
+// A build with AVX-512 also compiles the AVX2 f32 microkernel (the ladder's v4_avx2).
+#if defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define MINIVL_GEMM_AVX2_BESIDE_AVX512 1
+#endif
+
 template <class T>
 struct KernelShape;
 #if defined(__AVX512F__)
@@ -24,9 +34,7 @@ struct KernelShape<double> {
 };
 #elif defined(__AVX2__) && defined(__FMA__)
 template <>
-struct KernelShape<float> {
-  static constexpr int MR = 6, NR = 16;
-};
+struct KernelShape<float> : Avx2TileF32 {};
 template <>
 struct KernelShape<double> {
   static constexpr int MR = 6, NR = 8;
@@ -43,12 +51,12 @@ struct KernelShape<double> {
 #endif
 
 // Packs the m x kc block of A at `a` (element (i, k) at a[i * row_stride + k * col_stride])
-// into one A micro-panel; rows m..MR-1 are zeros. Instantiated for KernelShape<T>::MR only.
+// into one A micro-panel; rows m..MR-1 are zeros. Instantiated for the MR of each tile above.
 template <int MR, class T>
 void pack_a_panel(const T* a, int64_t row_stride, int64_t col_stride, int m, int64_t kc, T* panel);
 
 // Packs the kc x n block of B at `b` (element (k, j) at b[k * row_stride + j * col_stride])
-// into one B micro-panel; columns n..NR-1 are zeros. Instantiated for KernelShape<T>::NR only.
+// into one B micro-panel; columns n..NR-1 are zeros. Instantiated for the NR of each tile above.
 template <int NR, class T>
 void pack_b_panel(const T* b, int64_t row_stride, int64_t col_stride, int n, int64_t kc, T* panel);
 

@@ -134,11 +134,17 @@ void pack_b_panel(const T* b, int64_t row_stride, int64_t col_stride, int n, int
     for (int j = 0; j < NR; ++j) panel[k * NR + j] = j < n ? b[k * row_stride + j * col_stride] : T(0);
 }
 
-// The panel widths of this build's microkernels (KernelShape in gemm_internal.h).
+// The panel widths of this build's microkernels (the tiles in gemm_internal.h).
 template void pack_a_panel<KernelShape<float>::MR, float>(const float*, int64_t, int64_t, int, int64_t, float*);
 template void pack_a_panel<KernelShape<double>::MR, double>(const double*, int64_t, int64_t, int, int64_t, double*);
 template void pack_b_panel<KernelShape<float>::NR, float>(const float*, int64_t, int64_t, int, int64_t, float*);
 template void pack_b_panel<KernelShape<double>::NR, double>(const double*, int64_t, int64_t, int, int64_t,
                                                             double*);
+#if MINIVL_GEMM_AVX2_BESIDE_AVX512
+static_assert(Avx2TileF32::MR != KernelShape<float>::MR && Avx2TileF32::NR != KernelShape<float>::NR,
+              "a panel width shared by two f32 tiles is instantiated once: drop the duplicate line below");
+template void pack_a_panel<Avx2TileF32::MR, float>(const float*, int64_t, int64_t, int, int64_t, float*);
+template void pack_b_panel<Avx2TileF32::NR, float>(const float*, int64_t, int64_t, int, int64_t, float*);
+#endif
 
 }  // namespace minivl::cpu::detail
