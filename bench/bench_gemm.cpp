@@ -369,12 +369,6 @@ void register_ladder() {
   }
 }
 
-<<<<<<< HEAD
-=======
-// ---- CUDA (BM_GemmCuda) ------------------------------------------------------
-// The CUDA GEMM benchmark is in bench_cuda.cpp, on the same gemm shapes.
-
->>>>>>> gemm-ladder
 }  // namespace
 
 int main(int argc, char** argv) {
