@@ -35,7 +35,7 @@ def per_second_units(values, kind):
     return (1e12, "TB/s") if top >= 1e12 else (1e9, "GB/s")
 
 
-def roofline(path, title, ceilings, points):
+def roofline(path, title, ceilings, points, kernel_labels=None):
     """ceilings: {compute: [(label, FLOP/s)], memory: [(label, B/s)]}; points: dicts with kernel,
     label (implementation), text (the annotation), intensity (FLOP/B), rate (FLOP/s), peer (bool),
     side (-1: annotation left of the point, 1: right) and dy (vertical offset in points)."""
@@ -66,8 +66,8 @@ def roofline(path, title, ceilings, points):
                     color=c, va="center", ha="left" if side > 0 else "right")
         if p["kernel"] not in kernels_seen:
             kernels_seen.append(p["kernel"])
-    handles += [plt.Line2D([], [], marker="o", ls="", color=KERNEL_COLOURS.get(k, "#7f7f7f"), label=k)
-                for k in kernels_seen]
+    handles += [plt.Line2D([], [], marker="o", ls="", color=KERNEL_COLOURS.get(k, "#7f7f7f"),
+                           label=(kernel_labels or {}).get(k, k)) for k in kernels_seen]
     handles += [plt.Line2D([], [], marker="o", ls="", color="black", label="minivl (filled)"),
                 plt.Line2D([], [], marker="s", ls="", markerfacecolor="white", color="black", label="peer (hollow)")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, framealpha=0.9)

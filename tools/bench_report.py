@@ -125,12 +125,13 @@ class Report:
         compute, memory = self.roofs(device)
         if not compute or not memory:
             return None
-        points = []
+        points, kernel_labels = [], {}
         for kernel in KERNEL_ORDER:
             rows = self.kernel_rows(kernel, device)
             if not rows:
                 continue
             shape = self.representative_shape(rows)
+            kernel_labels[kernel] = f"{kernel} at {shape_text(kernel, shape)}"
             for r in self.ordered([r for r in rows if r.shape == shape and r.intensity]):
                 who = PEER_SHORT.get(r.impl, r.impl) if r.is_peer else (f"v{r.version}" if r.version else "minivl")
                 text = f"{SHORT[kernel]} {who} {r.pass_}" + (f" {r.dtype}" if device == "gpu" and kernel == "gemm" else "")
@@ -142,7 +143,7 @@ class Report:
         path = self.figure(f"roofline-{device}.png")
         bench_bench = "bench_machine" if device == "cpu" else "bench_cuda"
         bench_plots.roofline(path, f"Roofline: {self.device_name(device)} (ceilings measured by {bench_bench})",
-                             ceilings, points)
+                             ceilings, points, kernel_labels)
         return path
 
     def ladder_figure(self, kernel, device, rows, shape):
