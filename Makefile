@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build configure test demo bench bootstrap clean test-asan test-tsan fuzz fuzz-ci fuzz-build
+.PHONY: all build configure test demo bench figures bootstrap clean test-asan test-tsan fuzz fuzz-ci fuzz-build
 
 all: build
 
@@ -46,9 +46,21 @@ demo: bootstrap
 	python3 tools/plot_metrics.py $(DEMO_RUN) || echo "(no plot: install python3-matplotlib for $(DEMO_RUN)/metrics.png)"; \
 	echo "== demo done in $$(( $$(date +%s) - start ))s: model folder $(DEMO_RUN)/model, metrics $(DEMO_RUN)/metrics.jsonl, plot $(DEMO_RUN)/metrics.png"
 
+# The Python that has matplotlib and numpy (Debian's python3-matplotlib; a pyenv or venv python3 earlier
+# on PATH may not see it).
+PYTHON ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import matplotlib, numpy' 2>/dev/null && { echo $$p; exit; }; done; echo python3)
+
+# Every benchmark into bench/results/<date>-<machine>/ (JSON, machine.json) and its report.md with
+# figures (tools/bench_run.sh; BENCH_FULL=1 for every row, BENCH_ONLY="bench_gemm ..." for some).
 bench: bootstrap
 	$(MAKE) build
-	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b --benchmark_min_time=0.2 || exit 1; done
+	@PYTHON=$(PYTHON) tools/bench_run.sh $(BUILD)
+
+# The lessons' figures (docs/figures/*.png) and the README's roofline from the committed H100 run.
+figures:
+	$(PYTHON) docs/figures/make_figures.py
+	$(PYTHON) tools/bench_report.py bench/results/2026-11-27-h100
+	cp bench/results/2026-11-27-h100/figures/roofline-gpu.png docs/figures/roofline-h100.png
 
 # ---- hardening (docs/hardening.md) ----
 # Sanitizer builds: g++, no CUDA, own build dirs; only the CLI and the test binary.

@@ -11,6 +11,7 @@ PACKAGES=(
   dataset-fashion-mnist   # data/fashion_mnist.h: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev libomp-14-dev   # make fuzz (libFuzzer, clang's ASan/UBSan runtimes, OpenMP for clang)
   libopenmpi-dev openmpi-bin   # data parallelism: mpirun -np N minivl train (-DMINIVL_MPI=AUTO; docs/distributed.md)
+  python3-matplotlib python3-numpy   # make bench's report (tools/bench_report.py), make figures, the demo's plot
 )
 
 missing=()

@@ -238,6 +238,8 @@ run() {
     echo "== PyTorch peer"
     PYTHONUNBUFFERED=1 timeout "$(budget 90)" python3 "$ROOT_DIR/bench/compare_torch.py" --out "$out/torch.json"
     torch_rc=$?
+    # The machine's facts beside the JSON: a folder tools/bench_report.py turns into report.md once committed.
+    python3 "$ROOT_DIR/tools/machine_facts.py" --out "$out/machine.json" --results "$out" --build "$build" || true
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
