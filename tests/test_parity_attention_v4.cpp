@@ -151,6 +151,32 @@ TEST_SUITE("parity_cuda") {
 #endif
   }
 
+  TEST_CASE("attention v4 parity, one case per kernel path (the subset for compute-sanitizer)") {
+    if (skip_without_cuda("attention v4 sanitizer subset")) return;
+#if MINIVL_CUDA
+    struct Sub {
+      SeqShape s;
+      int64_t D;
+      Mode mode;
+    };
+    // One-chunk forward + fused backward; causal, two chunks; cross-attention; 197 (resident K/V,
+    // fused backward on sm_90); 577 (the ring, v3's backward); rows that see no key.
+    const Sub subset[] = {{{"ViT-B/32", 3, 1, 50, 50}, 64, Mode::pad_u8},
+                          {{"text", 3, 1, 77, 77}, 64, Mode::causal_pad},
+                          {{"cross 20x197", 3, 1, 20, 197}, 128, Mode::causal_pad},
+                          {{"ViT-B/16", 3, 1, 197, 197}, 64, Mode::pad_bool},
+                          {{"ViT-L/14@336", 1, 1, 577, 577}, 64, Mode::causal},
+                          {{"77 queries, 50 keys", 3, 1, 77, 50}, 32, Mode::causal_pad}};
+    uint32_t seed = 99;
+    for (const Sub& c : subset) {
+      const CaseResult r = run_case(c.s, c.D, DType::bf16, c.mode, seed++);
+      CAPTURE(c.s.name);
+      CAPTURE(mode_name(c.mode));
+      CHECK(r.failure == "");
+    }
+#endif
+  }
+
   TEST_CASE("attention_forward_cuda_version(4) runs v4") {
     if (skip_without_cuda("attention v4 version switch")) return;
 #if MINIVL_CUDA
