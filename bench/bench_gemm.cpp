@@ -10,7 +10,8 @@
 //   BM_GemmLadder/<version>/n/n/n every version of gemm_f32_versions() at square sizes (v1 to 512 only)
 //   BM_GemmCpuBatched/...         attention-like batch of small GEMMs (Q @ K^T: B read transposed)
 // Counters: FLOPS = 2*M*N*K per iteration as a rate; pct_peak = that rate as % of the measured
-// FMA peak; vs_openblas = that rate over the best OpenBLAS rate of the same shape in this run
+// FMA peak; pct_peak_busy = FLOPs per CPU-second of the process as % of one core's share of
+// that peak (what the code achieves while it holds the cores); vs_openblas = that rate over the best OpenBLAS rate of the same shape in this run
 // (OpenBLAS rows run first). Before timing, every CPU row is validated: v1 against an f64 dot
 // product on sampled entries, every other version against v1 (all of C up to 512 rows, else the
 // first and last 16 rows), C poisoned with NaN first; a row that disagrees is skipped with an error.
@@ -37,6 +38,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <ctime>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -244,20 +246,34 @@ std::map<std::tuple<int64_t, int64_t, int64_t>, double>& openblas_rates() {
   return rates;
 }
 
-// Times `run` in the benchmark loop and sets FLOPS, pct_peak and (when the peer has
-// run on this shape) vs_openblas. Returns the measured FLOP/s.
+// CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return double(now.tv_sec) + 1e-9 * double(now.tv_nsec);
+}
+
+// Times `run` in the benchmark loop and sets FLOPS, pct_peak, pct_peak_busy and (when the
+// peer has run on this shape) vs_openblas. Returns the measured FLOP/s.
 template <class Run>
 double time_gemm(benchmark::State& state, int64_t M, int64_t N, int64_t K, double flops_per_iteration, Run run,
                  bool is_peer = false) {
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     run();
     benchmark::ClobberMemory();
   }
+  const double cpu_seconds = process_cpu_seconds() - cpu_start;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double flops = flops_per_iteration * double(state.iterations());
+  const double peak = measured_fma_peak();
   state.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsRate);
-  state.counters["pct_peak"] = benchmark::Counter(flops * 100.0 / measured_fma_peak(), benchmark::Counter::kIsRate);
+  state.counters["pct_peak"] = benchmark::Counter(flops * 100.0 / peak, benchmark::Counter::kIsRate);
+  // % of the peak of the cores the process held: FLOPs per CPU-second (spinning counts as
+  // held) against one core's share of the peak. On a shared machine this shows the code's
+  // efficiency where pct_peak shows mostly the scheduler.
+  state.counters["pct_peak_busy"] = flops * 100.0 / cpu_seconds / (peak / omp_get_max_threads());
   const double rate = flops / seconds;
   const auto peer = openblas_rates().find({M, N, K});
   if (!is_peer && peer != openblas_rates().end()) state.counters["vs_openblas"] = rate / peer->second;

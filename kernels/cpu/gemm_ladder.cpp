@@ -108,30 +108,31 @@ void blocked(const Problem& p) {
 }
 
 // ---- v3: v2 on packed copies -----------------------------------------------------
-// The team packs the KC x NC block of B once (row-major, contiguous: packed_b[k * nc + j]);
-// each thread packs kRowsV3 rows of A (alpha applied: packed_a[i * kc + k]) and sums each
-// C row segment in a contiguous buffer before adding it to C. Same byte budgets as v2.
-constexpr int64_t kKcV3 = 128, kNcV3 = 512, kRowsV3 = 32;
+// Each block of kRowsV3 rows of C copies, per KC x NC block of B, that block of B
+// (row-major, contiguous: packed_b[k * nc + j]) and its rows of A (alpha applied:
+// packed_a[i * kc + k]), and sums each C row segment in a contiguous buffer before adding
+// it to C. Same byte budgets as v2; the B copy costs kc * nc copies per kRowsV3 * kc * nc
+// FMAs (1 / 64), and keeps threads independent (no barrier between blocks).
+constexpr int64_t kKcV3 = 128, kNcV3 = 512, kRowsV3 = 64;
 
 void packed(const Problem& p) {
   scale_c(p);
   const int64_t row_blocks = (p.M + kRowsV3 - 1) / kRowsV3;
-  std::vector<float> packed_b(size_t(std::min(p.K, kKcV3) * std::min(p.N, kNcV3)));
 #pragma omp parallel
   {
-    std::vector<float> packed_a(size_t(kRowsV3 * kKcV3));
+    std::vector<float> packed_a(static_cast<size_t>(kRowsV3 * kKcV3));
+    std::vector<float> packed_b(static_cast<size_t>(kKcV3 * kNcV3));
     std::vector<float> c_segment(static_cast<size_t>(kNcV3));
-    for (int64_t jc = 0; jc < p.N; jc += kNcV3) {
-      const int64_t nc = std::min(kNcV3, p.N - jc);
-      for (int64_t pc = 0; pc < p.K; pc += kKcV3) {
-        const int64_t kc = std::min(kKcV3, p.K - pc);
-#pragma omp for schedule(static)  // implicit barrier: all of B packed before anyone reads it
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t j = 0; j < nc; ++j) packed_b[size_t(k * nc + j)] = p.b[(pc + k) * p.b_row + (jc + j) * p.b_col];
-
-#pragma omp for schedule(dynamic, 1)  // implicit barrier: nobody still reads B when it is repacked
-        for (int64_t block = 0; block < row_blocks; ++block) {
-          const int64_t i_begin = block * kRowsV3, rows = std::min(kRowsV3, p.M - i_begin);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t block = 0; block < row_blocks; ++block) {
+      const int64_t i_begin = block * kRowsV3, rows = std::min(kRowsV3, p.M - i_begin);
+      for (int64_t jc = 0; jc < p.N; jc += kNcV3) {
+        const int64_t nc = std::min(kNcV3, p.N - jc);
+        for (int64_t pc = 0; pc < p.K; pc += kKcV3) {
+          const int64_t kc = std::min(kKcV3, p.K - pc);
+          for (int64_t k = 0; k < kc; ++k)
+            for (int64_t j = 0; j < nc; ++j)
+              packed_b[size_t(k * nc + j)] = p.b[(pc + k) * p.b_row + (jc + j) * p.b_col];
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t k = 0; k < kc; ++k)
               packed_a[size_t(i * kc + k)] = p.alpha * p.a[(i_begin + i) * p.a_row + (pc + k) * p.a_col];
