@@ -36,15 +36,15 @@
 // Memory: O(N) partials and states forward; backward 2 N d f32 accumulators, one 8192 x 8192
 // 16-bit G chunk (128 MiB; N^2 * 2 bytes below N = 8192) and a 32 MiB cuBLASLt workspace.
 // Preconditions: contrastive_v3_supported (as v2: bf16/f16, contiguous (N, d), d % 8 == 0,
-// 16-byte aligned, sm_80+). Resources: bench/results/ptxas-contrastive-v3.txt.
+// 16-byte aligned, sm_80+). Resources: bench/results/ptxas-contrastive-v3.txt. The merges, sums
+// and final scaling: contrastive_v3_finish.cu; the cuBLASLt calls: contrastive_v3_gemm.cu.
 
 #include <cstdint>
 #include <string>
-#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/contrastive_v3.h"
-#include "kernels/cuda/contrastive_v3_gemm.cuh"
+#include "kernels/cuda/contrastive_v3_parts.cuh"
 #include "kernels/cuda/contrastive_v3_plan.h"
 #include "kernels/cuda/mma_sm80.cuh"
 
@@ -67,16 +67,6 @@ using Acc = float[kMTiles][kNTiles][4];
 
 __device__ __forceinline__ float softplus(float x) { return fmaxf(x, 0.0f) + __logf(1.0f + __expf(-fabsf(x))); }
 __device__ __forceinline__ float inv_one_plus_exp(float x) { return __frcp_rn(1.0f + __expf(x)); }
-
-// The low and high 16-bit value of a register, as float.
-template <typename T>
-__device__ __forceinline__ float unpack_lo(uint32_t v) {
-  return std::is_same_v<T, bf16> ? __uint_as_float(v << 16) : __half2float(__ushort_as_half(uint16_t(v & 0xffffu)));
-}
-template <typename T>
-__device__ __forceinline__ float unpack_hi(uint32_t v) {
-  return std::is_same_v<T, bf16> ? __uint_as_float(v & 0xffff0000u) : __half2float(__ushort_as_half(uint16_t(v >> 16)));
-}
 
 // The 4 lanes of a quad share an accumulator row; the 8 lanes with equal lane % 4 share a column.
 __device__ __forceinline__ float quad_max(float v) {
@@ -405,80 +395,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) grad_tiles(Operands op, 
   }
 }
 
-// Folds one chunk's partials, slot by slot, into the running row and column states. The chunk
-// with c0 == 0 starts a row's state, the one with r0 == 0 a column's.
-__global__ void merge_chunk(Plan plan, Chunk c, const float2* row_part, const float2* col_part, float2* row_state,
-                            float2* col_state) {
-  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t cap = chunk_capacity(plan);
-  if (t < c.rows) {
-    MaxSum st = c.c0 == 0 ? MaxSum{} : MaxSum{row_state[c.r0 + t].x, row_state[c.r0 + t].y};
-    for (int64_t q = 0; q < row_part_slots(c); ++q) st = merge(st, MaxSum{row_part[q * cap + t].x, row_part[q * cap + t].y});
-    row_state[c.r0 + t] = make_float2(st.m, st.s);
-  }
-  if (t < c.cols) {
-    MaxSum st = c.r0 == 0 ? MaxSum{} : MaxSum{col_state[c.c0 + t].x, col_state[c.c0 + t].y};
-    for (int64_t q = 0; q < col_part_slots(c); ++q) st = merge(st, MaxSum{col_part[q * cap + t].x, col_part[q * cap + t].y});
-    col_state[c.c0 + t] = make_float2(st.m, st.s);
-  }
-}
-
-__global__ void lse_from_states(int64_t n, const float2* row_state, const float2* col_state, float* lse_row,
-                                float* lse_col) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  lse_row[i] = lse(MaxSum{row_state[i].x, row_state[i].y});
-  lse_col[i] = lse(MaxSum{col_state[i].x, col_state[i].y});
-}
-
-// One block, fixed order: out = scale * (mult ? *mult : 1) * (sum_{i < nxy} (x[i] + y[i]) - 2 sum_{i < nz} z[i]);
-// y and z nullable.
-__global__ void fixed_sum(const float* x, const float* y, int64_t nxy, const float* z, int64_t nz, const float* mult,
-                          float scale, float* out) {
-  __shared__ float scratch[32];
-  float s = 0.0f;
-  for (int64_t i = threadIdx.x; i < nxy; i += blockDim.x) s += x[i] + (y ? y[i] : 0.0f);
-  if (z)
-    for (int64_t i = threadIdx.x; i < nz; i += blockDim.x) s -= 2.0f * z[i];
-  s = block_reduce<float, false>(s, scratch);
-  if (threadIdx.x == 0) *out = s * scale * (mult ? *mult : 1.0f);
-}
-
-// CLIP's targets: out[i] = L_ii = s <a_i, b_i>, one warp per row (f32 products of the 16-bit inputs).
-template <typename T>
-__global__ void diag_logits(const uint16_t* a, const uint16_t* b, int64_t n, int d, const float* log_scale,
-                            float* out) {
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + (threadIdx.x >> 5);
-  if (row >= n) return;
-  const int lane = int(threadIdx.x) & 31;
-  float s = 0.0f;
-  for (int k = lane * 2; k < d; k += 64) {  // d % 8 == 0: pairs never straddle the end
-    const uint32_t x = *reinterpret_cast<const uint32_t*>(a + row * d + k);
-    const uint32_t y = *reinterpret_cast<const uint32_t*>(b + row * d + k);
-    s += unpack_lo<T>(x) * unpack_lo<T>(y) + unpack_hi<T>(x) * unpack_hi<T>(y);
-  }
-  s = warp_sum(s);
-  if (lane == 0) out[row] = expf(*log_scale) * s;
-}
-
-// out = s * (g / coef_div) * (acc - 2 target), 4 elements per step (count % 4 == 0: d % 8 == 0).
-// target (16-bit, the other operand's rows; CLIP's -2 I term of G) is nullable.
-template <typename T>
-__global__ void finish_grad(const float* acc, const uint16_t* target, int64_t count, const float* log_scale,
-                            const float* grad_loss, float coef_div, uint16_t* out) {
-  const float f = expf(*log_scale) * (*grad_loss / coef_div);
-  for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4; i < count;
-       i += int64_t(gridDim.x) * blockDim.x * 4) {
-    float4 v = *reinterpret_cast<const float4*>(acc + i);
-    if (target) {
-      const uint2 t = *reinterpret_cast<const uint2*>(target + i);
-      v.x -= 2.0f * unpack_lo<T>(t.x), v.y -= 2.0f * unpack_hi<T>(t.x);
-      v.z -= 2.0f * unpack_lo<T>(t.y), v.w -= 2.0f * unpack_hi<T>(t.y);
-    }
-    *reinterpret_cast<uint2*>(out + i) = make_uint2(pack2<T>(f * v.x, f * v.y), pack2<T>(f * v.z, f * v.w));
-  }
-}
-
 // ---- host ----
 
 Operands operands(const StridedView& a, const StridedView& b, const StridedView& log_scale, const StridedView* bias) {
@@ -487,7 +403,6 @@ Operands operands(const StridedView& a, const StridedView& b, const StridedView&
 }
 
 dim3 grid_of(const Chunk& c) { return dim3(unsigned(runs(c)), unsigned(row_tiles(c))); }
-unsigned blocks_of(int64_t n, int threads) { return unsigned(ceil_div(n < 1 ? 1 : n, threads)); }
 
 // The tile kernels take smem_bytes() of dynamic shared memory, over the default 48 KiB.
 template <typename Kernel>
@@ -515,16 +430,11 @@ void clip_forward(const StridedView& image, const StridedView& text, const Strid
       clip_forward_tiles<T><<<grid_of(c), kThreads, smem_bytes(), stream()>>>(
           op, plan, c, row_part.as<float2>(), col_part.as<float2>(), diag.as<float>());
       CUDA_CHECK_LAUNCH();
-      merge_chunk<<<blocks_of(c.rows > c.cols ? c.rows : c.cols, 256), 256, 0, stream()>>>(
-          plan, c, row_part.as<float2>(), col_part.as<float2>(), row_state, col_state);
-      CUDA_CHECK_LAUNCH();
+      launch_merge_chunk(plan, c, row_part.as<float2>(), col_part.as<float2>(), row_state, col_state);
     }
-  lse_from_states<<<blocks_of(n, 256), 256, 0, stream()>>>(n, row_state, col_state, lse_row.ptr<float>(),
-                                                          lse_col.ptr<float>());
-  CUDA_CHECK_LAUNCH();
-  fixed_sum<<<1, 1024, 0, stream()>>>(lse_row.ptr<float>(), lse_col.ptr<float>(), n, diag.as<float>(), n, nullptr,
-                                      1.0f / float(2 * n), loss.ptr<float>());
-  CUDA_CHECK_LAUNCH();
+  launch_lse_from_states(n, row_state, col_state, lse_row.ptr<float>(), lse_col.ptr<float>());
+  launch_fixed_sum(lse_row.ptr<float>(), lse_col.ptr<float>(), n, diag.as<float>(), n, nullptr, 1.0f / float(2 * n),
+                   loss.ptr<float>());
 }
 
 template <typename T>
@@ -542,9 +452,8 @@ void siglip_forward(const StridedView& image, const StridedView& text, const Str
       siglip_forward_tiles<T><<<grid_of(c), kThreads, smem_bytes(), stream()>>>(op, plan, c, parts.as<float>());
       CUDA_CHECK_LAUNCH();
     }
-  fixed_sum<<<1, 1024, 0, stream()>>>(parts.as<float>(), nullptr, scalar_part_count(plan), nullptr, 0, nullptr,
-                                      1.0f / float(plan.n), loss.ptr<float>());
-  CUDA_CHECK_LAUNCH();
+  launch_fixed_sum(parts.as<float>(), nullptr, scalar_part_count(plan), nullptr, 0, nullptr, 1.0f / float(plan.n),
+                   loss.ptr<float>());
 }
 
 // Both losses: per chunk, G / coef from the tile kernel, then dA_I += G B_J and dB_J += G^T A_I.
@@ -582,25 +491,16 @@ void backward(const StridedView& image, const StridedView& text, const StridedVi
   // CLIP's G / coef = P_row + P_col - 2 I: the tiles left out -2 I, whose share is -2 text_i in
   // dimage_i, -2 image_j in dtext_j and -2 sum_i L_ii in dlogit_scale.
   DeviceBuffer diag(kClip ? size_t(n) * sizeof(float) : 0);
-  if constexpr (kClip) {
-    diag_logits<T><<<blocks_of(n, 8), 256, 0, stream()>>>(op.a, op.b, n, int(d), op.log_scale, diag.as<float>());
-    CUDA_CHECK_LAUNCH();
-  }
-  const unsigned blocks = grid_for(n * d / 4);
-  finish_grad<T><<<blocks, kThreads, 0, stream()>>>(acc_a.as<float>(), kClip ? op.b : nullptr, n * d, op.log_scale,
-                                                    gl, coef_div, dimage.ptr<uint16_t>());
-  CUDA_CHECK_LAUNCH();
-  finish_grad<T><<<blocks, kThreads, 0, stream()>>>(acc_b.as<float>(), kClip ? op.a : nullptr, n * d, op.log_scale,
-                                                    gl, coef_div, dtext.ptr<uint16_t>());
-  CUDA_CHECK_LAUNCH();
-  fixed_sum<<<1, 1024, 0, stream()>>>(part.as<float>(), nullptr, parts, kClip ? diag.as<float>() : nullptr, n, gl,
-                                      1.0f / coef_div, dlogit_scale.ptr<float>());
-  CUDA_CHECK_LAUNCH();
-  if (dlogit_bias) {
-    fixed_sum<<<1, 1024, 0, stream()>>>(part.as<float>() + parts, nullptr, parts, nullptr, 0, gl, 1.0f / coef_div,
-                                        dlogit_bias->ptr<float>());
-    CUDA_CHECK_LAUNCH();
-  }
+  if constexpr (kClip) launch_diag_logits(dt, op.a, op.b, n, int(d), op.log_scale, diag.as<float>());
+  launch_finish_grad(dt, acc_a.as<float>(), kClip ? op.b : nullptr, n * d, op.log_scale, gl, coef_div,
+                     dimage.ptr<uint16_t>());
+  launch_finish_grad(dt, acc_b.as<float>(), kClip ? op.a : nullptr, n * d, op.log_scale, gl, coef_div,
+                     dtext.ptr<uint16_t>());
+  launch_fixed_sum(part.as<float>(), nullptr, parts, kClip ? diag.as<float>() : nullptr, n, gl, 1.0f / coef_div,
+                   dlogit_scale.ptr<float>());
+  if (dlogit_bias)
+    launch_fixed_sum(part.as<float>() + parts, nullptr, parts, nullptr, 0, gl, 1.0f / coef_div,
+                     dlogit_bias->ptr<float>());
 }
 
 bool rows_ok(const StridedView& v, int64_t n, int64_t d) {

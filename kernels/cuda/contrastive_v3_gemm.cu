@@ -10,7 +10,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/contrastive_v3.h"
-#include "kernels/cuda/contrastive_v3_gemm.cuh"
+#include "kernels/cuda/contrastive_v3_parts.cuh"
 
 namespace minivl::cuda::v3 {
 namespace {
