@@ -13,7 +13,7 @@ PLAIN = FuncFormatter(lambda v, _: f"{v:,.10g}")
 
 KERNEL_COLOURS = {"gemm": "#1f77b4", "attention": "#d62728", "contrastive": "#2ca02c", "layernorm": "#9467bd"}
 VERSION_COLOURS = ["#9ecae1", "#6baed6", "#3182bd", "#08519c", "#08306b"]
-PEER_COLOURS = ["#e6550d", "#fd8d3c", "#a63603", "#636363", "#bdbdbd", "#d6616b"]
+PEER_COLOURS = ["#e6550d", "#fd8d3c", "#a63603", "#636363", "#8c6d31", "#d6616b"]
 PASS_NAMES = {"fwd": "forward", "bwd": "backward", "fwd+bwd": "forward + backward"}
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "figure.dpi": 110, "savefig.dpi": 110})
 
@@ -58,12 +58,8 @@ def roofline(path, title, ceilings, points, kernel_labels=None):
     kernels_seen = []
     for p in points:
         c = KERNEL_COLOURS.get(p["kernel"], "#7f7f7f")
-        xy = (p["intensity"], p["rate"] / scale)
-        ax.scatter(*xy, s=55, marker="s" if p["peer"] else "o", facecolors="white" if p["peer"] else c, edgecolors=c,
-                   linewidths=1.6, zorder=3)
-        side = p.get("side", 1)
-        ax.annotate(p["text"], xy, xytext=(7 * side, p.get("dy", 0)), textcoords="offset points", fontsize=7.5,
-                    color=c, va="center", ha="left" if side > 0 else "right")
+        ax.scatter(p["intensity"], p["rate"] / scale, s=55, marker="s" if p["peer"] else "o",
+                   facecolors="white" if p["peer"] else c, edgecolors=c, linewidths=1.6, zorder=3)
         if p["kernel"] not in kernels_seen:
             kernels_seen.append(p["kernel"])
     handles += [plt.Line2D([], [], marker="o", ls="", color=KERNEL_COLOURS.get(k, "#7f7f7f"),
@@ -81,8 +77,48 @@ def roofline(path, title, ceilings, points, kernel_labels=None):
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
+    place_annotations(fig, ax, points, scale)
     fig.savefig(path)
     plt.close(fig)
+
+
+def place_annotations(fig, ax, points, scale, fontsize=7.5):
+    """Labels beside their points (p["side"]: -1 left, 1 right), moved up or down in 10-point steps
+    until no two labels' boxes overlap (box sizes from the axes' size in inches and the font)."""
+    box_ = ax.get_position()
+    width_in, height_in = box_.width * fig.get_figwidth(), box_.height * fig.get_figheight()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    per_in_x, per_in_y = np.log10(x1 / x0) / width_in, np.log10(y1 / y0) / height_in
+    char = 0.55 * fontsize / 72 * per_in_x  # decades per character
+    line = 1.25 * fontsize / 72 * per_in_y  # decades per text line
+    step = 10 / 72 * per_in_y  # 10 points, in decades
+    marker = 4.5 / 72 * per_in_x  # half a marker's width, in decades
+    placed = [(np.log10(q["intensity"]) - marker, np.log10(q["intensity"]) + marker, np.log10(q["rate"] / scale))
+              for q in points]  # labels keep off every marker too
+    lo, hi = np.log10(x0), np.log10(x1)
+    for p in sorted(points, key=lambda q: -q["rate"]):
+        lx, ly = np.log10(p["intensity"]), np.log10(p["rate"] / scale)
+        gap, span = 7 / 72 * per_in_x, len(p["text"]) * char
+        first = p.get("side", 1)
+        # the preferred side first, then the other side, each nearer before farther
+        tries = [(side, k) for k in (0, -1, 1) for side in (first, -first)]
+        tries += [(side, k) for k in (-2, 2, -3, 3, -4, 4) for side in (first, -first)]
+        choice = None
+        for side, k in tries:
+            left, right = (lx + gap, lx + gap + span) if side > 0 else (lx - gap - span, lx - gap)
+            y = ly + k * step
+            inside = left >= lo and right <= hi
+            if inside and all(right < a or left > b or abs(y - yy) >= line for a, b, yy in placed):
+                choice = (side, k, left, right, y)
+                break
+        side, k, left, right, y = choice or (first, 0, *((lx + gap, lx + gap + span) if first > 0
+                                                        else (lx - gap - span, lx - gap)), ly)
+        placed.append((left, right, y))
+        colour = KERNEL_COLOURS.get(p["kernel"], "#7f7f7f")
+        ax.annotate(p["text"], (p["intensity"], p["rate"] / scale), xytext=(7 * side, k * 10),
+                    textcoords="offset points", fontsize=fontsize, color=colour, va="center",
+                    ha="left" if side > 0 else "right",
+                    arrowprops=dict(arrowstyle="-", lw=0.6, color=colour, shrinkA=0, shrinkB=3) if k else None)
 
 
 def ladder(path, title, groups, kind, peers, roofs=()):
@@ -148,8 +184,9 @@ def size_lines(path, title, panels, kind, x_label, peers):
         ax.set_yscale("log")
         ax.set_ylim(min(values) / 2, max(values) * 2)
         xs = sorted({p[0] for pts in lines.values() for p in pts})
-        if len(xs) <= 8:  # few sizes: tick each one
-            ax.set_xticks(xs, [f"{v:,.3g}" if v < 1000 else f"{v:,.0f}" for v in xs])
+        if len(xs) <= 8:  # few sizes: tick each one that is not crowded by the previous tick
+            ticks = [v for i, v in enumerate(xs) if i == 0 or np.log10(v / xs[i - 1]) > 0.12]
+            ax.set_xticks(ticks, [f"{v:,.3g}" if v < 1000 else f"{v:,.0f}" for v in ticks])
             ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         else:
             ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -11,6 +11,7 @@ shape and the speed against problem size, minivl's versions and the peers as lin
 Needs python3-matplotlib and python3-numpy (Debian), nothing else.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -68,8 +69,8 @@ class Report:
         self.fig_dir = os.path.join(folder, "figures")
         self.ceilings = bench_results.measured_ceilings(self.res)
         self.lines = []
-        self.peers = [p for p in PEER_ORDER if self.res.select(impl=p)] + sorted(
-            {r.impl for r in self.res.rows if r.kernel and r.is_peer and r.impl not in PEER_ORDER})
+        measured = {r.impl for r in self.res.rows if r.kernel and r.is_peer and r.ok}
+        self.peers = [p for p in PEER_ORDER if p in measured] + sorted(measured - set(PEER_ORDER))
 
     # ---- facts ----
     def device_name(self, device):
@@ -360,10 +361,9 @@ def dedupe(points):
 
 
 def spread_labels(points):
-    """Annotation sides and offsets: within a kernel, the points left of the cluster's middle are
-    labelled on their left, the others on their right; labels on one side that would overlap
-    (rates within 25 %, intensities within 1.6x) move down in steps of 10 points."""
-    import math
+    """Annotation sides: within a kernel, the points left of the cluster's middle are labelled on
+    their left, the others on their right; near the right edge, on the left (bench_plots moves
+    labels that would still overlap)."""
     for kernel in {p["kernel"] for p in points}:
         mine = [p for p in points if p["kernel"] == kernel]
         xs = sorted({round(math.log10(p["intensity"]), 3) for p in mine})
@@ -374,14 +374,6 @@ def spread_labels(points):
     for p in points:
         if math.log10(p["intensity"]) >= right_edge:
             p["side"] = -1  # the last decade: a label on the right would leave the axes
-    placed = []
-    for p in sorted(points, key=lambda p: -p["rate"]):
-        p["dy"] = 0
-        for q in placed:
-            near = abs(math.log10(q["intensity"] / p["intensity"])) < 0.2 and q["side"] == p["side"]
-            if near and abs(math.log10(q["rate"] / p["rate"])) < 0.1 and q["dy"] - 10 < p["dy"] + 1:
-                p["dy"] = min(p["dy"], q["dy"] - 10)
-        placed.append(p)
 
 
 def num(value):

@@ -47,7 +47,7 @@ def tile_loop():
     code = (
         "for each (b, h, query block i):        # one worker each:\n"
         "                                        #  CPU: an OpenMP task\n"
-        f"                                        #  CUDA v3: a block of 4 warps\n"
+        "                                        #  CUDA v3: a block of 4 warps\n"
         "  load Q_i; m = -inf, l = 0, O = 0      # on chip for the whole loop\n"
         "  for t in key blocks i can see:        # causal: stops at the frontier\n"
         "    S = scale · Q_i K_t^T                # tile of scores\n"
@@ -242,7 +242,7 @@ def causal_frontier():
     bq, _, _, _ = block_sizes()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), gridspec_kw={"width_ratios": [1, 1.25]})
     causal_panel(axes[0], 512, 512, bq, f"Tq = Tk = 512, {bq} × {bq} tiles: about half the work")
-    causal_panel(axes[1], 192, 448, bq, f"Tq = 192 new queries, Tk = 448 keys (a cache): j ≤ i + (Tk − Tq)")
+    causal_panel(axes[1], 192, 448, bq, "Tq = 192 new queries, Tk = 448 keys (a cache): j ≤ i + (Tk − Tq)")
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=STREAMED, edgecolor="black", label="every key visible: no mask"),
                plt.Rectangle((0, 0), 1, 1, facecolor=MASKED, hatch="///", edgecolor="black",
                              label="straddles the frontier: masked per element (−∞)"),
