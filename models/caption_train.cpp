@@ -3,7 +3,6 @@
 // for epoch e is drawn from a hash of (data.seed, e, image), so a resumed run sees exactly the batches it
 // would have.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -108,7 +107,6 @@ class CaptionTrainer : public VisionLanguageTrainer<CaptionerBundle> {
  public:
   CaptionTrainer(const nn::Config& c, Device device)
       : VisionLanguageTrainer(c, device, "data.eval_images"), label_smoothing_(c.get_float("model.label_smoothing")) {
-    const auto t0 = std::chrono::steady_clock::now();
     decode_.beam = c.get_int("data.eval_beam");
     decode_.length_penalty = c.get_float("data.eval_length_penalty");
     CaptionerConfig mc;
@@ -128,11 +126,8 @@ class CaptionTrainer : public VisionLanguageTrainer<CaptionerBundle> {
     bundle_.model = std::make_shared<Captioner>(mc);
     start_model(c);
     tokens_ = caption_rows(data_, bundle_.vocab, mc.max_length);
-    std::printf("captioner: %zu training images, %zu held out, %lld words, %.2fM parameters (data ready in %.1fs)\n",
-                data_.train_ids.size(), data_.eval_ids.size(), (long long)bundle_.vocab.size(),
-                double(bundle_.model->num_parameters()) / 1e6,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::fflush(stdout);
+    print_ready("captioner: %zu training images, %zu held out, %lld words", data_.train_ids.size(),
+                data_.eval_ids.size(), (long long)bundle_.vocab.size());
   }
 
   Tensor train_loss() override {
@@ -165,11 +160,8 @@ class CaptionTrainer : public VisionLanguageTrainer<CaptionerBundle> {
 
 namespace train_support {
 void register_caption_trainer() {
-  nn::TrainerInfo cap;
-  cap.name = "captioner";
-  cap.description = "Image captioner (CLIP ViT + transformer decoder) on the shapes world's COCO captions";
-  cap.extend_schema = [](nn::ConfigSchema& s) {
-    add_vision_language_keys(s);
+  const char* description = "Image captioner (CLIP ViT + transformer decoder) on the shapes world's COCO captions";
+  register_vision_language_trainer<CaptionTrainer>("captioner", description, [](nn::ConfigSchema& s) {
     s.add_int("model.max_length", 32, "decoder positions (<bos> included)", 4);
     s.add_bool("model.tie_embeddings", true, "tie the token embedding to the output projection");
     s.add_float("model.label_smoothing", 0.1, "label smoothing of the teacher-forcing loss", 0.0, 0.9);
@@ -179,11 +171,7 @@ void register_caption_trainer() {
               "data.eval_images of them)", 0);
     s.add_int("data.eval_beam", 3, "beam width of the evaluation captions", 1);
     s.add_float("data.eval_length_penalty", 0.5, "beam score / length^penalty of the evaluation captions", 0.0, 5.0);
-  };
-  cap.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
-    return std::make_unique<CaptionTrainer>(c, device);
-  };
-  nn::register_trainer(std::move(cap));
+  });
 }
 
 }  // namespace train_support

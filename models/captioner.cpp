@@ -9,17 +9,14 @@ namespace minivl::models {
 using json = nlohmann::json;
 
 json CaptionerConfig::to_json() const {
-  json j = {{"architecture", "minivl-captioner"}, {"vision_config", vision_config_to_json(vision)},
-            {"vocab_size", vocab_size}, {"max_length", max_length}, {"tie_embeddings", tie_embeddings}};
-  joint.write_json(j);
+  json j = shared_json("minivl-captioner");
+  j.update({{"max_length", max_length}, {"tie_embeddings", tie_embeddings}});
   return j;
 }
 
 CaptionerConfig CaptionerConfig::from_json(const json& j) {
   CaptionerConfig c;
-  c.vision = vision_config_from_json(j.at("vision_config"));
-  c.joint = JointEncoderConfig::from_json(j);
-  c.vocab_size = j.at("vocab_size").get<int64_t>();
+  c.read_shared_json(j);
   c.max_length = j.at("max_length").get<int64_t>();
   c.tie_embeddings = j.value("tie_embeddings", true);
   return c;
@@ -27,8 +24,7 @@ CaptionerConfig CaptionerConfig::from_json(const json& j) {
 
 Captioner::Captioner(const CaptionerConfig& c) : config(c) {
   const int64_t H = c.joint.hidden;
-  vision_model = register_module("vision_model", std::make_shared<VisionTower>(c.vision));
-  vision_model->init_embeddings();
+  vision_model = register_vision_tower(*this, c.vision);
   memory_proj = register_module("memory_proj", std::make_shared<nn::Linear>(c.vision.hidden_size, H));
   token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, H));
   position_embedding = register_module("position_embedding", std::make_shared<nn::Embedding>(c.max_length, H));

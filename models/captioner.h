@@ -25,10 +25,8 @@
 
 namespace minivl::models {
 
-struct CaptionerConfig {
-  ClipTowerConfig vision;
-  JointEncoderConfig joint;                // the decoder
-  int64_t vocab_size = 4, max_length = 32;  // positions, <bos> included
+struct CaptionerConfig : VisionLanguageConfig {  // vision, joint (the decoder), vocab_size
+  int64_t max_length = 32;                       // positions, <bos> included
   bool tie_embeddings = true;
   nlohmann::json to_json() const;
   static CaptionerConfig from_json(const nlohmann::json& j);

@@ -33,19 +33,24 @@ void get_to(const nlohmann::json& j, const char* key, T& out) {
   if (j.contains(key) && !j[key].is_null()) out = j[key].get<T>();
 }
 
+// The integer fields of a tower's config.json object, by key (absent or null: kept).
+const std::pair<const char*, int64_t ClipTowerConfig::*> kTowerIntKeys[] = {
+    {"hidden_size", &ClipTowerConfig::hidden_size},
+    {"intermediate_size", &ClipTowerConfig::intermediate_size},
+    {"num_attention_heads", &ClipTowerConfig::num_attention_heads},
+    {"num_hidden_layers", &ClipTowerConfig::num_hidden_layers},
+    {"image_size", &ClipTowerConfig::image_size},
+    {"patch_size", &ClipTowerConfig::patch_size},
+    {"num_channels", &ClipTowerConfig::num_channels},
+    {"vocab_size", &ClipTowerConfig::vocab_size},
+    {"max_position_embeddings", &ClipTowerConfig::max_position_embeddings},
+    {"eos_token_id", &ClipTowerConfig::eos_token_id},
+};
+
 ClipTowerConfig tower_from_json(const nlohmann::json& j, ClipTowerConfig c) {
-  get_to(j, "hidden_size", c.hidden_size);
-  get_to(j, "intermediate_size", c.intermediate_size);
-  get_to(j, "num_attention_heads", c.num_attention_heads);
-  get_to(j, "num_hidden_layers", c.num_hidden_layers);
+  for (const auto& [key, field] : kTowerIntKeys) get_to(j, key, c.*field);
   get_to(j, "hidden_act", c.hidden_act);
   get_to(j, "layer_norm_eps", c.layer_norm_eps);
-  get_to(j, "image_size", c.image_size);
-  get_to(j, "patch_size", c.patch_size);
-  get_to(j, "num_channels", c.num_channels);
-  get_to(j, "vocab_size", c.vocab_size);
-  get_to(j, "max_position_embeddings", c.max_position_embeddings);
-  get_to(j, "eos_token_id", c.eos_token_id);
   return c;
 }
 

@@ -40,14 +40,9 @@ namespace fs = std::filesystem;
 using tokenizer::ClipTokenizer;
 
 void add_clip_model_keys(nn::ConfigSchema& s) {
-  ClipTowerConfig vision;  // a tower trained from scratch at 32 px: 64 patches of 4 px
-  vision.image_size = 32;
-  vision.patch_size = 4;
-  vision.hidden_size = 128;
-  vision.num_hidden_layers = 4;
-  vision.num_attention_heads = 2;
-  vision.intermediate_size = 512;
-  add_vision_tower_keys(s, vision);
+  // A tower trained from scratch at 32 px: 64 patches of 4 px.
+  add_vision_tower_keys(s, {.hidden_size = 128, .intermediate_size = 512, .num_attention_heads = 2,
+                            .num_hidden_layers = 4, .image_size = 32, .patch_size = 4});
   s.add_int("model.vocab_size", 49408, "text vocabulary (49408: OpenAI's BPE; a learned vocabulary sets its own)", 2);
   s.add_int("model.context_length", 32, "text positions", 4);
   s.add_int("model.text_width", 128, "text hidden size", 8);

@@ -1,10 +1,13 @@
 #pragma once
 // The transformer that reads the vision tower's tokens with the text: the VQA model's joint encoder
 // and the captioner's decoder have the same five numbers (hidden, layers, heads, mlp, dropout), the
-// same TOML keys (model.hidden, ...) and the same config.json keys.
+// same TOML keys (model.hidden, ...) and the same config.json keys; and VisionLanguageConfig, what
+// the two models' configs share around it (the tower, the word vocabulary's size).
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 
+#include "models/clip_tower.h"
 #include "nn/config.h"
 #include "nn/transformer.h"
 
@@ -24,5 +27,16 @@ struct JointEncoderConfig {
 // model.hidden, model.layers, model.heads, model.mlp, model.dropout.
 void add_joint_encoder_keys(nn::ConfigSchema& schema);
 JointEncoderConfig joint_encoder_from_keys(const nn::Config& config);
+
+// The VQA model's and the captioner's configs: the vision tower, the joint encoder / decoder, the
+// word vocabulary's size; each adds its own.
+struct VisionLanguageConfig {
+  ClipTowerConfig vision;
+  JointEncoderConfig joint;
+  int64_t vocab_size = 4;  // words, the four specials included
+  // config.json: {"architecture", "vision_config", "vocab_size", and the joint keys}.
+  nlohmann::json shared_json(const std::string& architecture) const;
+  void read_shared_json(const nlohmann::json& j);
+};
 
 }  // namespace minivl::models

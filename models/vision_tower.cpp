@@ -52,6 +52,12 @@ void VisionTower::init_embeddings(double range) {
   nn::init::normal_(embeddings->position_embedding->weight, 0.0, range);
 }
 
+std::shared_ptr<VisionTower> register_vision_tower(nn::Module& owner, const ClipTowerConfig& c) {
+  auto tower = owner.register_module("vision_model", std::make_shared<VisionTower>(c));
+  tower->init_embeddings();
+  return tower;
+}
+
 Tensor VisionTower::forward(const Tensor& pixels) const {
   Tensor h = encoder->forward(pre_layrnorm->forward(embeddings->forward(pixels)), false);  // (B, 1 + N, D)
   return post_layernorm->forward(h.select(1, 0).contiguous());                             // (B, D)
@@ -105,25 +111,33 @@ ClipTowerConfig clip_vision_config(const std::string& path) {
 
 // ---- training configs ----
 
-void add_vision_tower_keys(nn::ConfigSchema& s, const ClipTowerConfig& d) {
-  s.add_int("model.image_size", d.image_size, "input resolution R (images are resized and center-cropped to R x R)", 8);
-  s.add_int("model.patch_size", d.patch_size, "ViT patch size", 1);
-  s.add_int("model.vision_width", d.hidden_size, "vision hidden size", 8);
-  s.add_int("model.vision_layers", d.num_hidden_layers, "vision encoder layers", 0);
-  s.add_int("model.vision_heads", d.num_attention_heads, "vision attention heads", 1);
-  s.add_int("model.vision_mlp", d.intermediate_size, "vision MLP hidden size", 1);
-  s.add_string("model.hidden_act", d.hidden_act, "MLP activation (of the vision tower; clip: of both towers)",
+namespace {
+// The architecture keys: TOML key, the field, help, least value.
+struct TowerKey {
+  const char* toml;
+  int64_t ClipTowerConfig::*field;
+  const char* help;
+  int64_t min;
+};
+const TowerKey kTowerKeys[] = {
+    {"model.image_size", &ClipTowerConfig::image_size, "input resolution R (images are resized and center-cropped to R x R)", 8},
+    {"model.patch_size", &ClipTowerConfig::patch_size, "ViT patch size", 1},
+    {"model.vision_width", &ClipTowerConfig::hidden_size, "vision hidden size", 8},
+    {"model.vision_layers", &ClipTowerConfig::num_hidden_layers, "vision encoder layers", 0},
+    {"model.vision_heads", &ClipTowerConfig::num_attention_heads, "vision attention heads", 1},
+    {"model.vision_mlp", &ClipTowerConfig::intermediate_size, "vision MLP hidden size", 1},
+};
+}  // namespace
+
+void add_vision_tower_keys(nn::ConfigSchema& s, const ClipTowerConfig& defaults) {
+  for (const TowerKey& k : kTowerKeys) s.add_int(k.toml, defaults.*k.field, k.help, double(k.min));
+  s.add_string("model.hidden_act", defaults.hidden_act, "MLP activation (of the vision tower; clip: of both towers)",
                {"quick_gelu", "gelu"});
 }
 
 ClipTowerConfig vision_tower_from_keys(const nn::Config& c) {
   ClipTowerConfig v;
-  v.image_size = c.get_int("model.image_size");
-  v.patch_size = c.get_int("model.patch_size");
-  v.hidden_size = c.get_int("model.vision_width");
-  v.num_hidden_layers = c.get_int("model.vision_layers");
-  v.num_attention_heads = c.get_int("model.vision_heads");
-  v.intermediate_size = c.get_int("model.vision_mlp");
+  for (const TowerKey& k : kTowerKeys) v.*k.field = c.get_int(k.toml);
   v.hidden_act = c.get_string("model.hidden_act");
   MINIVL_CHECK(v.image_size % v.patch_size == 0, "model.image_size ", v.image_size,
                " is not a multiple of model.patch_size ", v.patch_size);

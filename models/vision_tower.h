@@ -57,6 +57,10 @@ class VisionTower : public nn::Module {
   bool frozen_ = false;
 };
 
+// The image side of a model: a VisionTower registered as owner's "vision_model", its embeddings
+// initialised as OpenAI's CLIP does (init_embeddings).
+std::shared_ptr<VisionTower> register_vision_tower(nn::Module& owner, const ClipTowerConfig& c);
+
 // 1 + N: the class token and the (image_size / patch_size)^2 patches.
 int64_t vision_token_count(const ClipTowerConfig& c);
 

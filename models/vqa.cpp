@@ -38,18 +38,15 @@ Tensor sincos_2d_positions(int64_t grid, int64_t dim) {
 
 // ---- VQA model ----
 json VqaConfig::to_json() const {
-  json j = {{"architecture", "minivl-vqa"}, {"vision_config", vision_config_to_json(vision)},
-            {"vocab_size", vocab_size}, {"max_question_len", max_question_len}, {"num_answers", num_answers},
-            {"text_embedding_norm", text_embedding_norm}};
-  joint.write_json(j);
+  json j = shared_json("minivl-vqa");
+  j.update({{"max_question_len", max_question_len}, {"num_answers", num_answers},
+            {"text_embedding_norm", text_embedding_norm}});
   return j;
 }
 
 VqaConfig VqaConfig::from_json(const json& j) {
   VqaConfig c;
-  c.vision = vision_config_from_json(j.at("vision_config"));
-  c.joint = JointEncoderConfig::from_json(j);
-  c.vocab_size = j.at("vocab_size").get<int64_t>();
+  c.read_shared_json(j);
   c.max_question_len = j.at("max_question_len").get<int64_t>();
   c.num_answers = j.at("num_answers").get<int64_t>();
   c.text_embedding_norm = j.value("text_embedding_norm", false);  // absent in folders saved before it
@@ -58,8 +55,7 @@ VqaConfig VqaConfig::from_json(const json& j) {
 
 VqaModel::VqaModel(const VqaConfig& c) : config(c) {
   const int64_t H = c.joint.hidden;
-  vision_model = register_module("vision_model", std::make_shared<VisionTower>(c.vision));
-  vision_model->init_embeddings();
+  vision_model = register_vision_tower(*this, c.vision);
   image_proj = register_module("image_proj", std::make_shared<nn::Linear>(c.vision.hidden_size, H));
   word_embeddings = register_module("word_embeddings", std::make_shared<nn::Embedding>(c.vocab_size, H));
   text_position = register_module("text_position", std::make_shared<nn::Embedding>(c.max_question_len, H));

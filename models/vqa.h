@@ -36,10 +36,8 @@ namespace minivl::models {
 // the column, each as sin/cos pairs at frequencies 10000^(-k/(dim/4)). dim % 4 == 0.
 Tensor sincos_2d_positions(int64_t grid, int64_t dim);
 
-struct VqaConfig {
-  ClipTowerConfig vision;
-  JointEncoderConfig joint;
-  int64_t vocab_size = 4, max_question_len = 16, num_answers = 2;
+struct VqaConfig : VisionLanguageConfig {  // vision, joint, vocab_size (question words)
+  int64_t max_question_len = 16, num_answers = 2;
   // LayerNorm over the question's embedding sum (word + position + type), as BERT's embeddings (and so
   // ViLT's text side) have; puts the text tokens at the image tokens' scale from the first step.
   bool text_embedding_norm = false;

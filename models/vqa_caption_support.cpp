@@ -30,20 +30,28 @@ std::vector<int64_t> split_ids(const std::string& dir, const std::string& split)
 
 void add_vision_language_keys(nn::ConfigSchema& s) {
   // Without model.vision_init: a small tower, the shape of the demo's CLIP run's at 32 px.
-  ClipTowerConfig defaults;
-  defaults.image_size = 32;
-  defaults.patch_size = 8;
-  defaults.hidden_size = 64;
-  defaults.num_hidden_layers = 3;
-  defaults.num_attention_heads = 2;
-  defaults.intermediate_size = 256;
-  add_vision_tower_keys(s, defaults);
+  add_vision_tower_keys(s, {.hidden_size = 64, .intermediate_size = 256, .num_attention_heads = 2,
+                            .num_hidden_layers = 3, .image_size = 32, .patch_size = 8});
   add_vision_init_keys(s);
   add_joint_encoder_keys(s);
   s.add_string("data.dataset", "shapes", "the data", {"shapes"});
   s.add_string("data.path", "datasets/shapes", "shapes folder (generated when missing)");
   add_shapes_generate_keys(s);
   s.add_int("data.seed", 1234, "seed of the data order", 0);
+}
+
+void register_vision_language_trainer(const std::string& name, const std::string& description,
+                                      std::function<void(nn::ConfigSchema&)> own_keys,
+                                      std::function<std::unique_ptr<nn::Trainer>(const nn::Config&, Device)> create) {
+  nn::TrainerInfo info;
+  info.name = name;
+  info.description = description;
+  info.extend_schema = [own_keys = std::move(own_keys)](nn::ConfigSchema& s) {
+    add_vision_language_keys(s);
+    own_keys(s);
+  };
+  info.create = std::move(create);
+  nn::register_trainer(std::move(info));
 }
 
 std::string write_eval_results(const EvalVqaCaptionOptions& o, const std::string& task, const json& results) {

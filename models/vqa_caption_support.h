@@ -5,10 +5,13 @@
 // evaluation's size, the end-of-run model folder). Internal to those files; their data order is
 // models/epoch_cursor.h, their images models/image_store.h, both of which the clip trainer uses too.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +33,19 @@ std::vector<int64_t> split_ids(const std::string& dir, const std::string& split)
 // joint encoder / decoder, the shapes folder, data.seed.
 void add_vision_language_keys(nn::ConfigSchema& s);
 
+// Registers a trainer whose keys are add_vision_language_keys' and own_keys'.
+void register_vision_language_trainer(const std::string& name, const std::string& description,
+                                      std::function<void(nn::ConfigSchema&)> own_keys,
+                                      std::function<std::unique_ptr<nn::Trainer>(const nn::Config&, Device)> create);
+template <typename T>
+void register_vision_language_trainer(const std::string& name, const std::string& description,
+                                      std::function<void(nn::ConfigSchema&)> own_keys) {
+  register_vision_language_trainer(name, description, std::move(own_keys),
+                                   [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
+                                     return std::make_unique<T>(c, device);
+                                   });
+}
+
 // `minivl eval`'s results file: options.results, or MODEL/results_<task>.json. Returns its path.
 std::string write_eval_results(const EvalVqaCaptionOptions& options, const std::string& task,
                                const nlohmann::json& results);
@@ -42,7 +58,8 @@ class VisionLanguageTrainer : public nn::Trainer {
  public:
   // eval_limit_key: the config key of the trainer's count of held-out examples (0 = all).
   VisionLanguageTrainer(const nn::Config& c, Device device, const std::string& eval_limit_key)
-      : device_(device), batch_(c.get_int("data.batch_size")), eval_limit_(c.get_int(eval_limit_key)), freeze_(c) {
+      : device_(device), batch_(c.get_int("data.batch_size")), eval_limit_(c.get_int(eval_limit_key)), freeze_(c),
+        started_(std::chrono::steady_clock::now()) {
     cursor_.seed = uint64_t(c.get_int("data.seed"));
   }
 
@@ -81,11 +98,21 @@ class VisionLanguageTrainer : public nn::Trainer {
     bundle_.model->to(device_);
   }
 
+  // "<what>, 0.55M parameters (data ready in 6.3s)" on stdout; `what` is a printf format of `args`.
+  template <typename... Args>
+  void print_ready(const char* what, Args... args) const {
+    std::printf(what, args...);
+    std::printf(", %.2fM parameters (data ready in %.1fs)\n", double(bundle_.model->num_parameters()) / 1e6,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    std::fflush(stdout);
+  }
+
   Device device_;
   int64_t batch_, eval_limit_;
   VisionFreeze freeze_;
   EpochCursor cursor_;
   Bundle bundle_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 // Each trainer's registration (register_vqa_caption_trainers calls both).

@@ -2,7 +2,6 @@
 // vqa). Data order: EpochCursor (models/epoch_cursor.h) over the training questions, so a resumed run sees exactly the
 // batches it would have.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -87,7 +86,6 @@ std::vector<const data::VqaSample*> first_samples(const std::vector<data::VqaSam
 class VqaTrainer : public VisionLanguageTrainer<VqaBundle> {
  public:
   VqaTrainer(const nn::Config& c, Device device) : VisionLanguageTrainer(c, device, "data.eval_questions") {
-    const auto t0 = std::chrono::steady_clock::now();
     VqaConfig mc;
     mc.vision = vision_tower_for_run(c);
     const std::string dir = shapes_folder(c, /*need_questions=*/true, /*quiet=*/false);
@@ -114,11 +112,8 @@ class VqaTrainer : public VisionLanguageTrainer<VqaBundle> {
       bundle_.model->image_position->weight.detach().copy_(table);
     }
     start_model(c);
-    std::printf("vqa: %zu training questions, %zu held out, %zu answers, %lld question words, %.2fM parameters "
-                "(data ready in %.1fs)\n", data_.train.size(), data_.eval.size(), bundle_.answers.size(),
-                (long long)bundle_.vocab.size(), double(bundle_.model->num_parameters()) / 1e6,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::fflush(stdout);
+    print_ready("vqa: %zu training questions, %zu held out, %zu answers, %lld question words", data_.train.size(),
+                data_.eval.size(), bundle_.answers.size(), (long long)bundle_.vocab.size());
   }
 
   Tensor train_loss() override {
@@ -158,11 +153,8 @@ class VqaTrainer : public VisionLanguageTrainer<VqaBundle> {
 
 namespace train_support {
 void register_vqa_trainer() {
-  nn::TrainerInfo vqa;
-  vqa.name = "vqa";
-  vqa.description = "ViLT-style VQA classifier (CLIP ViT + joint encoder) on the shapes world's VQA v2 files";
-  vqa.extend_schema = [](nn::ConfigSchema& s) {
-    add_vision_language_keys(s);
+  const char* description = "ViLT-style VQA classifier (CLIP ViT + joint encoder) on the shapes world's VQA v2 files";
+  register_vision_language_trainer<VqaTrainer>("vqa", description, [](nn::ConfigSchema& s) {
     s.add_int("model.max_question_len", 16, "question tokens, [CLS] included", 2);
     s.add_string("model.image_position_init", "normal",
                  "the joint encoder's image position embeddings start as N(0, 0.02^2) (normal) or as a 2-d sine-cosine "
@@ -174,11 +166,7 @@ void register_vqa_trainer() {
     s.add_int("eval.batches", 0,
               "evaluate on at most this many batches of data.batch_size held-out questions (0 = data.eval_questions "
               "of them)", 0);
-  };
-  vqa.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
-    return std::make_unique<VqaTrainer>(c, device);
-  };
-  nn::register_trainer(std::move(vqa));
+  });
 }
 
 }  // namespace train_support

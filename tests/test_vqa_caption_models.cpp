@@ -1,5 +1,6 @@
-// VQA model and captioner: shapes, masking, the loss, loading a CLIP vision tower, and decoding
-// (cached = full recomputation token for token; beam width 1 = greedy).
+// VQA model and captioner: shapes, masking, the loss, loading a CLIP vision tower, freezing it, the
+// tower's config keys, the model folders (old ones included), and decoding (cached = full
+// recomputation token for token; beam width 1 = greedy).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,9 +15,10 @@
 #include "models/captioner.h"
 #include "models/clip.h"
 #include "models/decoding.h"
+#include "models/trainers.h"
+#include "models/vision_tower.h"
 #include "models/vqa.h"
 #include "models/vqa_caption_train.h"
-#include "models/vision_tower.h"
 #include "nn/trainer.h"
 #include "nn_test_util.h"
 #include "tiny_models.h"
@@ -376,13 +378,20 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// "w7": a made-up word (appended, not "w" + ...: GCC 12 warns about that with -Wrestrict).
+std::string made_up_word(char letter, int64_t i) {
+  std::string w(1, letter);
+  w += std::to_string(i);
+  return w;
+}
+
 // A folder of `config_text` with `model`'s weights and a vocabulary of `words` ids.
 void write_old_folder(const std::string& dir, const std::string& config_text, const nn::Module& model, int64_t words) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json") << nlohmann::json::parse(config_text).dump(2) << "\n";
   save_safetensors(dir + "/model.safetensors", model.state_dict());
   nlohmann::json vocab = {"<pad>", "<bos>", "<eos>", "<unk>"};
-  for (int64_t i = 4; i < words; ++i) vocab.push_back("w" + std::to_string(i));
+  for (int64_t i = 4; i < words; ++i) vocab.push_back(made_up_word('w', i));
   std::ofstream(dir + "/vocab.json") << vocab.dump() << "\n";
 }
 
@@ -407,7 +416,7 @@ TEST_CASE("model folders: folders written by the code before the shared tower lo
     source.eval();
     write_old_folder(dir.file("vqa"), kOldVqaConfig, source, 44);
     nlohmann::json answers = nlohmann::json::array();
-    for (int i = 0; i < 21; ++i) answers.push_back("a" + std::to_string(i));
+    for (int i = 0; i < 21; ++i) answers.push_back(made_up_word('a', i));
     std::ofstream(dir.file("vqa/answers.json")) << answers.dump() << "\n";
     const VqaBundle b = VqaBundle::load(dir.file("vqa"));
     CHECK(b.model->vision_model->frozen());
@@ -445,4 +454,41 @@ TEST_CASE("model folders: folders written by the code before the shared tower lo
     CHECK(nlohmann::json::parse(read_text(dir.file("cap_frozen/config.json"))).at("freeze_vision") == true);
     CHECK(CaptionerBundle::load(dir.file("cap_frozen")).model->vision_model->frozen());
   }
+}
+
+// The tower's keys are declared once: clip, vqa and the captioner have the same keys with the same
+// help and ranges; the defaults are each trainer's (clip: 4 px patches, width 128; the others: 8 px, 64).
+TEST_CASE("vision tower keys: one declaration, each trainer's defaults, the same tower from the same values") {
+  models::register_all_trainers();
+  const nn::ConfigSchema clip = nn::trainer_schema(*nn::find_trainer("clip"));
+  const nn::ConfigSchema vqa = nn::trainer_schema(*nn::find_trainer("vqa"));
+  const nn::ConfigSchema cap = nn::trainer_schema(*nn::find_trainer("captioner"));
+  auto int_default = [](const nn::ConfigSchema& s, const std::string& key) {
+    REQUIRE(s.find(key) != nullptr);
+    return std::get<int64_t>(*s.find(key)->default_value);
+  };
+  for (const char* key : {"model.image_size", "model.patch_size", "model.vision_width", "model.vision_layers",
+                          "model.vision_heads", "model.vision_mlp", "model.hidden_act"}) {
+    CAPTURE(key);
+    REQUIRE(clip.find(key));
+    REQUIRE(vqa.find(key));
+    CHECK(clip.find(key)->help == vqa.find(key)->help);
+    CHECK(clip.find(key)->min == vqa.find(key)->min);
+    CHECK(nn::same_spec(*vqa.find(key), *cap.find(key)));
+  }
+  CHECK(int_default(clip, "model.patch_size") == 4);
+  CHECK(int_default(clip, "model.vision_width") == 128);
+  CHECK(int_default(vqa, "model.patch_size") == 8);
+  CHECK(int_default(vqa, "model.vision_width") == 64);
+  // The same values give the same tower through either trainer's schema; a bad grid is named.
+  const std::vector<std::string> keys = testing::tiny_vision_keys();
+  const std::string toml = "steps = 1\n[model]\nname = \"clip\"\n";
+  const ClipTowerConfig from_clip = vision_tower_from_keys(nn::Config::parse(toml, "t", clip, keys));
+  const ClipTowerConfig from_vqa =
+      vision_tower_from_keys(nn::Config::parse("steps = 1\n[model]\nname = \"vqa\"\n", "t", vqa, keys));
+  CHECK(vision_config_to_json(from_clip) == vision_config_to_json(from_vqa));
+  CHECK(from_clip.image_size == 16);
+  CHECK(from_clip.hidden_size == 16);
+  CHECK_THROWS_WITH(vision_tower_from_keys(nn::Config::parse(toml, "t", clip, {"model.image_size=18"})),
+                    doctest::Contains("model.image_size 18 is not a multiple of model.patch_size 4"));
 }

@@ -14,51 +14,34 @@ namespace minivl::testing {
 
 // A 16 px ViT of 4 px patches (1 + 16 tokens), width 32, one layer.
 inline models::ClipTowerConfig tiny_vision_tower() {
-  models::ClipTowerConfig v;
-  v.image_size = 16;
-  v.patch_size = 4;
-  v.hidden_size = 32;
-  v.intermediate_size = 64;
-  v.num_attention_heads = 2;
-  v.num_hidden_layers = 1;
-  return v;
+  return {.hidden_size = 32, .intermediate_size = 64, .num_attention_heads = 2, .num_hidden_layers = 1,
+          .image_size = 16, .patch_size = 4};
 }
 
 // CLIP with OpenAI's vocabulary (ids up to 49407), 16 positions; vision 16 px / 8 px patches, two layers.
 inline models::ClipConfig tiny_clip() {
   models::ClipConfig c;
-  c.vision.hidden_size = 32;
-  c.vision.num_attention_heads = 2;
-  c.vision.num_hidden_layers = 2;
-  c.vision.intermediate_size = 64;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 8;
-  c.text.hidden_size = 24;
-  c.text.num_attention_heads = 2;
-  c.text.num_hidden_layers = 2;
-  c.text.intermediate_size = 48;
-  c.text.vocab_size = 49408;
-  c.text.max_position_embeddings = 16;
+  c.vision = {.hidden_size = 32, .intermediate_size = 64, .num_attention_heads = 2, .num_hidden_layers = 2,
+              .image_size = 16, .patch_size = 8};
+  c.text = {.hidden_size = 24, .intermediate_size = 48, .num_attention_heads = 2, .num_hidden_layers = 2,
+            .vocab_size = 49408, .max_position_embeddings = 16};
   c.projection_dim = 20;
   return c;
 }
 
-// A joint encoder / decoder of width 32, two layers of `heads` heads.
-inline models::JointEncoderConfig tiny_joint(int64_t heads) {
-  models::JointEncoderConfig j;
-  j.hidden = 32;
-  j.layers = 2;
-  j.heads = heads;
-  j.mlp = 64;
-  return j;
+// The tiny tower, a joint encoder / decoder of width 32 (two layers of `heads` heads), `words` words.
+template <typename Config>
+Config tiny_vision_language(int64_t heads, int64_t words) {
+  Config c;
+  c.vision = tiny_vision_tower();
+  c.joint = {.hidden = 32, .layers = 2, .heads = heads, .mlp = 64};
+  c.vocab_size = words;
+  return c;
 }
 
 // 10 question words (ids 0..3 the specials), questions of up to 8 tokens, 5 answers.
 inline models::VqaConfig tiny_vqa() {
-  models::VqaConfig c;
-  c.vision = tiny_vision_tower();
-  c.joint = tiny_joint(2);
-  c.vocab_size = 10;
+  auto c = tiny_vision_language<models::VqaConfig>(2, 10);
   c.max_question_len = 8;
   c.num_answers = 5;
   return c;
@@ -66,10 +49,7 @@ inline models::VqaConfig tiny_vqa() {
 
 // 13 words, 12 positions, four heads (head size 8).
 inline models::CaptionerConfig tiny_captioner() {
-  models::CaptionerConfig c;
-  c.vision = tiny_vision_tower();
-  c.joint = tiny_joint(4);
-  c.vocab_size = 13;
+  auto c = tiny_vision_language<models::CaptionerConfig>(4, 13);
   c.max_length = 12;
   return c;
 }
