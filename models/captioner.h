@@ -1,7 +1,7 @@
 #pragma once
 // Image captioning: a CLIP ViT encoder and a transformer decoder.
 //
-//   memory  = memory_proj(vision_tokens(pixels))              (B, 1 + N, H)   once per image
+//   memory  = memory_proj(vision_model->encode(pixels))       (B, 1 + N, H)   once per image
 //   x       = token_embedding(ids) + position_embedding(pos)  (B, T, H)
 //   x       = decoder layers: causal self-attention, cross-attention to memory, MLP (pre-LN)
 //   logits  = final_layer_norm(x) @ token_embedding^T         (tied; or lm_head when untied)
@@ -17,19 +17,17 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "models/clip.h"
-#include "models/vqa.h"
+#include "models/joint_encoder.h"
+#include "models/vision_tower.h"
+#include "models/word_vocab.h"
+#include "nn/layers.h"
 #include "nn/transformer.h"
 
 namespace minivl::models {
 
-struct CaptionerConfig {
-  ClipTowerConfig vision;
-  int64_t hidden = 128, layers = 2, heads = 4, mlp = 512;  // the decoder
-  int64_t vocab_size = 4, max_length = 32;                  // positions, <bos> included
+struct CaptionerConfig : VisionLanguageConfig {  // vision, joint (the decoder), vocab_size
+  int64_t max_length = 32;                       // positions, <bos> included
   bool tie_embeddings = true;
-  bool freeze_vision = false;
-  double dropout = 0.0;
   nlohmann::json to_json() const;
   static CaptionerConfig from_json(const nlohmann::json& j);
 };
@@ -46,10 +44,10 @@ class Captioner : public nn::Module {
   Tensor decode(const Tensor& ids, const Tensor& memory, DecoderCache* cache = nullptr) const;
   // Teacher-forcing loss: ids (B, T) = <bos> w.. <eos> <pad>..; predicts ids[:, 1:] from ids[:, :-1].
   Tensor loss(const Tensor& pixels, const Tensor& ids, double label_smoothing) const;
-  DecoderCache new_cache() const { return DecoderCache(size_t(config.layers)); }
+  DecoderCache new_cache() const { return DecoderCache(size_t(config.joint.layers)); }
 
   CaptionerConfig config;
-  std::shared_ptr<ClipVisionTransformer> vision_model;
+  std::shared_ptr<VisionTower> vision_model;  // vision_model->set_frozen: no gradient reaches it
   std::shared_ptr<nn::Linear> memory_proj;
   std::shared_ptr<nn::Embedding> token_embedding, position_embedding;
   std::vector<std::shared_ptr<nn::TransformerDecoderLayer>> layers;

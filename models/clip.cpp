@@ -33,19 +33,24 @@ void get_to(const nlohmann::json& j, const char* key, T& out) {
   if (j.contains(key) && !j[key].is_null()) out = j[key].get<T>();
 }
 
+// The integer fields of a tower's config.json object, by key (absent or null: kept).
+const std::pair<const char*, int64_t ClipTowerConfig::*> kTowerIntKeys[] = {
+    {"hidden_size", &ClipTowerConfig::hidden_size},
+    {"intermediate_size", &ClipTowerConfig::intermediate_size},
+    {"num_attention_heads", &ClipTowerConfig::num_attention_heads},
+    {"num_hidden_layers", &ClipTowerConfig::num_hidden_layers},
+    {"image_size", &ClipTowerConfig::image_size},
+    {"patch_size", &ClipTowerConfig::patch_size},
+    {"num_channels", &ClipTowerConfig::num_channels},
+    {"vocab_size", &ClipTowerConfig::vocab_size},
+    {"max_position_embeddings", &ClipTowerConfig::max_position_embeddings},
+    {"eos_token_id", &ClipTowerConfig::eos_token_id},
+};
+
 ClipTowerConfig tower_from_json(const nlohmann::json& j, ClipTowerConfig c) {
-  get_to(j, "hidden_size", c.hidden_size);
-  get_to(j, "intermediate_size", c.intermediate_size);
-  get_to(j, "num_attention_heads", c.num_attention_heads);
-  get_to(j, "num_hidden_layers", c.num_hidden_layers);
+  for (const auto& [key, field] : kTowerIntKeys) get_to(j, key, c.*field);
   get_to(j, "hidden_act", c.hidden_act);
   get_to(j, "layer_norm_eps", c.layer_norm_eps);
-  get_to(j, "image_size", c.image_size);
-  get_to(j, "patch_size", c.patch_size);
-  get_to(j, "num_channels", c.num_channels);
-  get_to(j, "vocab_size", c.vocab_size);
-  get_to(j, "max_position_embeddings", c.max_position_embeddings);
-  get_to(j, "eos_token_id", c.eos_token_id);
   return c;
 }
 
@@ -127,63 +132,6 @@ nlohmann::json ClipConfig::to_json() const {
 
 // ---------------------------------------------------------------- modules
 
-namespace {
-nn::TransformerLayerOptions layer_options(const ClipTowerConfig& c) {
-  nn::TransformerLayerOptions o;
-  o.dim = c.hidden_size;
-  o.num_heads = c.num_attention_heads;
-  o.mlp_hidden = c.intermediate_size;
-  o.activation = nn::activation_from_name(c.hidden_act);
-  o.layer_norm_eps = c.layer_norm_eps;
-  return o;
-}
-}  // namespace
-
-ClipEncoder::ClipEncoder(const ClipTowerConfig& c) {
-  // encoder.layers.{i}: a Module per index so the names read "layers.0.self_attn...".
-  auto list = register_module("layers", std::make_shared<nn::Module>());
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
-    layers.push_back(list->register_module(std::to_string(i),
-                                           std::make_shared<nn::TransformerEncoderLayer>(layer_options(c))));
-}
-
-Tensor ClipEncoder::forward(const Tensor& x, bool causal) const {
-  Tensor h = x;
-  for (const auto& layer : layers) h = layer->forward(h, Tensor(), causal);
-  return h;
-}
-
-ClipVisionEmbeddings::ClipVisionEmbeddings(const ClipTowerConfig& c) {
-  const int64_t n = (c.image_size / c.patch_size) * (c.image_size / c.patch_size);
-  class_embedding = register_parameter("class_embedding", empty({c.hidden_size}), nn::ParamKind::embedding);
-  patch_embedding = register_module("patch_embedding",
-                                    std::make_shared<nn::PatchEmbed>(c.num_channels, c.hidden_size, c.patch_size, false));
-  position_embedding = register_module("position_embedding", std::make_shared<nn::Embedding>(n + 1, c.hidden_size));
-}
-
-Tensor ClipVisionEmbeddings::forward(const Tensor& pixels) const {
-  const int64_t B = pixels.size(0), D = class_embedding.size(0);
-  Tensor patches = patch_embedding->forward(pixels);                   // (B, N, D)
-  Tensor cls = class_embedding.reshape({1, 1, D}).expand({B, 1, D});   // (B, 1, D)
-  Tensor x = cat({cls, patches.to(class_embedding.dtype())}, 1);       // (B, 1 + N, D)
-  MINIVL_CHECK(x.size(1) == position_embedding->weight.size(0), "CLIP vision: ", x.size(1) - 1,
-               " patches from images ", pixels.shape_str(), ", but the model has ",
-               position_embedding->weight.size(0) - 1, " positions");
-  return add(x, position_embedding->weight);
-}
-
-ClipVisionTransformer::ClipVisionTransformer(const ClipTowerConfig& c) {
-  embeddings = register_module("embeddings", std::make_shared<ClipVisionEmbeddings>(c));
-  pre_layrnorm = register_module("pre_layrnorm", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
-  encoder = register_module("encoder", std::make_shared<ClipEncoder>(c));
-  post_layernorm = register_module("post_layernorm", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
-}
-
-Tensor ClipVisionTransformer::forward(const Tensor& pixels) const {
-  Tensor h = encoder->forward(pre_layrnorm->forward(embeddings->forward(pixels)), false);  // (B, 1 + N, D)
-  return post_layernorm->forward(h.select(1, 0).contiguous());                             // (B, D)
-}
-
 ClipTextEmbeddings::ClipTextEmbeddings(const ClipTowerConfig& c) {
   token_embedding = register_module("token_embedding", std::make_shared<nn::Embedding>(c.vocab_size, c.hidden_size));
   position_embedding = register_module("position_embedding",
@@ -243,7 +191,7 @@ Tensor ClipTextTransformer::forward(const Tensor& ids) const {
 
 ClipModel::ClipModel(const ClipConfig& c) : config(c) {
   text_model = register_module("text_model", std::make_shared<ClipTextTransformer>(c.text));
-  vision_model = register_module("vision_model", std::make_shared<ClipVisionTransformer>(c.vision));
+  vision_model = register_module("vision_model", std::make_shared<VisionTower>(c.vision));
   visual_projection = register_module("visual_projection",
                                       std::make_shared<nn::Linear>(c.vision.hidden_size, c.projection_dim, false));
   text_projection = register_module("text_projection",
@@ -255,10 +203,7 @@ ClipModel::ClipModel(const ClipConfig& c) : config(c) {
   const double range = c.initializer_range;
   nn::init::normal_(text_model->embeddings->token_embedding->weight, 0.0, range);
   nn::init::normal_(text_model->embeddings->position_embedding->weight, 0.0, range);
-  auto& ve = *vision_model->embeddings;
-  nn::init::normal_(ve.class_embedding, 0.0, std::pow(double(c.vision.hidden_size), -0.5));
-  nn::init::normal_(ve.patch_embedding->weight, 0.0, range);
-  nn::init::normal_(ve.position_embedding->weight, 0.0, range);
+  vision_model->init_embeddings(range);
   auto init_encoder = [](ClipEncoder& enc, const ClipTowerConfig& t) {
     const double width = double(t.hidden_size), layers = double(std::max<int64_t>(1, t.num_hidden_layers));
     const double in_std = std::pow(width, -0.5) * std::pow(2.0 * layers, -0.5);

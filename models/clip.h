@@ -3,8 +3,7 @@
 // names are HF's, so state_dict() is the checkpoint and a model folder from the
 // hub (config.json + model.safetensors + vocab.json + merges.txt) loads as is.
 //
-//   vision: patch_embedding (no bias) -> cat(class_embedding, patches) + position_embedding
-//           -> pre_layrnorm -> pre-LN encoder layers -> post_layernorm(x[:, 0]) -> visual_projection
+//   vision: the ViT tower (models/vision_tower.h) -> its class token -> visual_projection
 //   text:   token_embedding + position_embedding -> causal pre-LN encoder -> final_layer_norm
 //           -> x[b, eot_b] (first end-of-text token, the arg-max id 49407) -> text_projection
 //   logits_per_image = exp(logit_scale) * normalize(image) normalize(text)^T
@@ -18,27 +17,12 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "models/clip_tower.h"
+#include "models/vision_tower.h"
 #include "nn/layers.h"
 #include "nn/transformer.h"
 
 namespace minivl::models {
-
-struct ClipTowerConfig {
-  int64_t hidden_size = 512;
-  int64_t intermediate_size = 2048;
-  int64_t num_attention_heads = 8;
-  int64_t num_hidden_layers = 12;
-  std::string hidden_act = "quick_gelu";  // or "gelu"
-  double layer_norm_eps = 1e-5;
-  // vision only
-  int64_t image_size = 224;
-  int64_t patch_size = 32;
-  int64_t num_channels = 3;
-  // text only
-  int64_t vocab_size = 49408;
-  int64_t max_position_embeddings = 77;
-  int64_t eos_token_id = 49407;  // 2: HF's legacy value, pooling at the arg-max id instead
-};
 
 // Hugging Face's CLIPConfig (config.json): text_config, vision_config, projection_dim,
 // logit_scale_init_value. Missing keys keep HF's defaults (ViT-B/32).
@@ -53,31 +37,6 @@ struct ClipConfig {
   static ClipConfig load(const std::string& config_json_path);
   nlohmann::json to_json() const;
   int64_t num_patches() const { return (vision.image_size / vision.patch_size) * (vision.image_size / vision.patch_size); }
-};
-
-class ClipEncoder : public nn::Module {
- public:
-  explicit ClipEncoder(const ClipTowerConfig& c);
-  Tensor forward(const Tensor& x, bool causal) const;  // (B, T, D) -> (B, T, D)
-  std::vector<std::shared_ptr<nn::TransformerEncoderLayer>> layers;
-};
-
-class ClipVisionEmbeddings : public nn::Module {
- public:
-  explicit ClipVisionEmbeddings(const ClipTowerConfig& c);
-  Tensor forward(const Tensor& pixels) const;  // (B, C, R, R) -> (B, 1 + N, D)
-  Tensor class_embedding;                      // (D)
-  std::shared_ptr<nn::PatchEmbed> patch_embedding;
-  std::shared_ptr<nn::Embedding> position_embedding;  // (1 + N, D)
-};
-
-class ClipVisionTransformer : public nn::Module {
- public:
-  explicit ClipVisionTransformer(const ClipTowerConfig& c);
-  Tensor forward(const Tensor& pixels) const;  // -> pooled (B, D), after post_layernorm
-  std::shared_ptr<ClipVisionEmbeddings> embeddings;
-  std::shared_ptr<nn::LayerNorm> pre_layrnorm, post_layernorm;  // sic: HF's spelling
-  std::shared_ptr<ClipEncoder> encoder;
 };
 
 class ClipTextEmbeddings : public nn::Module {
@@ -126,7 +85,7 @@ class ClipModel : public nn::Module {
 
   ClipConfig config;
   std::shared_ptr<ClipTextTransformer> text_model;
-  std::shared_ptr<ClipVisionTransformer> vision_model;
+  std::shared_ptr<VisionTower> vision_model;
   std::shared_ptr<nn::Linear> visual_projection, text_projection;
   Tensor logit_scale;  // 0-d, log of the scale
 };

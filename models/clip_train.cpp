@@ -25,8 +25,11 @@
 #include "data/fashion_mnist.h"
 #include "data/preprocess.h"
 #include "models/epoch_cursor.h"
+#include "models/image_store.h"
 #include "models/metrics.h"
+#include "models/model_folder.h"
 #include "models/shapes_config.h"
+#include "models/vision_tower.h"
 #include "nn/distributed.h"
 #include "nn/trainer.h"
 #include "tokenizer/bpe_trainer.h"
@@ -37,12 +40,9 @@ namespace fs = std::filesystem;
 using tokenizer::ClipTokenizer;
 
 void add_clip_model_keys(nn::ConfigSchema& s) {
-  s.add_int("model.image_size", 32, "input resolution R (images are resized and center-cropped to R x R)", 8);
-  s.add_int("model.patch_size", 4, "ViT patch size", 1);
-  s.add_int("model.vision_width", 128, "vision hidden size", 8);
-  s.add_int("model.vision_layers", 4, "vision encoder layers", 0);
-  s.add_int("model.vision_heads", 2, "vision attention heads", 1);
-  s.add_int("model.vision_mlp", 512, "vision MLP hidden size", 1);
+  // A tower trained from scratch at 32 px: 64 patches of 4 px.
+  add_vision_tower_keys(s, {.hidden_size = 128, .intermediate_size = 512, .num_attention_heads = 2,
+                            .num_hidden_layers = 4, .image_size = 32, .patch_size = 4});
   s.add_int("model.vocab_size", 49408, "text vocabulary (49408: OpenAI's BPE; a learned vocabulary sets its own)", 2);
   s.add_int("model.context_length", 32, "text positions", 4);
   s.add_int("model.text_width", 128, "text hidden size", 8);
@@ -50,7 +50,6 @@ void add_clip_model_keys(nn::ConfigSchema& s) {
   s.add_int("model.text_heads", 2, "text attention heads", 1);
   s.add_int("model.text_mlp", 512, "text MLP hidden size", 1);
   s.add_int("model.projection_dim", 128, "joint embedding size", 1);
-  s.add_string("model.hidden_act", "quick_gelu", "MLP activation", {"quick_gelu", "gelu"});
   s.add_float("model.logit_scale_init", 2.6592, "initial log logit scale (ln(1/0.07))");
   s.add_string("model.init_from", "", "a CLIP model folder to start from instead of a fresh init");
 }
@@ -89,12 +88,7 @@ nn::ConfigSchema clip_training_schema() {
 
 ClipConfig clip_config_from_toml(const nn::Config& c) {
   ClipConfig m;
-  m.vision.image_size = c.get_int("model.image_size");
-  m.vision.patch_size = c.get_int("model.patch_size");
-  m.vision.hidden_size = c.get_int("model.vision_width");
-  m.vision.num_hidden_layers = c.get_int("model.vision_layers");
-  m.vision.num_attention_heads = c.get_int("model.vision_heads");
-  m.vision.intermediate_size = c.get_int("model.vision_mlp");
+  m.vision = vision_tower_from_keys(c);
   m.text.vocab_size = c.get_int("model.vocab_size");
   m.text.max_position_embeddings = c.get_int("model.context_length");
   m.text.hidden_size = c.get_int("model.text_width");
@@ -102,40 +96,23 @@ ClipConfig clip_config_from_toml(const nn::Config& c) {
   m.text.num_attention_heads = c.get_int("model.text_heads");
   m.text.intermediate_size = c.get_int("model.text_mlp");
   m.projection_dim = c.get_int("model.projection_dim");
-  m.text.hidden_act = m.vision.hidden_act = c.get_string("model.hidden_act");
+  m.text.hidden_act = m.vision.hidden_act;  // model.hidden_act: both towers
   m.logit_scale_init_value = c.get_float("model.logit_scale_init");
-  MINIVL_CHECK(m.vision.image_size % m.vision.patch_size == 0, "clip: model.image_size ", m.vision.image_size,
-               " is not a multiple of model.patch_size ", m.vision.patch_size);
   return ClipConfig::from_json(m.to_json());  // the same checks as a config.json
 }
 
 namespace {
 
-// Images at the model's resolution (u8, (N, R, R, 3)) with their captions.
+// Images at the model's resolution with their captions and labels, by row.
 struct PairSet {
-  int R = 0;
-  std::vector<uint8_t> pixels;
+  ImageStore images;
   std::vector<std::vector<std::string>> captions;  // per image
   std::vector<int64_t> labels;                     // per image, -1 when none
   int64_t size() const { return int64_t(captions.size()); }
   void add(const data::Image& img, std::vector<std::string> caps, int64_t label) {
-    data::Image x = data::center_crop(data::resize_short_side(img, R), R, R);
-    pixels.insert(pixels.end(), x.pixels.begin(), x.pixels.end());
+    images.add(img);
     captions.push_back(std::move(caps));
     labels.push_back(label);
-  }
-  // (B, 3, R, R) normalised
-  Tensor batch_pixels(const std::vector<int64_t>& idx, const data::ClipPreprocessConfig& pre) const {
-    Tensor out = empty({int64_t(idx.size()), 3, R, R});
-    const size_t per = size_t(R) * R * 3;
-    for (size_t b = 0; b < idx.size(); ++b) {
-      data::Image img;
-      img.width = img.height = R;
-      img.pixels.assign(pixels.begin() + ptrdiff_t(size_t(idx[b]) * per),
-                        pixels.begin() + ptrdiff_t(size_t(idx[b] + 1) * per));
-      data::normalize_to_chw(img, pre, out.data<float>() + b * per);
-    }
-    return out;
   }
 };
 
@@ -161,7 +138,7 @@ ClipData load_shapes(const nn::Config& c, int R, bool quiet) {
   std::map<int64_t, int64_t> label_of;
   for (size_t i = 0; i < classes.image_ids.size(); ++i) label_of[classes.image_ids[i]] = classes.labels[i];
   ClipData out;
-  out.train.R = out.eval.R = R;
+  out.train.images = out.eval.images = ImageStore(R);
   out.classes = classes.classes;
   out.templates = classes.templates;
   auto add = [&](PairSet& set, int64_t id) {
@@ -181,7 +158,7 @@ ClipData load_shapes(const nn::Config& c, int R, bool quiet) {
 ClipData load_fashion(const nn::Config& c, int R) {
   const std::string dir = c.get_string("data.path").empty() ? data::kFashionMnistDir : c.get_string("data.path");
   ClipData out;
-  out.train.R = out.eval.R = R;
+  out.train.images = out.eval.images = ImageStore(R);
   out.classes = data::fashion_mnist_prompt_names();
   out.templates = data::fashion_mnist_templates();
   out.retrieval = false;
@@ -249,7 +226,6 @@ class ClipTrainer : public nn::Trainer {
       model_ = std::make_shared<ClipModel>(mc);
     }
     model_->to(device);
-    preprocess_.image_size = R;
     std::printf("clip: %lld training images, %lld held out, vocabulary %zu ids, %.2fM parameters (data ready in %.1fs)\n",
                 (long long)data_.train.size(), (long long)data_.eval.size(), tok_->vocab_size(),
                 double(model_->num_parameters()) / 1e6,
@@ -281,7 +257,7 @@ class ClipTrainer : public nn::Trainer {
       if (captions_per_image_ > 0) n = std::min(n, captions_per_image_);
       rows.push_back(caps[size_t(mix(cursor_.seed, uint64_t(cursor_.epoch), uint64_t(i)) % uint64_t(n))]);
     }
-    Tensor pixels = data_.train.batch_pixels(idx, preprocess_).to(device_);
+    Tensor pixels = data_.train.images.batch_rows(idx).to(device_);
     Tensor ids = pad_rows(rows).to(device_);
     if (group_)
       return nn::sharded_clip_loss(model_->encode_image(pixels), model_->encode_text(ids), model_->logit_scale, *group_);
@@ -306,10 +282,7 @@ class ClipTrainer : public nn::Trainer {
       tokenizer::write_hf_vocab(learned_, dir);
     }
     write_tokenizer_config(dir, model_->config.text.max_position_embeddings);
-    nlohmann::json s = nlohmann::json::object();
-    for (const auto& [k, v] : final_eval) s[k] = v;
-    s["model"] = dir;
-    std::ofstream(fs::path(run_dir) / "summary.json", std::ios::trunc) << s.dump(2) << "\n";
+    write_run_summary(run_dir, dir, final_eval);
     std::printf("model folder: %s (config.json, model.safetensors, vocab.json, merges.txt)\n", dir.c_str());
   }
 
@@ -326,7 +299,7 @@ class ClipTrainer : public nn::Trainer {
     for (int64_t i = 0; i < n; i += 256) {
       std::vector<int64_t> idx;
       for (int64_t j = i; j < std::min(n, i + 256); ++j) idx.push_back(j);
-      parts.push_back(model_->encode_image(ev.batch_pixels(idx, preprocess_).to(device_)).to(Device::cpu()));
+      parts.push_back(model_->encode_image(ev.images.batch_rows(idx).to(device_)).to(Device::cpu()));
     }
     Tensor img = parts.size() == 1 ? parts[0] : cat(parts, 0);  // (n, P)
     // zero-shot on the labelled images
@@ -373,7 +346,6 @@ class ClipTrainer : public nn::Trainer {
   std::vector<std::vector<std::vector<int32_t>>> train_tokens_;
   std::shared_ptr<ClipModel> model_;
   std::shared_ptr<nn::ProcessGroup> group_;  // data parallelism: this rank's share of each batch
-  data::ClipPreprocessConfig preprocess_;
   EpochCursor cursor_;  // data order: cursor_.seed is data.seed
 };
 

@@ -12,8 +12,8 @@
 // vocabulary (normalised answers seen at least k times in the training annotations); the loss is binary
 // cross-entropy with logits, summed over answers and averaged over the batch (ViLT's).
 //
-// Also here, shared with the captioner: the word vocabulary both models use, the vision tower's token
-// output, and loading a CLIP checkpoint's vision_model.* tensors (`vision_init`).
+// The vision tower is models/vision_tower.h, the joint encoder's config models/joint_encoder.h, the
+// question words models/word_vocab.h (the captioner has the same three).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,53 +23,21 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "models/clip.h"
+#include "models/joint_encoder.h"
+#include "models/vision_tower.h"
+#include "models/word_vocab.h"
 #include "nn/layers.h"
 #include "nn/transformer.h"
 
 namespace minivl::models {
 
-// Words of caption_tokenize()d text; ids 0..3 are <pad>, <bos>, <eos>, <unk>.
-class WordVocab {
- public:
-  static constexpr int64_t kPad = 0, kBos = 1, kEos = 2, kUnk = 3;
-  WordVocab();
-  // Words seen at least min_count times in `texts`, most frequent first (ties: alphabetical).
-  static WordVocab build(const std::vector<std::string>& texts, int64_t min_count = 1);
-  std::vector<int64_t> encode(const std::string& text) const;  // no <bos>/<eos>
-  std::string decode(const std::vector<int64_t>& ids) const;   // stops at <eos>, skips <pad>/<bos>
-  int64_t size() const { return int64_t(words_.size()); }
-  const std::vector<std::string>& words() const { return words_; }
-  nlohmann::json to_json() const { return words_; }
-  static WordVocab from_json(const nlohmann::json& j);
-
- private:
-  std::vector<std::string> words_;
-  std::unordered_map<std::string, int64_t> index_;
-};
-
-// The vision tower's architecture from the model.* keys of a training config, or a CLIP checkpoint.
-ClipTowerConfig vision_config_from_json(const nlohmann::json& j);
-nlohmann::json vision_config_to_json(const ClipTowerConfig& c);
-// All 1 + N tokens of the ViT, after post_layernorm: pixels (B, C, R, R) -> (B, 1 + N, Dv).
-Tensor vision_tokens(const ClipVisionTransformer& vision, const Tensor& pixels);
 // 2-d sine-cosine position table (MAE's) for a grid x grid of patches after one class token:
 // (1 + grid^2, dim), the class token's row zero; the first dim/2 columns encode the row, the rest
 // the column, each as sin/cos pairs at frequencies 10000^(-k/(dim/4)). dim % 4 == 0.
 Tensor sincos_2d_positions(int64_t grid, int64_t dim);
-// The CLIP model folder of `path`: path itself when it holds config.json, else path/model (a run dir).
-std::string clip_model_folder(const std::string& path);
-// The vision tower config of a CLIP checkpoint (a model folder or a run dir).
-ClipTowerConfig clip_vision_config(const std::string& path);
-// Copies the checkpoint's vision_model.* tensors into `vision` (strict on those names).
-void load_clip_vision(ClipVisionTransformer& vision, const std::string& path);
 
-struct VqaConfig {
-  ClipTowerConfig vision;
-  int64_t hidden = 128, layers = 2, heads = 4, mlp = 512;  // the joint encoder
-  int64_t vocab_size = 4, max_question_len = 16, num_answers = 2;
-  double dropout = 0.0;
-  bool freeze_vision = false;  // the vision tower runs without gradients (and keeps its init)
+struct VqaConfig : VisionLanguageConfig {  // vision, joint, vocab_size (question words)
+  int64_t max_question_len = 16, num_answers = 2;
   // LayerNorm over the question's embedding sum (word + position + type), as BERT's embeddings (and so
   // ViLT's text side) have; puts the text tokens at the image tokens' scale from the first step.
   bool text_embedding_norm = false;
@@ -87,7 +55,7 @@ class VqaModel : public nn::Module {
   static Tensor loss(const Tensor& logits, const Tensor& targets);
 
   VqaConfig config;
-  std::shared_ptr<ClipVisionTransformer> vision_model;
+  std::shared_ptr<VisionTower> vision_model;  // vision_model->set_frozen: no gradient reaches it
   std::shared_ptr<nn::Linear> image_proj;
   std::shared_ptr<nn::Embedding> word_embeddings, text_position, image_position, token_type;
   std::vector<std::shared_ptr<nn::TransformerEncoderLayer>> layers;
@@ -116,8 +84,5 @@ std::vector<std::string> build_answer_vocab(const std::vector<std::vector<std::s
 // Soft scores over the vocabulary: min(#annotators who gave it (normalised) / 3, 1).
 std::vector<float> vqa_soft_targets(const std::vector<std::string>& answers,
                                     const std::unordered_map<std::string, int64_t>& answer_index, int64_t size);
-
-// (B, T) i64 tensor of rows padded with `pad` to the longest.
-Tensor pad_id_rows(const std::vector<std::vector<int64_t>>& rows, int64_t pad);
 
 }  // namespace minivl::models

@@ -1,13 +1,9 @@
 // The "vqa" trainer (minivl train, model.name = "vqa") and its held-out evaluation (minivl eval --task
 // vqa). Data order: EpochCursor (models/epoch_cursor.h) over the training questions, so a resumed run sees exactly the
 // batches it would have.
-#include "models/vqa_caption_train.h"
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <unordered_map>
 
@@ -15,12 +11,12 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "data/annotations.h"
-#include "data/preprocess.h"
+#include "models/image_store.h"
 #include "models/shapes_config.h"
 #include "models/vqa.h"
 #include "models/vqa_caption_support.h"
+#include "models/vqa_caption_train.h"
 #include "models/vqa_metrics.h"
-#include "nn/trainer.h"
 
 namespace minivl::models {
 namespace fs = std::filesystem;
@@ -33,19 +29,22 @@ struct VqaData {
   ImageStore images;
 };
 
-VqaData load_vqa_data(const std::string& dir, int R, const std::string& eval_split) {
-  VqaData d;
-  d.images.R = R;
+// The questions of the shapes folder `dir` on the training images (with_train) and on the images of
+// eval_split (at most `limit` of them; 0: all), with their images at resolution R.
+VqaData load_vqa_data(const std::string& dir, int R, bool with_train, const std::string& eval_split, int64_t limit) {
+  VqaData d{{}, {}, ImageStore(R)};
   data::VqaSet set = data::read_vqa((fs::path(dir) / "vqa" / "questions.json").string(),
                                     (fs::path(dir) / "vqa" / "annotations.json").string());
   std::unordered_map<int64_t, int> which;
-  for (int64_t id : split_ids(dir, "train")) which[id] = 1;
+  if (with_train)
+    for (int64_t id : split_ids(dir, "train")) which[id] = 1;
   if (!eval_split.empty())
     for (int64_t id : split_ids(dir, eval_split)) which[id] = 2;
   for (auto& s : set.samples) {
     auto it = which.find(s.image_id);
     if (it == which.end()) continue;
-    d.images.add(s.image_id, s.image_path);
+    if (it->second == 2 && limit > 0 && int64_t(d.eval.size()) >= limit) continue;
+    d.images.add_file(s.image_id, s.image_path);
     (it->second == 1 ? d.train : d.eval).push_back(std::move(s));
   }
   return d;
@@ -55,8 +54,6 @@ VqaData load_vqa_data(const std::string& dir, int R, const std::string& eval_spl
 std::vector<std::string> vqa_predict(const VqaBundle& b, const std::vector<const data::VqaSample*>& samples,
                                      const ImageStore& images, Device device) {
   NoGradGuard no_grad;
-  data::ClipPreprocessConfig pre;
-  pre.image_size = images.R;
   std::vector<std::string> out;
   for (size_t i = 0; i < samples.size(); i += 256) {
     const size_t e = std::min(samples.size(), i + 256);
@@ -66,7 +63,7 @@ std::vector<std::string> vqa_predict(const VqaBundle& b, const std::vector<const
       img_ids.push_back(samples[j]->image_id);
       rows.push_back(b.question_ids(samples[j]->question));
     }
-    Tensor logits = b.model->forward(images.batch(img_ids, pre).to(device), pad_id_rows(rows, WordVocab::kPad).to(device));
+    Tensor logits = b.model->forward(images.batch(img_ids).to(device), pad_id_rows(rows).to(device));
     const std::vector<double> best = argmax(logits, 1).to_vector();
     for (double a : best) out.push_back(b.answers[size_t(a)]);
   }
@@ -80,19 +77,19 @@ VqaScores score_predictions(const std::vector<const data::VqaSample*>& samples, 
   return vqa_evaluate(items);
 }
 
-class VqaTrainer : public nn::Trainer {
+std::vector<const data::VqaSample*> first_samples(const std::vector<data::VqaSample>& samples, size_t n) {
+  std::vector<const data::VqaSample*> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(&samples[i]);
+  return out;
+}
+
+class VqaTrainer : public VisionLanguageTrainer<VqaBundle> {
  public:
-  VqaTrainer(const nn::Config& c, Device device)
-      : device_(device),
-        batch_(c.get_int("data.batch_size")),
-        eval_questions_(c.get_int("data.eval_questions")),
-        freeze_(c) {
-    const auto t0 = std::chrono::steady_clock::now();
-    cursor_.seed = uint64_t(c.get_int("data.seed"));
+  VqaTrainer(const nn::Config& c, Device device) : VisionLanguageTrainer(c, device, "data.eval_questions") {
     VqaConfig mc;
-    mc.vision = vision_from_config(c);
+    mc.vision = vision_tower_for_run(c);
     const std::string dir = shapes_folder(c, /*need_questions=*/true, /*quiet=*/false);
-    data_ = load_vqa_data(dir, int(mc.vision.image_size), "test");
+    data_ = load_vqa_data(dir, int(mc.vision.image_size), true, "test", 0);
     MINIVL_CHECK(int64_t(data_.train.size()) >= batch_, "vqa: fewer training questions than one batch");
     std::vector<std::vector<std::string>> answer_lists;
     std::vector<std::string> questions;
@@ -103,8 +100,7 @@ class VqaTrainer : public nn::Trainer {
     bundle_.answers = build_answer_vocab(answer_lists, c.get_int("data.answer_min_count"));
     for (size_t i = 0; i < bundle_.answers.size(); ++i) answer_index_[bundle_.answers[i]] = int64_t(i);
     bundle_.vocab = WordVocab::build(questions, 1);
-    read_joint_keys(c, mc);
-    mc.freeze_vision = freeze_.at(0);
+    mc.joint = joint_encoder_from_keys(c);
     mc.text_embedding_norm = c.get_bool("model.text_embedding_norm");
     mc.max_question_len = c.get_int("model.max_question_len");
     mc.vocab_size = bundle_.vocab.size();
@@ -112,22 +108,14 @@ class VqaTrainer : public nn::Trainer {
     bundle_.model = std::make_shared<VqaModel>(mc);
     if (c.get_string("model.image_position_init") == "sincos") {
       const int64_t grid = mc.vision.image_size / mc.vision.patch_size;
-      const Tensor table = sincos_2d_positions(grid, mc.hidden) * c.get_float("model.image_position_scale");
+      const Tensor table = sincos_2d_positions(grid, mc.joint.hidden) * c.get_float("model.image_position_scale");
       bundle_.model->image_position->weight.detach().copy_(table);
     }
-    if (!c.get_string("model.vision_init").empty()) load_clip_vision(*bundle_.model->vision_model, c.get_string("model.vision_init"));
-    bundle_.model->to(device);
-    pre_.image_size = int(mc.vision.image_size);
-    std::printf("vqa: %zu training questions, %zu held out, %zu answers, %lld question words, %.2fM parameters "
-                "(data ready in %.1fs)\n", data_.train.size(), data_.eval.size(), bundle_.answers.size(),
-                (long long)bundle_.vocab.size(), double(bundle_.model->num_parameters()) / 1e6,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::fflush(stdout);
+    start_model(c);
+    print_ready("vqa: %zu training questions, %zu held out, %zu answers, %lld question words", data_.train.size(),
+                data_.eval.size(), bundle_.answers.size(), (long long)bundle_.vocab.size());
   }
-  nn::Module& model() override { return *bundle_.model; }
-  void before_step(int64_t step) override { bundle_.model->config.freeze_vision = freeze_.at(step); }
-  double lr_scale(const std::string& parameter) const override { return freeze_.lr_scale_of(parameter); }
-  int64_t examples_per_batch() const override { return batch_; }
+
   Tensor train_loss() override {
     const std::vector<int64_t> idx = cursor_.next(int64_t(data_.train.size()), batch_);
     std::vector<int64_t> img_ids;
@@ -143,48 +131,30 @@ class VqaTrainer : public nn::Trainer {
     }
     Tensor y = empty({int64_t(idx.size()), A});
     std::copy(targets.begin(), targets.end(), y.data<float>());
-    Tensor logits = bundle_.model->forward(data_.images.batch(img_ids, pre_).to(device_),
-                                           pad_id_rows(rows, WordVocab::kPad).to(device_));
+    Tensor logits = bundle_.model->forward(data_.images.batch(img_ids).to(device_), pad_id_rows(rows).to(device_));
     return VqaModel::loss(logits, y.to(device_));
   }
-  // The first data.eval_questions held-out questions (0: all), at most `batches` batches of them (0: no limit).
-  std::map<std::string, double> evaluate(int64_t batches) override {
-    std::vector<const data::VqaSample*> s;
-    const int64_t held_out = int64_t(data_.eval.size());
-    const size_t n = size_t(nn::eval_example_limit(
-        eval_questions_ > 0 ? std::min(eval_questions_, held_out) : held_out, batches, batch_));
-    for (size_t i = 0; i < n; ++i) s.push_back(&data_.eval[i]);
+
+ private:
+  int64_t held_out_size() const override { return int64_t(data_.eval.size()); }
+  std::map<std::string, double> evaluate_first(size_t n) override {
+    const std::vector<const data::VqaSample*> s = first_samples(data_.eval, n);
     const VqaScores sc = score_predictions(s, vqa_predict(bundle_, s, data_.images, device_));
     std::map<std::string, double> m = {{"vqa_accuracy", sc.overall}};
     for (const auto& [k, v] : sc.per_answer_type) m["vqa_" + k] = v;
     return m;
   }
-  json data_cursor() const override { return cursor_.to_json(); }
-  void set_data_cursor(const json& j) override { cursor_.from_json(j); }
-  void finish(const std::string& run_dir, const std::map<std::string, double>& final_eval) override {
-    export_model_folder(bundle_, device_, run_dir, final_eval);
-  }
 
- private:
-  Device device_;
-  int64_t batch_, eval_questions_;
-  VisionFreeze freeze_;
-  EpochCursor cursor_;
   VqaData data_;
-  VqaBundle bundle_;
   std::unordered_map<std::string, int64_t> answer_index_;
-  data::ClipPreprocessConfig pre_;
 };
 
 }  // namespace
 
 namespace train_support {
 void register_vqa_trainer() {
-  nn::TrainerInfo vqa;
-  vqa.name = "vqa";
-  vqa.description = "ViLT-style VQA classifier (CLIP ViT + joint encoder) on the shapes world's VQA v2 files";
-  vqa.extend_schema = [](nn::ConfigSchema& s) {
-    add_vision_keys(s);
+  const char* description = "ViLT-style VQA classifier (CLIP ViT + joint encoder) on the shapes world's VQA v2 files";
+  register_vision_language_trainer<VqaTrainer>("vqa", description, [](nn::ConfigSchema& s) {
     s.add_int("model.max_question_len", 16, "question tokens, [CLS] included", 2);
     s.add_string("model.image_position_init", "normal",
                  "the joint encoder's image position embeddings start as N(0, 0.02^2) (normal) or as a 2-d sine-cosine "
@@ -196,41 +166,20 @@ void register_vqa_trainer() {
     s.add_int("eval.batches", 0,
               "evaluate on at most this many batches of data.batch_size held-out questions (0 = data.eval_questions "
               "of them)", 0);
-  };
-  vqa.create = [](const nn::Config& c, Device device) -> std::unique_ptr<nn::Trainer> {
-    return std::make_unique<VqaTrainer>(c, device);
-  };
-  nn::register_trainer(std::move(vqa));
+  });
 }
 
 }  // namespace train_support
 
 json run_eval_vqa(const EvalVqaCaptionOptions& o) {
   VqaBundle b = VqaBundle::load(o.model);
-  VqaData d;
-  d.images.R = int(b.model->config.vision.image_size);
-  std::vector<int64_t> ids = split_ids(o.data, o.split);
-  std::unordered_map<int64_t, bool> want;
-  for (int64_t id : ids) want[id] = true;
-  data::VqaSet set = data::read_vqa((fs::path(o.data) / "vqa" / "questions.json").string(),
-                                    (fs::path(o.data) / "vqa" / "annotations.json").string());
-  std::vector<data::VqaSample> samples;
-  for (auto& s : set.samples)
-    if (want.count(s.image_id)) {
-      d.images.add(s.image_id, s.image_path);
-      samples.push_back(std::move(s));
-      if (o.limit > 0 && int64_t(samples.size()) >= o.limit) break;
-    }
-  MINIVL_CHECK(!samples.empty(), "eval: no questions in split '", o.split, "' of ", o.data);
-  std::vector<const data::VqaSample*> ptrs;
-  for (const auto& s : samples) ptrs.push_back(&s);
+  const VqaData d = load_vqa_data(o.data, int(b.model->config.vision.image_size), false, o.split, o.limit);
+  MINIVL_CHECK(!d.eval.empty(), "eval: no questions in split '", o.split, "' of ", o.data);
+  const std::vector<const data::VqaSample*> ptrs = first_samples(d.eval, d.eval.size());
   const std::vector<std::string> pred = vqa_predict(b, ptrs, d.images, Device::cpu());
   json results = json::array();
-  for (size_t i = 0; i < samples.size(); ++i) {
-    results.push_back({{"question_id", samples[i].question_id}, {"answer", pred[i]}});
-  }
-  const std::string path = o.results.empty() ? (fs::path(o.model) / "results_vqa.json").string() : o.results;
-  std::ofstream(path, std::ios::trunc) << results.dump() << "\n";
+  for (size_t i = 0; i < ptrs.size(); ++i) results.push_back({{"question_id", ptrs[i]->question_id}, {"answer", pred[i]}});
+  const std::string path = write_eval_results(o, "vqa", results);
   const VqaScores s = score_predictions(ptrs, pred);
   json j = {{"task", "vqa"}, {"questions", s.questions}, {"overall", s.overall}, {"results", path}};
   j["per_answer_type"] = json::object();

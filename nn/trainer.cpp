@@ -191,222 +191,313 @@ std::string config_reference_markdown(const std::vector<std::string>& trainers) 
   return out;
 }
 
-TrainResult run_training(const TrainOptions& o) {
-  MINIVL_CHECK(!o.run_dir.empty(), "train: no run directory");
-  const fs::path run_dir(o.run_dir);
+namespace {
 
-  // ---- the config: the file, or the checkpoint's when resuming without one ----
+// The loop's keys, read once.
+struct LoopSettings {
+  Device device;
+  bool autocast_on;
+  DType autocast_dtype;
+  bool f16_scaler;
+  int64_t total_steps, accum, ckpt_every, eval_every, eval_batches, log_every, max_nonfinite;
+  double clip;
+  explicit LoopSettings(const Config& c)
+      : device(parse_device(c.get_string("device"))),
+        autocast_on(c.get_string("precision") != "f32"),
+        autocast_dtype(c.get_string("precision") == "f16" ? DType::f16 : DType::bf16),
+        f16_scaler(c.get_string("precision") == "f16"),
+        total_steps(c.get_int("steps")),
+        accum(c.get_int("optim.grad_accum")),
+        ckpt_every(c.get_int("checkpoint.every")),
+        eval_every(c.get_int("eval.every")),
+        eval_batches(c.get_int("eval.batches")),
+        log_every(c.get_int("log.every")),
+        max_nonfinite(c.get_int("optim.max_nonfinite_steps")),
+        clip(c.get_float("optim.grad_clip")) {}
+};
+
+// What one optimiser step did.
+struct StepOutcome {
+  double lr = 0, loss = 0;        // loss: the mean over micro-batches (and ranks)
+  double loss_sum = 0;            // the sum over micro-batches
+  double grad_norm = NAN;         // before clipping; NaN without optim.grad_clip
+  bool finite = true;             // the scaler found every gradient finite
+  bool nonfinite = false;         // the guard's verdict: a NaN/inf loss or gradient
+  bool interrupted_anywhere = false;
+  bool skipped() const { return !finite || nonfinite; }
+};
+
+// The config of a new run or a resumed one (the file, or the checkpoint's when resuming without one).
+ResolvedTrainingConfig resolve_run_config(const TrainOptions& o) {
+  MINIVL_CHECK(!o.run_dir.empty(), "train: no run directory");
   const auto [text, source] = config_text(o);
   MINIVL_CHECK(o.resume || find_checkpoint(o.run_dir).empty(), o.run_dir,
                " already holds a checkpoint: pass --resume ", o.run_dir, " to continue it, or choose another run dir");
-  const ResolvedTrainingConfig resolved = resolve_training_config(text, source, o.overrides);
-  const TrainerInfo* info = resolved.trainer;
-  const Config& config = resolved.config;
+  return resolve_training_config(text, source, o.overrides);
+}
 
-  const Device device = parse_device(config.get_string("device"));
-  const std::string precision = config.get_string("precision");
-  const int64_t total_steps = config.get_int("steps");
-  const int64_t accum = config.get_int("optim.grad_accum");
-  const double clip = config.get_float("optim.grad_clip");
-  const int64_t ckpt_every = config.get_int("checkpoint.every");
-  const int64_t eval_every = config.get_int("eval.every");
-  const int64_t eval_batches = config.get_int("eval.batches");
-  const int64_t log_every = config.get_int("log.every");
-  const int64_t max_nonfinite = config.get_int("optim.max_nonfinite_steps");
-  MINIVL_CHECK(o.stop_at >= 0, "train: --stop-at must be >= 0");
+// One call of run_training: the set-up in the constructor, then run(): steps, logging, the non-finite
+// guard, checkpoints, and at the end the final evaluation and the trainer's export.
+class TrainingRun {
+ public:
+  explicit TrainingRun(const TrainOptions& o)
+      : o_(o), run_dir_(o.run_dir), resolved_(resolve_run_config(o)), config_(resolved_.config), s_(config_),
+        group_(o.process_group), root_(!group_ || group_->is_root()), quiet_(o.quiet || !root_),
+        gen_(default_generator()), scaler_(GradScalerOptions{}, s_.f16_scaler) {
+    MINIVL_CHECK(o.stop_at >= 0, "train: --stop-at must be >= 0");
+    select_device();
+    build_trainer();
+    if (o.resume) resume();
+    result_.start_step = step_;
+    params_ = trainer_->model().parameters();
+    set_up_data_parallel();
+    open_run_dir();
+  }
 
-  // ---- data parallelism (docs/distributed.md): rank 0 alone writes; all ranks step together ----
-  const std::shared_ptr<ProcessGroup>& group = o.process_group;
-  const bool root = !group || group->is_root();
-  const bool quiet = o.quiet || !root;
-  if (group && device.is_cuda()) {  // one process per GPU: this machine's ranks take its GPUs in turn
+  TrainResult run() {
+    const int64_t end = o_.stop_at > 0 ? std::min(o_.stop_at, s_.total_steps) : s_.total_steps;
+    t0_ = std::chrono::steady_clock::now();
+    trainer_->model().train();
+    SigintGuard sigint;
+    for (; step_ < end; ++step_) {
+      const StepOutcome out = train_step(step_);
+      result_.losses.push_back(out.loss);
+      write_metrics_line(out);
+      print_progress(out, end);
+      guard_nonfinite(out);
+      if (s_.ckpt_every > 0 && (step_ + 1) % s_.ckpt_every == 0 && step_ + 1 < end) checkpoint(step_ + 1);
+      if ((group_ ? out.interrupted_anywhere : g_interrupted.load()) && step_ + 1 < end) {
+        ++step_;
+        result_.interrupted = true;
+        break;
+      }
+    }
+    result_.end_step = step_;
+    checkpoint(step_);
+    finish();
+    return result_;
+  }
+
+ private:
+  // ---- set-up ----
+  // Data parallelism (docs/distributed.md): one process per GPU, this machine's ranks taking its GPUs in turn.
+  void select_device() {
+    if (!group_ || !s_.device.is_cuda()) return;
     const int gpus = cuda_device_count();
-    MINIVL_CHECK(gpus > 0, "train: device = \"", config.get_string("device"), "\" but ", cuda_unavailable_reason());
-    select_cuda_device(group->local_rank() % gpus);
+    MINIVL_CHECK(gpus > 0, "train: device = \"", config_.get_string("device"), "\" but ", cuda_unavailable_reason());
+    select_cuda_device(group_->local_rank() % gpus);
   }
 
-  // ---- model, optimiser, schedule, precision ----
-  Generator& gen = default_generator();
-  gen.manual_seed(uint64_t(config.get_int("seed")));
-  if (group && !root) group->barrier();  // rank 0 first: it may generate the data set the others read
-  std::unique_ptr<Trainer> trainer = info->create(config, device);
-  if (group && root) group->barrier();
-  if (group && !trainer->set_process_group(group) && root && group->size() > 1)
-    std::fprintf(stderr, "train: note: model '%s' does not shard its batches: each of the %d ranks computes the whole "
-                 "global batch\n", info->name.c_str(), group->size());
-  Module& model = trainer->model();
-  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, *trainer);
-  LRSchedule schedule{LRSchedule::kind_from_name(config.get_string("schedule.name")), config.get_float("optim.lr"),
-                      config.get_float("schedule.min_lr"), config.get_int("schedule.warmup_steps"), total_steps};
-  const bool autocast_on = precision != "f32";
-  const DType autocast_dtype = precision == "f16" ? DType::f16 : DType::bf16;
-  GradScaler scaler(GradScalerOptions{}, precision == "f16");
-
-  TrainResult result;
-  int64_t step = 0;
-  if (o.resume) {
-    TrainingState s = load_checkpoint(o.run_dir, model, *optimizer);
-    step = s.step;
-    gen.set_state(s.rng);
-    trainer->set_data_cursor(s.data_cursor);
-    if (s.extra.contains("grad_scaler")) scaler.load_state(s.extra["grad_scaler"]);
-  }
-  result.start_step = step;
-  std::unique_ptr<GradReducer> reducer;
-  if (group) {
-    broadcast_module(model, *group);  // the same weights on every rank, whatever each one's init did
-    reducer = std::make_unique<GradReducer>(model.parameters(), group,
-                                            int64_t(config.get_float("dist.bucket_mib") * double(1 << 20)));
-    if (!quiet)
-      std::printf("train: data parallel over %d rank(s) (%s), gradients in %lld bucket(s)\n", group->size(),
-                  group->backend().c_str(), (long long)reducer->num_buckets());
-  }
-  const fs::path metrics_path = run_dir / "metrics.jsonl";
-  std::ofstream metrics;
-  if (root) {
-    fs::create_directories(run_dir);
-    std::ofstream cfg(run_dir / "config.toml", std::ios::trunc);
-    cfg << config.to_toml();
-    if (o.resume) truncate_metrics(metrics_path, step);
-    metrics.open(metrics_path, o.resume ? std::ios::app : std::ios::trunc);
+  // The trainer (its model initialised from the seeded generator), the optimiser and the schedule.
+  void build_trainer() {
+    const TrainerInfo& info = *resolved_.trainer;
+    gen_.manual_seed(uint64_t(config_.get_int("seed")));
+    if (group_ && !root_) group_->barrier();  // rank 0 first: it may generate the data set the others read
+    trainer_ = info.create(config_, s_.device);
+    if (group_ && root_) group_->barrier();
+    if (group_ && !trainer_->set_process_group(group_) && root_ && group_->size() > 1)
+      std::fprintf(stderr, "train: note: model '%s' does not shard its batches: each of the %d ranks computes the whole "
+                   "global batch\n", info.name.c_str(), group_->size());
+    optimizer_ = make_optimizer(config_, *trainer_);
+    schedule_ = LRSchedule{LRSchedule::kind_from_name(config_.get_string("schedule.name")), config_.get_float("optim.lr"),
+                           config_.get_float("schedule.min_lr"), config_.get_int("schedule.warmup_steps"),
+                           s_.total_steps};
   }
 
-  int64_t last_checkpoint = o.resume ? step : -1;   // the step of the newest checkpoint on disk
-  auto checkpoint = [&](int64_t at_step) {
-    TrainingState s;
-    s.step = at_step;
-    s.rng = gen.state();
-    s.data_cursor = trainer->data_cursor();
-    s.config = config.to_toml();
-    s.extra = {{"grad_scaler", scaler.state()}};
-    if (root) save_checkpoint(o.run_dir, model, *optimizer, s);
-    if (group) group->barrier();  // no rank runs ahead of the checkpoint it would resume from
-    last_checkpoint = at_step;
-  };
-  auto evaluate = [&]() {
-    const GeneratorState saved = gen.state();  // evaluation never shifts the training stream
+  void resume() {
+    TrainingState st = load_checkpoint(o_.run_dir, trainer_->model(), *optimizer_);
+    step_ = st.step;
+    gen_.set_state(st.rng);
+    trainer_->set_data_cursor(st.data_cursor);
+    if (st.extra.contains("grad_scaler")) scaler_.load_state(st.extra["grad_scaler"]);
+    last_checkpoint_ = step_;
+  }
+
+  // The same weights on every rank, whatever each one's init did, and the gradient reducer.
+  void set_up_data_parallel() {
+    if (!group_) return;
+    broadcast_module(trainer_->model(), *group_);
+    reducer_ = std::make_unique<GradReducer>(params_, group_,
+                                             int64_t(config_.get_float("dist.bucket_mib") * double(1 << 20)));
+    if (!quiet_)
+      std::printf("train: data parallel over %d rank(s) (%s), gradients in %lld bucket(s)\n", group_->size(),
+                  group_->backend().c_str(), (long long)reducer_->num_buckets());
+  }
+
+  // Rank 0 alone writes: RUN_DIR/config.toml, and metrics.jsonl (a resume keeps the lines up to its step).
+  void open_run_dir() {
+    if (!root_) return;
+    fs::create_directories(run_dir_);
+    std::ofstream(run_dir_ / "config.toml", std::ios::trunc) << config_.to_toml();
+    const fs::path metrics_path = run_dir_ / "metrics.jsonl";
+    if (o_.resume) truncate_metrics(metrics_path, step_);
+    metrics_.open(metrics_path, o_.resume ? std::ios::app : std::ios::trunc);
+  }
+
+  // ---- the step ----
+  // The micro-batches' losses and gradients (averaged over ranks), unscaling, clipping, the guard's
+  // verdict, and the optimiser step unless it is skipped.
+  StepOutcome train_step(int64_t step) {
+    StepOutcome out;
+    out.lr = schedule_.lr_at(step);
+    optimizer_->set_lr(out.lr);
+    trainer_->before_step(step);
+    for (int64_t micro = 0; micro < s_.accum; ++micro) {
+      Tensor loss;
+      {
+        AutocastGuard amp(s_.autocast_dtype, s_.autocast_on);
+        loss = trainer_->train_loss();
+      }
+      MINIVL_CHECK(loss.numel() == 1, "train: the trainer's loss must be a scalar, got ", loss.shape_str());
+      Tensor scaled = mul(loss, 1.0 / double(s_.accum));
+      if (reducer_ && micro + 1 == s_.accum) reducer_->arm(scaled);  // earlier micro-batches accumulate locally
+      scaler_.scale_loss(scaled).backward();
+      out.loss_sum += loss.item();
+    }
+    if (group_) {
+      reducer_->finish();  // every rank now holds the same averaged gradients
+      const std::vector<double> sums = group_->all_reduce_sum({out.loss_sum, g_interrupted.load() ? 1.0 : 0.0});
+      out.loss_sum = sums[0] / double(group_->size());
+      out.interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
+    }
+    out.finite = scaler_.unscale_(params_);
+    if (out.finite && s_.clip > 0) out.grad_norm = clip_grad_norm_(params_, s_.clip);
+    // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
+    // are the scaler's business and do not count).
+    out.nonfinite = !std::isfinite(out.loss_sum) ||
+        (out.finite && !scaler_.enabled() && (s_.clip > 0 ? !std::isfinite(out.grad_norm) : !grads_finite(params_)));
+    if (!out.skipped()) {
+      optimizer_->step();
+      trainer_->after_step();
+    }
+    scaler_.update(!out.finite);
+    optimizer_->zero_grad();
+    out.loss = out.loss_sum / double(s_.accum);
+    return out;
+  }
+
+  // ---- logging ----
+  // metrics.jsonl: the step's line, with the evaluation every eval.every steps (rank 0 alone: the others wait).
+  void write_metrics_line(const StepOutcome& out) {
+    nlohmann::json line = {{"step", step_ + 1}, {"loss", out.loss}, {"lr", out.lr}};
+    if (std::isfinite(out.grad_norm)) line["grad_norm"] = out.grad_norm;
+    if (scaler_.enabled()) line["loss_scale"] = scaler_.scale();
+    if (out.skipped()) line["skipped"] = true;
+    if (root_ && s_.eval_every > 0 && (step_ + 1) % s_.eval_every == 0 && step_ + 1 < s_.total_steps)
+      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;
+    if (root_) {
+      metrics_ << line.dump() << "\n";
+      metrics_.flush();
+    }
+  }
+
+  // The progress line, every log.every steps and at the last one.
+  void print_progress(const StepOutcome& out, int64_t end) const {
+    if (quiet_ || ((step_ + 1) % s_.log_every != 0 && step_ + 1 != end)) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    const double done = double(step_ + 1 - result_.start_step);
+    const double eta = secs / done * double(end - step_ - 1);
+    const int64_t per_batch = trainer_->examples_per_batch();
+    char rate[64] = "";
+    if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * s_.accum) / secs);
+    std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(step_ + 1),
+                (long long)s_.total_steps, out.loss, out.lr, rate, secs, eta);
+    std::fflush(stdout);
+  }
+
+  // ---- the non-finite guard ----
+  // A warning for each skipped non-finite step; optim.max_nonfinite_steps of them in a row stop the run.
+  void guard_nonfinite(const StepOutcome& out) {
+    if (!out.nonfinite) {
+      nonfinite_in_a_row_ = 0;
+      return;
+    }
+    ++nonfinite_in_a_row_;
+    if (root_)
+      std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
+                   (long long)(step_ + 1), std::isfinite(out.loss_sum) ? "gradient norm" : "loss", out.loss,
+                   (long long)nonfinite_in_a_row_, (long long)s_.max_nonfinite);
+    if (nonfinite_in_a_row_ < s_.max_nonfinite) return;
+    const std::string where = last_checkpoint_ >= 0
+        ? "the last good checkpoint is " + (run_dir_ / "checkpoint").string() + " (step " + std::to_string(last_checkpoint_) +
+              "); resume it with: minivl train --resume " + o_.run_dir + " --set optim.lr=<lower>"
+        : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
+    MINIVL_FAIL("train: stopped at step ", step_ + 1, ": ", nonfinite_in_a_row_,
+                " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
+                where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
+  }
+
+  // ---- checkpoints, evaluation, export ----
+  void checkpoint(int64_t at_step) {
+    TrainingState st;
+    st.step = at_step;
+    st.rng = gen_.state();
+    st.data_cursor = trainer_->data_cursor();
+    st.config = config_.to_toml();
+    st.extra = {{"grad_scaler", scaler_.state()}};
+    if (root_) save_checkpoint(o_.run_dir, trainer_->model(), *optimizer_, st);
+    if (group_) group_->barrier();  // no rank runs ahead of the checkpoint it would resume from
+    last_checkpoint_ = at_step;
+  }
+
+  // The trainer's evaluation in eval mode under no-grad; it never shifts the training stream.
+  std::map<std::string, double> evaluate() {
+    const GeneratorState saved = gen_.state();
     std::map<std::string, double> m;
     {
       NoGradGuard no_grad;
-      model.eval();
-      AutocastGuard amp(autocast_dtype, autocast_on);
-      m = trainer->evaluate(eval_batches);
-      model.train();
+      trainer_->model().eval();
+      AutocastGuard amp(s_.autocast_dtype, s_.autocast_on);
+      m = trainer_->evaluate(s_.eval_batches);
+      trainer_->model().train();
     }
-    gen.set_state(saved);
+    gen_.set_state(saved);
     return m;
-  };
+  }
 
-  const std::vector<Tensor> params = model.parameters();
-  const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, total_steps) : total_steps;
-  const auto t0 = std::chrono::steady_clock::now();
-  model.train();
-  SigintGuard sigint;
-  int64_t nonfinite_in_a_row = 0;
-  for (; step < end; ++step) {
-    const double lr = schedule.lr_at(step);
-    optimizer->set_lr(lr);
-    trainer->before_step(step);
-    double loss_sum = 0.0;
-    for (int64_t micro = 0; micro < accum; ++micro) {
-      Tensor loss;
-      {
-        AutocastGuard amp(autocast_dtype, autocast_on);
-        loss = trainer->train_loss();
+  // After the last step: rank 0 alone evaluates and exports the model; or how to continue.
+  void finish() {
+    if (step_ == s_.total_steps && root_) {
+      result_.final_eval = evaluate();
+      if (!result_.final_eval.empty()) {
+        nlohmann::json line = {{"step", step_}};
+        for (const auto& [k, v] : result_.final_eval) line["eval_" + k] = v;
+        metrics_ << line.dump() << "\n";
+        if (!quiet_) std::printf("eval at step %lld: %s\n", (long long)step_, line.dump().c_str());
       }
-      MINIVL_CHECK(loss.numel() == 1, "train: the trainer's loss must be a scalar, got ", loss.shape_str());
-      Tensor scaled = mul(loss, 1.0 / double(accum));
-      if (reducer && micro + 1 == accum) reducer->arm(scaled);  // earlier micro-batches accumulate locally
-      scaler.scale_loss(scaled).backward();
-      loss_sum += loss.item();
-    }
-    bool interrupted_anywhere = false;
-    if (group) {
-      reducer->finish();  // every rank now holds the same averaged gradients
-      const std::vector<double> sums = group->all_reduce_sum({loss_sum, g_interrupted.load() ? 1.0 : 0.0});
-      loss_sum = sums[0] / double(group->size());
-      interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
-    }
-    const bool finite = scaler.unscale_(params);
-    double grad_norm = NAN;
-    if (finite && clip > 0) grad_norm = clip_grad_norm_(params, clip);
-    // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
-    // are the scaler's business and do not count).
-    const bool nonfinite = !std::isfinite(loss_sum) ||
-        (finite && !scaler.enabled() && (clip > 0 ? !std::isfinite(grad_norm) : !grads_finite(params)));
-    if (finite && !nonfinite) {
-      optimizer->step();
-      trainer->after_step();
-    }
-    scaler.update(!finite);
-    optimizer->zero_grad();
-
-    const double loss = loss_sum / double(accum);
-    result.losses.push_back(loss);
-    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}};
-    if (std::isfinite(grad_norm)) line["grad_norm"] = grad_norm;
-    if (scaler.enabled()) line["loss_scale"] = scaler.scale();
-    if (!finite || nonfinite) line["skipped"] = true;
-    if (root && eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
-      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;  // rank 0 alone: the others wait
-    if (root) {
-      metrics << line.dump() << "\n";
-      metrics.flush();
-    }
-    if (!quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double done = double(step + 1 - result.start_step);
-      const double eta = secs / done * double(end - step - 1);
-      const int64_t per_batch = trainer->examples_per_batch();
-      char rate[64] = "";
-      if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * accum) / secs);
-      std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(step + 1),
-                  (long long)total_steps, loss, lr, rate, secs, eta);
-      std::fflush(stdout);
-    }
-    if (nonfinite) {
-      ++nonfinite_in_a_row;
-      if (root)
-        std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
-                     (long long)(step + 1), std::isfinite(loss_sum) ? "gradient norm" : "loss", loss,
-                     (long long)nonfinite_in_a_row, (long long)max_nonfinite);
-      if (nonfinite_in_a_row >= max_nonfinite) {
-        const std::string where = last_checkpoint >= 0
-            ? "the last good checkpoint is " + (run_dir / "checkpoint").string() + " (step " + std::to_string(last_checkpoint) +
-                  "); resume it with: minivl train --resume " + o.run_dir + " --set optim.lr=<lower>"
-            : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
-        MINIVL_FAIL("train: stopped at step ", step + 1, ": ", nonfinite_in_a_row,
-                    " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
-                    where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
-      }
-    } else {
-      nonfinite_in_a_row = 0;
-    }
-    if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end) checkpoint(step + 1);
-    if ((group ? interrupted_anywhere : g_interrupted.load()) && step + 1 < end) {
-      ++step;
-      result.interrupted = true;
-      break;
+      trainer_->finish(o_.run_dir, result_.final_eval);
+    } else if (result_.interrupted && root_) {
+      std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint written to %s; resume with:\n  minivl train --resume %s\n",
+                   (long long)step_, (run_dir_ / "checkpoint").string().c_str(), o_.run_dir.c_str());
+    } else if (!quiet_) {
+      std::printf("stopped at step %lld; continue with --resume %s\n", (long long)step_, o_.run_dir.c_str());
     }
   }
-  result.end_step = step;
-  checkpoint(step);
-  if (step == total_steps && root) {  // rank 0 alone evaluates and exports the model
-    result.final_eval = evaluate();
-    if (!result.final_eval.empty()) {
-      nlohmann::json line = {{"step", step}};
-      for (const auto& [k, v] : result.final_eval) line["eval_" + k] = v;
-      metrics << line.dump() << "\n";
-      if (!quiet) std::printf("eval at step %lld: %s\n", (long long)step, line.dump().c_str());
-    }
-    trainer->finish(o.run_dir, result.final_eval);
-  } else if (result.interrupted && root) {
-    std::fprintf(stderr, "\ninterrupted at step %lld: checkpoint written to %s; resume with:\n  minivl train --resume %s\n",
-                 (long long)step, (run_dir / "checkpoint").string().c_str(), o.run_dir.c_str());
-  } else if (!quiet) {
-    std::printf("stopped at step %lld; continue with --resume %s\n", (long long)step, o.run_dir.c_str());
-  }
-  return result;
-}
+
+  const TrainOptions& o_;
+  const fs::path run_dir_;
+  const ResolvedTrainingConfig resolved_;
+  const Config& config_;
+  const LoopSettings s_;
+  const std::shared_ptr<ProcessGroup> group_;
+  const bool root_, quiet_;
+  Generator& gen_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<Optimizer> optimizer_;
+  LRSchedule schedule_;
+  GradScaler scaler_;
+  std::unique_ptr<GradReducer> reducer_;
+  std::vector<Tensor> params_;
+  std::ofstream metrics_;
+  TrainResult result_;
+  int64_t step_ = 0;
+  int64_t last_checkpoint_ = -1;  // the step of the newest checkpoint on disk
+  int64_t nonfinite_in_a_row_ = 0;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& o) { return TrainingRun(o).run(); }
 
 }  // namespace minivl::nn

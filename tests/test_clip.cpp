@@ -21,6 +21,7 @@
 #include "models/metrics.h"
 #include "nn_test_util.h"
 #include "skip_report.h"
+#include "tiny_models.h"
 
 using namespace minivl;
 using minivl::models::ClipConfig;
@@ -29,23 +30,7 @@ using minivl::models::ClipModel;
 TEST_SUITE_BEGIN("clip");
 
 namespace {
-ClipConfig tiny_config() {
-  ClipConfig c;
-  c.vision.hidden_size = 32;
-  c.vision.num_attention_heads = 2;
-  c.vision.num_hidden_layers = 2;
-  c.vision.intermediate_size = 64;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 8;
-  c.text.hidden_size = 24;
-  c.text.num_attention_heads = 2;
-  c.text.num_hidden_layers = 2;
-  c.text.intermediate_size = 48;
-  c.text.vocab_size = 49408;
-  c.text.max_position_embeddings = 16;
-  c.projection_dim = 20;
-  return c;
-}
+using testing::tiny_clip;
 
 Tensor sample_ids() {  // two rows, end-of-text (49407) at positions 3 and 5, zero padding after
   return from_vector_i64({49406, 320, 1125, 49407, 0, 0, 0, 49406, 320, 2368, 539, 320, 49407, 0}, {2, 7});
@@ -141,7 +126,7 @@ TEST_CASE("clip: every ViT-B/32 parameter of Hugging Face's CLIPModel maps to a 
 TEST_CASE("clip: a tiny model saved in the HF layout loads back with identical embeddings") {
   testing::NnTempDir dir;
   default_generator().manual_seed(7);
-  ClipModel a(tiny_config());
+  ClipModel a(tiny_clip());
   a.eval();
   const std::string folder = dir.file("model");
   a.save_folder(folder);
@@ -160,14 +145,14 @@ TEST_CASE("clip: a tiny model saved in the HF layout loads back with identical e
 
 TEST_CASE("clip: text is pooled at the first end-of-text token; padding after it changes nothing") {
   default_generator().manual_seed(3);
-  ClipModel m(tiny_config());
+  ClipModel m(tiny_clip());
   m.eval();
   NoGradGuard no_grad;
   CHECK(m.text_model->pool_positions(sample_ids()) == std::vector<int64_t>{3, 5});
   Tensor short_ids = sample_ids().slice(1, 0, 6).contiguous();  // row 0 still ends at 3, row 1 at 5
   CHECK(max_abs_diff(m.encode_text(sample_ids()), m.encode_text(short_ids)) < 1e-6);
   // Legacy configs (eos_token_id 2) pool at the arg-max id: the same place for OpenAI's vocabulary.
-  ClipConfig legacy = tiny_config();
+  ClipConfig legacy = tiny_clip();
   legacy.text.eos_token_id = 2;
   models::ClipTextTransformer t(legacy.text);
   CHECK(t.pool_positions(sample_ids()) == std::vector<int64_t>{3, 5});
@@ -175,7 +160,7 @@ TEST_CASE("clip: text is pooled at the first end-of-text token; padding after it
 
 TEST_CASE("clip: the loss trains and logit_scale is clamped to ln 100") {
   default_generator().manual_seed(5);
-  ClipModel m(tiny_config());
+  ClipModel m(tiny_clip());
   Tensor loss = m.loss(randn({2, 3, 16, 16}), sample_ids());
   CHECK(std::isfinite(loss.item()));
   loss.backward();
@@ -193,7 +178,7 @@ TEST_CASE("clip: the loss trains and logit_scale is clamped to ln 100") {
 TEST_CASE("clip: a model folder written by another program (raw bytes, f16, position_ids) loads and embeds") {
   testing::NnTempDir dir;
   default_generator().manual_seed(11);
-  ClipModel ref(tiny_config());
+  ClipModel ref(tiny_clip());
   ref.eval();
   const std::string folder = dir.file("foreign");
   std::filesystem::create_directories(folder);
@@ -314,9 +299,8 @@ TEST_CASE("clip train: a run stopped and resumed gives the losses of an uninterr
   testing::NnTempDir dir;
   const std::string cfg = std::string(MINIVL_SOURCE_DIR) + "/configs/clip_shapes.toml";
   const std::string common =
-      " --quiet --set steps=6 --set data.batch_size=16 --set data.generate_n=120 --set data.generate_size=32"
-      " --set model.image_size=32 --set model.vision_width=32 --set model.vision_mlp=64 --set model.vision_layers=1"
-      " --set model.text_width=32 --set model.text_mlp=64 --set model.text_layers=1 --set model.projection_dim=16"
+      " --quiet --set steps=6 --set data.batch_size=16 --set data.generate_n=120 --set data.generate_size=32" +
+      testing::set_flags(testing::tiny_clip_keys()) +
       " --set data.learned_vocab_size=520 --set data.eval_images=20 --set eval.every=0 --set checkpoint.every=0"
       " --set data.path=" + dir.file("shapes");
   auto a = testing::run_minivl("train " + cfg + " --run-dir " + dir.file("a") + common);
@@ -340,7 +324,7 @@ TEST_CASE("clip train: a run stopped and resumed gives the losses of an uninterr
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt"})
     CHECK(std::filesystem::exists(dir.file(std::string("b/model/") + f)));
   auto m = ClipModel::load_folder(dir.file("b/model"));
-  CHECK(m->config.vision.image_size == 32);
+  CHECK(m->config.vision.image_size == 16);
 }
 
 TEST_SUITE_END();

@@ -12,6 +12,7 @@
 #include "models/trainers.h"
 #include "nn/trainer.h"
 #include "nn_test_util.h"
+#include "tiny_models.h"
 
 TEST_SUITE_BEGIN("config_reference");
 
@@ -236,8 +237,11 @@ TEST_CASE("config reference: eval.batches limits the evaluation of clip, vqa and
   models::register_all_trainers();
   const std::string world = "data.path=" + dir.file("shapes");
   const std::vector<std::string> small_world = {world, "data.generate_n=120", "data.generate_size=32"};
-  const std::vector<std::string> tower = {"model.image_size=16", "model.patch_size=8", "model.vision_width=16",
-                                          "model.vision_layers=1", "model.vision_mlp=32", "model.vision_init="};
+  auto join = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<std::string> vision_language = join(testing::tiny_vision_language_keys(), {"model.vision_init="});
   struct Case {
     const char* name;
     const char* config;
@@ -245,21 +249,10 @@ TEST_CASE("config reference: eval.batches limits the evaluation of clip, vqa and
     const char* own_limit;  // the trainer's count of held-out examples
     int64_t batch;
   };
-  auto join = [](std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-  };
   const Case cases[] = {
-      {"vqa", "configs/vqa_shapes.toml",
-       join(tower, {"model.hidden=16", "model.layers=1", "model.heads=2", "model.mlp=32", "data.answer_min_count=1"}),
-       "data.eval_questions", 3},
-      {"captioner", "configs/caption_shapes.toml",
-       join(tower, {"model.hidden=16", "model.layers=1", "model.heads=2", "model.mlp=32", "data.eval_beam=1"}),
-       "data.eval_images", 2},
-      {"clip", "configs/clip_shapes.toml",
-       {"model.image_size=16", "model.vision_width=16", "model.vision_layers=1", "model.vision_mlp=32",
-        "model.text_width=16", "model.text_layers=1", "model.text_mlp=32", "model.projection_dim=8",
-        "data.learned_vocab_size=520"},
+      {"vqa", "configs/vqa_shapes.toml", join(vision_language, {"data.answer_min_count=1"}), "data.eval_questions", 3},
+      {"captioner", "configs/caption_shapes.toml", join(vision_language, {"data.eval_beam=1"}), "data.eval_images", 2},
+      {"clip", "configs/clip_shapes.toml", join(testing::tiny_clip_keys(), {"data.learned_vocab_size=520"}),
        "data.eval_images", 4},
   };
   for (const Case& c : cases) {

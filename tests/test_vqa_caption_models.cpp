@@ -1,5 +1,6 @@
-// VQA model and captioner: shapes, masking, the loss, loading a CLIP vision tower, and decoding
-// (cached = full recomputation token for token; beam width 1 = greedy).
+// VQA model and captioner: shapes, masking, the loss, loading a CLIP vision tower, freezing it, the
+// tower's config keys, the model folders (old ones included), and decoding (cached = full
+// recomputation token for token; beam width 1 = greedy).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,51 +15,21 @@
 #include "models/captioner.h"
 #include "models/clip.h"
 #include "models/decoding.h"
+#include "models/trainers.h"
+#include "models/vision_tower.h"
 #include "models/vqa.h"
 #include "models/vqa_caption_train.h"
 #include "nn/trainer.h"
 #include "nn_test_util.h"
+#include "tiny_models.h"
 
 using namespace minivl;
 using namespace minivl::models;
 
 namespace {
 
-ClipTowerConfig tiny_vision() {
-  ClipTowerConfig v;
-  v.image_size = 16;
-  v.patch_size = 4;
-  v.hidden_size = 32;
-  v.intermediate_size = 64;
-  v.num_attention_heads = 2;
-  v.num_hidden_layers = 1;
-  return v;
-}
-
-CaptionerConfig tiny_captioner() {
-  CaptionerConfig c;
-  c.vision = tiny_vision();
-  c.hidden = 32;
-  c.layers = 2;
-  c.heads = 4;
-  c.mlp = 64;
-  c.vocab_size = 13;
-  c.max_length = 12;
-  return c;
-}
-
-VqaConfig tiny_vqa() {
-  VqaConfig c;
-  c.vision = tiny_vision();
-  c.hidden = 32;
-  c.layers = 2;
-  c.heads = 2;
-  c.mlp = 64;
-  c.vocab_size = 10;
-  c.max_question_len = 8;
-  c.num_answers = 5;
-  return c;
-}
+using testing::tiny_captioner;
+using testing::tiny_vqa;
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = a.to_vector(), y = b.to_vector();
@@ -94,10 +65,10 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
   loss.backward();
   CHECK(m.head_fc2->weight.grad().defined());
   CHECK(m.vision_model->embeddings->patch_embedding->weight.grad().defined());
-  // freeze_vision: the same logits, gradients only outside the vision tower; kept in config.json.
-  c.freeze_vision = true;
+  // A frozen tower: the same logits, gradients only outside the vision tower.
   default_generator().manual_seed(3);
   VqaModel frozen(c);
+  frozen.vision_model->set_frozen(true);
   frozen.eval();
   CHECK(max_abs_diff(frozen.forward(pixels, q), logits) == 0);
   VqaModel::loss(frozen.forward(pixels, q), zeros({2, 5})).backward();
@@ -105,7 +76,6 @@ TEST_CASE("vqa model: logits shape, question padding is masked, loss and gradien
   CHECK(frozen.image_proj->weight.grad().defined());
   CHECK_FALSE(frozen.vision_model->embeddings->patch_embedding->weight.grad().defined());
   CHECK_FALSE(frozen.vision_model->post_layernorm->weight.grad().defined());
-  CHECK(VqaConfig::from_json(c.to_json()).freeze_vision);
 }
 
 // text_embedding_norm: the question's embedding sum goes through a LayerNorm, so scaling every part of
@@ -179,20 +149,13 @@ TEST_CASE("answer vocabulary and soft scores") {
 TEST_CASE("vision_init: a CLIP checkpoint's vision_model tensors load into both models") {
   default_generator().manual_seed(5);
   testing::NnTempDir dir;
-  ClipConfig cc;
-  cc.vision = tiny_vision();
-  cc.text.hidden_size = 32;
-  cc.text.intermediate_size = 64;
-  cc.text.num_attention_heads = 2;
-  cc.text.num_hidden_layers = 1;
-  cc.text.vocab_size = 50;
-  cc.text.max_position_embeddings = 8;
-  cc.projection_dim = 16;
+  ClipConfig cc = testing::tiny_clip();
+  cc.vision = testing::tiny_vision_tower();
   ClipModel clip(cc);
   clip.save_folder(dir.file("model"));  // a run dir: RUN_DIR/model
   CHECK(clip_vision_config(dir.path.string()).hidden_size == 32);
   Captioner cap(tiny_captioner());
-  load_clip_vision(*cap.vision_model, dir.path.string());
+  cap.vision_model->load_clip(dir.path.string());
   CHECK(max_abs_diff(cap.vision_model->embeddings->patch_embedding->weight,
                      clip.vision_model->embeddings->patch_embedding->weight) == 0);
   CHECK(max_abs_diff(cap.vision_model->post_layernorm->weight, clip.vision_model->post_layernorm->weight) == 0);
@@ -272,10 +235,9 @@ namespace {
 // A tiny VQA config on a 40-image shapes world in `dir`, with `model_keys` added to [model].
 std::string tiny_vqa_config(testing::NnTempDir& dir, const std::string& model_keys) {
   const std::string cfg = dir.file("vqa.toml");
-  std::ofstream(cfg) << "steps = 3\nseed = 1\n[model]\nname = \"vqa\"\nimage_size = 16\npatch_size = 8\n"
-                        "vision_width = 16\nvision_layers = 1\nvision_heads = 2\nvision_mlp = 32\nhidden = 16\n"
-                        "layers = 1\nheads = 2\nmlp = 32\n"
-                     << model_keys << "[data]\ndataset = \"shapes\"\npath = \"" << dir.file("shapes") << "\"\n"
+  std::ofstream(cfg) << "steps = 3\nseed = 1\n[model]\nname = \"vqa\"\n"
+                     << testing::toml_lines(testing::tiny_vision_language_keys(), "model") << model_keys
+                     << "[data]\ndataset = \"shapes\"\npath = \"" << dir.file("shapes") << "\"\n"
                      << "generate_n = 40\ngenerate_size = 16\nanswer_min_count = 1\nbatch_size = 8\neval_questions = 8\n"
                         "[optim]\nname = \"adamw\"\nlr = 1e-2\n[eval]\nevery = 0\n[checkpoint]\nevery = 1\n";
   return cfg;
@@ -391,3 +353,142 @@ TEST_CASE("model folders: a corrupt or missing config.json is an error naming th
   CHECK_THROWS_WITH(CaptionerBundle::load(dir.path.string()), doctest::Contains(missing.c_str()));
 }
 
+
+namespace {
+
+// config.json of tiny folders as the code before models/vision_tower.h and models/joint_encoder.h wrote
+// them (`minivl train` of a 16 px tower, one joint layer of width 16; the VQA tower frozen).
+const char* kOldVqaConfig =
+    R"({"architecture": "minivl-vqa", "dropout": 0.0, "freeze_vision": true, "heads": 2, "hidden": 16, "layers": 1,
+    "max_question_len": 16, "mlp": 32, "num_answers": 21, "text_embedding_norm": true, "vision_config": {
+    "attention_dropout": 0.0, "dropout": 0.0, "hidden_act": "quick_gelu", "hidden_size": 16, "image_size": 16,
+    "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 32, "layer_norm_eps": 1e-05,
+    "model_type": "clip_vision_model", "num_attention_heads": 2, "num_channels": 3, "num_hidden_layers": 1,
+    "patch_size": 8, "projection_dim": 512}, "vocab_size": 44})";
+const char* kOldCaptionerConfig =
+    R"({"architecture": "minivl-captioner", "dropout": 0.0, "freeze_vision": false, "heads": 2, "hidden": 16,
+    "layers": 1, "max_length": 12, "mlp": 32, "tie_embeddings": false, "vision_config": {"attention_dropout": 0.0,
+    "dropout": 0.0, "hidden_act": "quick_gelu", "hidden_size": 16, "image_size": 16, "initializer_factor": 1.0,
+    "initializer_range": 0.02, "intermediate_size": 32, "layer_norm_eps": 1e-05, "model_type": "clip_vision_model",
+    "num_attention_heads": 2, "num_channels": 3, "num_hidden_layers": 1, "patch_size": 8, "projection_dim": 512},
+    "vocab_size": 63})";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// "w7": a made-up word (appended, not "w" + ...: GCC 12 warns about that with -Wrestrict).
+std::string made_up_word(char letter, int64_t i) {
+  std::string w(1, letter);
+  w += std::to_string(i);
+  return w;
+}
+
+// A folder of `config_text` with `model`'s weights and a vocabulary of `words` ids.
+void write_old_folder(const std::string& dir, const std::string& config_text, const nn::Module& model, int64_t words) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/config.json") << nlohmann::json::parse(config_text).dump(2) << "\n";
+  save_safetensors(dir + "/model.safetensors", model.state_dict());
+  nlohmann::json vocab = {"<pad>", "<bos>", "<eos>", "<unk>"};
+  for (int64_t i = 4; i < words; ++i) vocab.push_back(made_up_word('w', i));
+  std::ofstream(dir + "/vocab.json") << vocab.dump() << "\n";
+}
+
+bool has_tensor(const nn::Module& m, const std::string& name) {
+  for (const auto& [n, t] : m.state_dict())
+    if (n == name) return true;
+  return false;
+}
+
+}  // namespace
+
+// The parameter names, the config.json keys and the tower's frozen state of folders saved before the
+// redesign: they load, predict as the model they were saved from, and save back the same config.json.
+TEST_CASE("model folders: folders written by the code before the shared tower load and save the same config.json") {
+  testing::NnTempDir dir;
+  const std::string old_vqa = nlohmann::json::parse(kOldVqaConfig).dump(2) + "\n";
+  const std::string old_captioner = nlohmann::json::parse(kOldCaptionerConfig).dump(2) + "\n";
+  Tensor pixels = randn({2, 3, 16, 16});
+  {
+    default_generator().manual_seed(17);
+    VqaModel source(VqaConfig::from_json(nlohmann::json::parse(kOldVqaConfig)));
+    source.eval();
+    write_old_folder(dir.file("vqa"), kOldVqaConfig, source, 44);
+    nlohmann::json answers = nlohmann::json::array();
+    for (int i = 0; i < 21; ++i) answers.push_back(made_up_word('a', i));
+    std::ofstream(dir.file("vqa/answers.json")) << answers.dump() << "\n";
+    const VqaBundle b = VqaBundle::load(dir.file("vqa"));
+    CHECK(b.model->vision_model->frozen());
+    CHECK(b.model->config.joint.hidden == 16);
+    CHECK(b.model->config.text_embedding_norm);
+    CHECK(b.model->state_dict().size() == 57);  // as the old code's model.safetensors
+    for (const char* name : {"vision_model.pre_layrnorm.weight", "vision_model.encoder.layers.0.mlp.fc1.weight",
+                             "vision_model.embeddings.class_embedding", "layers.0.self_attn.q_proj.weight",
+                             "text_embedding_norm.weight", "image_position.weight", "head_fc2.bias"})
+      CHECK_MESSAGE(has_tensor(*b.model, name), name);
+    Tensor q = from_vector_i64({1, 5, 6, 0, 1, 7, 8, 9}, {2, 4});
+    CHECK(max_abs_diff(b.model->forward(pixels, q), source.forward(pixels, q)) == 0);
+    b.save(dir.file("vqa_again"));
+    CHECK(read_text(dir.file("vqa_again/config.json")) == old_vqa);
+  }
+  {
+    default_generator().manual_seed(19);
+    Captioner source(CaptionerConfig::from_json(nlohmann::json::parse(kOldCaptionerConfig)));
+    source.eval();
+    write_old_folder(dir.file("cap"), kOldCaptionerConfig, source, 63);
+    CaptionerBundle b = CaptionerBundle::load(dir.file("cap"));
+    CHECK_FALSE(b.model->vision_model->frozen());
+    CHECK(b.model->config.joint.layers == 1);
+    CHECK(b.vocab.size() == 63);
+    CHECK(b.model->state_dict().size() == 56);
+    for (const char* name : {"vision_model.post_layernorm.bias", "layers.0.cross_attn.k_proj.weight",
+                             "layers.0.layer_norm3.weight", "lm_head.weight", "memory_proj.weight"})
+      CHECK_MESSAGE(has_tensor(*b.model, name), name);
+    CHECK(max_abs_diff(b.model->encode_image(pixels), source.encode_image(pixels)) == 0);
+    b.save(dir.file("cap_again"));
+    CHECK(read_text(dir.file("cap_again/config.json")) == old_captioner);
+    // The tower's state is the folder's: frozen before saving, frozen after loading.
+    b.model->vision_model->set_frozen(true);
+    b.save(dir.file("cap_frozen"));
+    CHECK(nlohmann::json::parse(read_text(dir.file("cap_frozen/config.json"))).at("freeze_vision") == true);
+    CHECK(CaptionerBundle::load(dir.file("cap_frozen")).model->vision_model->frozen());
+  }
+}
+
+// The tower's keys are declared once: clip, vqa and the captioner have the same keys with the same
+// help and ranges; the defaults are each trainer's (clip: 4 px patches, width 128; the others: 8 px, 64).
+TEST_CASE("vision tower keys: one declaration, each trainer's defaults, the same tower from the same values") {
+  models::register_all_trainers();
+  const nn::ConfigSchema clip = nn::trainer_schema(*nn::find_trainer("clip"));
+  const nn::ConfigSchema vqa = nn::trainer_schema(*nn::find_trainer("vqa"));
+  const nn::ConfigSchema cap = nn::trainer_schema(*nn::find_trainer("captioner"));
+  auto int_default = [](const nn::ConfigSchema& s, const std::string& key) {
+    REQUIRE(s.find(key) != nullptr);
+    return std::get<int64_t>(*s.find(key)->default_value);
+  };
+  for (const char* key : {"model.image_size", "model.patch_size", "model.vision_width", "model.vision_layers",
+                          "model.vision_heads", "model.vision_mlp", "model.hidden_act"}) {
+    CAPTURE(key);
+    REQUIRE(clip.find(key));
+    REQUIRE(vqa.find(key));
+    CHECK(clip.find(key)->help == vqa.find(key)->help);
+    CHECK(clip.find(key)->min == vqa.find(key)->min);
+    CHECK(nn::same_spec(*vqa.find(key), *cap.find(key)));
+  }
+  CHECK(int_default(clip, "model.patch_size") == 4);
+  CHECK(int_default(clip, "model.vision_width") == 128);
+  CHECK(int_default(vqa, "model.patch_size") == 8);
+  CHECK(int_default(vqa, "model.vision_width") == 64);
+  // The same values give the same tower through either trainer's schema; a bad grid is named.
+  const std::vector<std::string> keys = testing::tiny_vision_keys();
+  const std::string toml = "steps = 1\n[model]\nname = \"clip\"\n";
+  const ClipTowerConfig from_clip = vision_tower_from_keys(nn::Config::parse(toml, "t", clip, keys));
+  const ClipTowerConfig from_vqa =
+      vision_tower_from_keys(nn::Config::parse("steps = 1\n[model]\nname = \"vqa\"\n", "t", vqa, keys));
+  CHECK(vision_config_to_json(from_clip) == vision_config_to_json(from_vqa));
+  CHECK(from_clip.image_size == 16);
+  CHECK(from_clip.hidden_size == 16);
+  CHECK_THROWS_WITH(vision_tower_from_keys(nn::Config::parse(toml, "t", clip, {"model.image_size=18"})),
+                    doctest::Contains("model.image_size 18 is not a multiple of model.patch_size 4"));
+}
