@@ -303,11 +303,88 @@ TrainResult run_training(const TrainOptions& o) {
   model.train();
   SigintGuard sigint;
   int64_t nonfinite_in_a_row = 0;
+  // A step's outcome. On the device path (AdamW's fused guarded step: one device, no process
+  // group, no f16 loss scaling) the loss, the gradient norm and the skip decision stay on the
+  // device and are read, all pending steps in one copy, at log, eval and checkpoint steps and at
+  // the end: no step waits for the device. Otherwise they are read at once, as the guard decides.
+  struct StepRecord {
+    int64_t step;
+    double lr, loss = NAN, grad_norm = NAN;
+    bool skipped = false;
+    Tensor on_device;  // (3) f64: mean loss, gradient norm, skipped (0/1); undefined once read
+  };
+  std::vector<StepRecord> pending;
+  AdamW* adamw = dynamic_cast<AdamW*>(optimizer.get());
+  const bool device_guard = adamw && !group && !scaler.enabled();
+  // Writes a step's metrics line and log line, and applies the non-finite rule (throws after
+  // max_nonfinite skipped steps in a row).
+  auto report = [&](const StepRecord& r, const nlohmann::json& extra) {
+    const double loss = r.loss;
+    result.losses.push_back(loss);
+    nlohmann::json line = {{"step", r.step + 1}, {"loss", loss}, {"lr", r.lr}};
+    if (clip > 0 && std::isfinite(r.grad_norm)) line["grad_norm"] = r.grad_norm;
+    if (scaler.enabled()) line["loss_scale"] = scaler.scale();
+    if (r.skipped) line["skipped"] = true;
+    for (const auto& [k, v] : extra.items()) line[k] = v;
+    if (root) {
+      metrics << line.dump() << "\n";
+      metrics.flush();
+    }
+    if (!quiet && ((r.step + 1) % log_every == 0 || r.step + 1 == end)) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double done = double(r.step + 1 - result.start_step);
+      const double eta = secs / done * double(end - r.step - 1);
+      const int64_t per_batch = trainer->examples_per_batch();
+      char rate[64] = "";
+      if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * accum) / secs);
+      std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(r.step + 1),
+                  (long long)total_steps, loss, r.lr, rate, secs, eta);
+      std::fflush(stdout);
+    }
+    const bool nonfinite = r.skipped && !(scaler.enabled() && std::isfinite(loss));  // scaler overflows do not count
+    if (nonfinite) {
+      ++nonfinite_in_a_row;
+      if (root)
+        std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
+                     (long long)(r.step + 1), std::isfinite(loss) ? "gradient norm" : "loss", loss,
+                     (long long)nonfinite_in_a_row, (long long)max_nonfinite);
+      if (nonfinite_in_a_row >= max_nonfinite) {
+        const std::string where = last_checkpoint >= 0
+            ? "the last good checkpoint is " + (run_dir / "checkpoint").string() + " (step " + std::to_string(last_checkpoint) +
+                  "); resume it with: minivl train --resume " + o.run_dir + " --set optim.lr=<lower>"
+            : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
+        MINIVL_FAIL("train: stopped at step ", r.step + 1, ": ", nonfinite_in_a_row,
+                    " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
+                    where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
+      }
+    } else {
+      nonfinite_in_a_row = 0;
+    }
+  };
+  // Reads every pending step's values in one copy and reports them in order.
+  auto flush = [&](const nlohmann::json& extra_for_last) {
+    std::vector<Tensor> parts;
+    for (const StepRecord& r : pending)
+      if (r.on_device.defined()) parts.push_back(r.on_device);
+    const std::vector<double> v = parts.empty() ? std::vector<double>() : cat(parts, 0).to_vector();
+    size_t k = 0;
+    std::vector<StepRecord> ready = std::move(pending);
+    pending.clear();
+    for (size_t i = 0; i < ready.size(); ++i) {
+      StepRecord& r = ready[i];
+      if (r.on_device.defined()) {
+        r.loss = v[k], r.grad_norm = v[k + 1], r.skipped = v[k + 2] != 0.0;
+        k += 3;
+      }
+      report(r, i + 1 == ready.size() ? extra_for_last : nlohmann::json::object());
+    }
+  };
   for (; step < end; ++step) {
     const double lr = schedule.lr_at(step);
     optimizer->set_lr(lr);
     trainer->before_step(step);
     double loss_sum = 0.0;
+    Tensor loss_total;  // the device path's sum of the micro-batch losses
     for (int64_t micro = 0; micro < accum; ++micro) {
       Tensor loss;
       {
@@ -318,7 +395,13 @@ TrainResult run_training(const TrainOptions& o) {
       Tensor scaled = mul(loss, 1.0 / double(accum));
       if (reducer && micro + 1 == accum) reducer->arm(scaled);  // earlier micro-batches accumulate locally
       scaler.scale_loss(scaled).backward();
-      loss_sum += loss.item();
+      if (device_guard) {
+        NoGradGuard no_grad;
+        Tensor l = loss.detach().reshape({}).to(DType::f64);
+        loss_total = loss_total.defined() ? add(loss_total, l) : l;
+      } else {
+        loss_sum += loss.item();
+      }
     }
     bool interrupted_anywhere = false;
     if (group) {
@@ -327,68 +410,56 @@ TrainResult run_training(const TrainOptions& o) {
       loss_sum = sums[0] / double(group->size());
       interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
     }
-    const bool finite = scaler.unscale_(params);
-    double grad_norm = NAN;
-    if (finite && clip > 0) grad_norm = clip_grad_norm_(params, clip);
-    // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
-    // are the scaler's business and do not count).
-    const bool nonfinite = !std::isfinite(loss_sum) ||
-        (finite && !scaler.enabled() && (clip > 0 ? !std::isfinite(grad_norm) : !grads_finite(params)));
-    if (finite && !nonfinite) {
-      optimizer->step();
+    StepRecord record{step, lr, NAN, NAN, false, Tensor()};
+    Tensor decision = device_guard ? adamw->step_guarded(loss_total, clip) : Tensor();
+    if (decision.defined()) {
+      // The update ran or was skipped on the device; after_step runs either way (CLIP's logit-scale
+      // clamp leaves unchanged weights unchanged).
       trainer->after_step();
-    }
-    scaler.update(!finite);
-    optimizer->zero_grad();
-
-    const double loss = loss_sum / double(accum);
-    result.losses.push_back(loss);
-    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}};
-    if (std::isfinite(grad_norm)) line["grad_norm"] = grad_norm;
-    if (scaler.enabled()) line["loss_scale"] = scaler.scale();
-    if (!finite || nonfinite) line["skipped"] = true;
-    if (root && eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps)
-      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;  // rank 0 alone: the others wait
-    if (root) {
-      metrics << line.dump() << "\n";
-      metrics.flush();
-    }
-    if (!quiet && ((step + 1) % log_every == 0 || step + 1 == end)) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double done = double(step + 1 - result.start_step);
-      const double eta = secs / done * double(end - step - 1);
-      const int64_t per_batch = trainer->examples_per_batch();
-      char rate[64] = "";
-      if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * accum) / secs);
-      std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(step + 1),
-                  (long long)total_steps, loss, lr, rate, secs, eta);
-      std::fflush(stdout);
-    }
-    if (nonfinite) {
-      ++nonfinite_in_a_row;
-      if (root)
-        std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
-                     (long long)(step + 1), std::isfinite(loss_sum) ? "gradient norm" : "loss", loss,
-                     (long long)nonfinite_in_a_row, (long long)max_nonfinite);
-      if (nonfinite_in_a_row >= max_nonfinite) {
-        const std::string where = last_checkpoint >= 0
-            ? "the last good checkpoint is " + (run_dir / "checkpoint").string() + " (step " + std::to_string(last_checkpoint) +
-                  "); resume it with: minivl train --resume " + o.run_dir + " --set optim.lr=<lower>"
-            : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
-        MINIVL_FAIL("train: stopped at step ", step + 1, ": ", nonfinite_in_a_row,
-                    " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
-                    where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
-      }
+      NoGradGuard no_grad;
+      record.on_device = cat({mul(loss_total, 1.0 / double(accum)).reshape({1}), decision}, 0);
     } else {
-      nonfinite_in_a_row = 0;
+      if (device_guard) {  // the fused kernel cannot take these parameters: read the losses now
+        NoGradGuard no_grad;
+        loss_sum = loss_total.item();
+      }
+      const bool finite = scaler.unscale_(params);
+      double grad_norm = NAN;
+      if (finite && clip > 0) grad_norm = clip_grad_norm_(params, clip);
+      // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
+      // are the scaler's business and do not count).
+      const bool nonfinite = !std::isfinite(loss_sum) ||
+          (finite && !scaler.enabled() && (clip > 0 ? !std::isfinite(grad_norm) : !grads_finite(params)));
+      if (finite && !nonfinite) {
+        optimizer->step();
+        trainer->after_step();
+      }
+      scaler.update(!finite);
+      record.loss = loss_sum / double(accum);
+      record.grad_norm = grad_norm;
+      record.skipped = !finite || nonfinite;
     }
-    if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end) checkpoint(step + 1);
-    if ((group ? interrupted_anywhere : g_interrupted.load()) && step + 1 < end) {
+    optimizer->zero_grad();
+    pending.push_back(std::move(record));
+
+    const bool eval_now = root && eval_every > 0 && (step + 1) % eval_every == 0 && step + 1 < total_steps;
+    const bool ckpt_now = ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < end;
+    const bool stop_now = (group ? interrupted_anywhere : g_interrupted.load()) && step + 1 < end;
+    const bool log_now = (step + 1) % log_every == 0 || step + 1 == end;
+    if (!device_guard || !pending.back().on_device.defined() || eval_now || ckpt_now || stop_now || log_now) {
+      nlohmann::json extra = nlohmann::json::object();
+      if (eval_now)
+        for (const auto& [k, v] : evaluate()) extra["eval_" + k] = v;  // rank 0 alone: the others wait
+      flush(extra);
+    }
+    if (ckpt_now) checkpoint(step + 1);
+    if (stop_now) {
       ++step;
       result.interrupted = true;
       break;
     }
   }
+  flush(nlohmann::json::object());
   result.end_step = step;
   checkpoint(step);
   if (step == total_steps && root) {  // rank 0 alone evaluates and exports the model
