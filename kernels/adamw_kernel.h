@@ -25,6 +25,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/scalar_types.h"
+
 namespace minivl {
 
 // One parameter tensor: contiguous f32 arrays of n elements each.
@@ -35,7 +37,21 @@ struct AdamWTensor {
   float* exp_avg_sq = nullptr;  // v
   int64_t n = 0;
   float weight_decay = 0.0f;    // per tensor: parameter groups differ
+  // A low-precision copy of the updated parameter, written in the same pass (autocast's weights:
+  // nn/amp.h), or nullptr. Written on a skipped step too, from the unchanged parameter.
+  void* param_low = nullptr;
+  enum class Low : uint8_t { bf16, f16 };
+  Low low_dtype = Low::bf16;
 };
+
+// Writes the low-precision copy of p (round to nearest even, as the copy kernels convert).
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline void adamw_store_low(const AdamWTensor& t, int64_t i, float p) {
+  if (t.low_dtype == AdamWTensor::Low::bf16) static_cast<bf16*>(t.param_low)[i] = to_bf16(p);
+  else static_cast<f16*>(t.param_low)[i] = to_f16(p);
+}
 
 struct AdamWHyper {
   float lr = 1e-3f;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/safetensors.h"
+#include "nn/amp.h"
 
 namespace minivl::nn {
 
@@ -130,6 +131,15 @@ void Optimizer::load(const std::string& path) {
 }
 
 namespace {
+// Points t at the low-precision copy autocast keeps of p, if it asked for one (nn/amp.h).
+bool attach_autocast_copy(AdamWTensor& t, const Tensor& p) {
+  const Tensor low = autocast_copy_for(p);
+  if (!low.defined()) return false;
+  t.param_low = low.data_ptr();
+  t.low_dtype = low.dtype() == DType::f16 ? AdamWTensor::Low::f16 : AdamWTensor::Low::bf16;
+  return true;
+}
+
 // Loads "<param>.<slot>" tensors for `slots` into `states` (slot -> name -> tensor), checking every name.
 void load_slots(const std::vector<ParamGroup>& groups, const std::map<std::string, Tensor>& tensors,
                 const std::vector<std::pair<std::string, std::map<std::string, Tensor>*>>& slots,
@@ -225,6 +235,7 @@ Tensor AdamW::step_guarded(const Tensor& loss, double max_norm) {
   using FusedKey = double;  // lr scale -> tensors: one update call each, after one measure call over all
   std::map<FusedKey, std::vector<AdamWTensor>> fused;
   std::vector<AdamWTensor> all;
+  std::vector<Tensor> with_copies;  // parameters whose autocast copy the update writes
   for (const Entry& e : entries) {
     const Tensor& p = e.group->params[e.index];
     const std::string& name = e.group->names[e.index];
@@ -232,8 +243,9 @@ Tensor AdamW::step_guarded(const Tensor& loss, double max_norm) {
     Tensor& v = exp_avg_sq_[name];
     if (!m.defined()) m = make_state(p);
     if (!v.defined()) v = make_state(p);
-    const AdamWTensor t{p.data<float>(), e.grad.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
-                        float(e.group->weight_decay)};
+    AdamWTensor t{p.data<float>(), e.grad.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
+                  float(e.group->weight_decay)};
+    if (attach_autocast_copy(t, p)) with_copies.push_back(p);
     fused[e.group->lr_scale].push_back(t);
     all.push_back(t);
   }
@@ -246,6 +258,7 @@ Tensor AdamW::step_guarded(const Tensor& loss, double max_norm) {
     kernel_for(kernels().adamw, dev, "adamw")(tensors.data(), int64_t(tensors.size()), hyper);
   }
   for (const Entry& e : entries) e.group->params[e.index].bump_version();
+  for (const Tensor& p : with_copies) autocast_copy_written(p);
   return control_.narrow(0, 1, 2).clone();  // {norm, skipped}: the buffer is rewritten next step
 }
 
@@ -269,6 +282,7 @@ void AdamW::step(double grad_scale) {
   std::map<FusedKey, std::vector<AdamWTensor>> fused;
   std::map<FusedKey, std::vector<Tensor>> touched;  // parameters written through raw pointers
   std::vector<Tensor> keep;                         // gradients converted for the kernel
+  std::vector<Tensor> with_copies;                  // parameters whose autocast copy the update writes
   for (const ParamGroup& group : groups_) {
     const double lr = lr_ * group.lr_scale;
     for (size_t i = 0; i < group.params.size(); ++i) {
@@ -286,8 +300,10 @@ void AdamW::step(double grad_scale) {
         if (gc.device() != dev) gc = gc.to(dev);
         keep.push_back(gc);
         const FusedKey key{int(dev.type), dev.index, group.lr_scale};
-        fused[key].push_back(
-            {p.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), p.numel(), float(group.weight_decay)});
+        AdamWTensor t{p.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
+                      float(group.weight_decay)};
+        if (attach_autocast_copy(t, p)) with_copies.push_back(p);
+        fused[key].push_back(t);
         touched[key].push_back(p);
         continue;
       }
@@ -311,6 +327,7 @@ void AdamW::step(double grad_scale) {
         tensors.data(), int64_t(tensors.size()), hyper);
     for (const Tensor& p : touched[key]) p.bump_version();
   }
+  for (const Tensor& p : with_copies) autocast_copy_written(p);
 }
 
 NamedTensors AdamW::state_tensors() const {

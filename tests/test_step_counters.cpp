@@ -18,6 +18,7 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "models/clip.h"
+#include "nn/amp.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "tests/nn_test_util.h"
@@ -295,6 +296,56 @@ TEST_CASE("autograd: a gradient nothing else holds becomes .grad without a copy;
   Tensor seed = ones({3});
   mul(c, 1.0).backward(seed);
   CHECK(c.grad().data_ptr() != seed.data_ptr());
+}
+
+TEST_CASE("autocast: AdamW writes the bf16 copies of the weights it updates; autocast hands them out without a cast") {
+  default_generator().manual_seed(5);
+  nn::Linear a(6, 4), b(6, 4);
+  {
+    NoGradGuard no_grad;
+    b.weight.copy_(a.weight);
+    b.bias.copy_(a.bias);
+  }
+  const Tensor x = randn({3, 6});
+  nn::AdamW opt(nn::single_group({a.weight, a.bias}), nn::AdamWOptions{1e-2, 0.9, 0.99, 1e-8});
+  auto loss_of = [&](const nn::Linear& l) {
+    nn::AutocastGuard amp(DType::bf16, true, /*cpu=*/true);
+    return sum(l.forward(x));
+  };
+  auto cast_launches = [&](const Tensor& w) {
+    nn::AutocastGuard amp(DType::bf16, true, true);
+    const EngineCounters c0 = engine_counters();
+    const Tensor low = nn::autocast(w);
+    const int64_t launches = (engine_counters() - c0).launches;
+    return std::make_pair(launches, low.to_vector());
+  };
+  loss_of(a).backward();  // the first forward casts (and asks for a copy)
+  opt.step();             // the update writes the copy
+  opt.zero_grad();
+  auto [launches, values] = cast_launches(a.weight);
+  CHECK(launches == 0);
+  CHECK(values == a.weight.detach().to(DType::bf16).to_vector());  // what a cast would give, bitwise
+  // The gradient through the copy is the gradient through a cast.
+  {
+    NoGradGuard no_grad;
+    b.weight.copy_(a.weight);
+    b.bias.copy_(a.bias);
+  }
+  loss_of(a).backward();
+  loss_of(b).backward();
+  CHECK(a.weight.grad().to_vector() == b.weight.grad().to_vector());
+  // A skipped guarded step still leaves a valid copy; a write of the weight outside the optimizer
+  // makes autocast cast again, with the new values.
+  const Tensor d = opt.step_guarded(scalar_tensor(std::nan("")), 0.0);
+  CHECK(d.to_vector()[1] == 1.0);
+  CHECK(cast_launches(a.weight).first == 0);
+  {
+    NoGradGuard no_grad;
+    a.weight.copy_(mul(a.weight, 2.0));
+  }
+  auto [relaunches, revalues] = cast_launches(a.weight);
+  CHECK(relaunches == 1);
+  CHECK(revalues == a.weight.detach().to(DType::bf16).to_vector());
 }
 
 TEST_CASE("sync points: item, to_vector and a copy to the host count once each; device ops none") {

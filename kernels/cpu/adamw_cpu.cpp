@@ -23,6 +23,11 @@ std::vector<Chunk> chunks_of(const AdamWTensor* tensors, int64_t count) {
   return chunks;
 }
 
+void store_low(const AdamWTensor& t, int64_t begin, int64_t end) {
+  if (!t.param_low) return;
+  for (int64_t i = begin; i < end; ++i) adamw_store_low(t, i, t.param[i]);
+}
+
 void adamw_range(const AdamWTensor& t, int64_t begin, int64_t end, const AdamWHyper& h, const AdamWScalars& s) {
   const float decay = 1.0f - h.lr * t.weight_decay;
   const float b1 = h.beta1, b2 = h.beta2, one_b1 = 1.0f - h.beta1, one_b2 = 1.0f - h.beta2;
@@ -43,6 +48,7 @@ void adamw_range(const AdamWTensor& t, int64_t begin, int64_t end, const AdamWHy
     const float denom = std::sqrt(vi) * inv_sqrt_bc2 + h.eps;
     p[i] = p[i] * decay - step_size * (mi / denom);
   }
+  store_low(t, begin, end);
 }
 
 // The guard's measurement: the sum of squares of every (scaled) grad, per chunk in f64, the
@@ -70,10 +76,15 @@ void adamw_measure(const AdamWTensor* tensors, int64_t count, const AdamWHyper& 
 
 void adamw_step(const AdamWTensor* tensors, int64_t count, const AdamWHyper& h) {
   if (h.mode == AdamWHyper::Mode::measure) return adamw_measure(tensors, count, h);
-  if (h.control && h.control[2] != 0.0) return;  // the guard skips this step
-  const AdamWScalars s = adamw_scalars(h);
   const std::vector<Chunk> chunks = chunks_of(tensors, count);
   const int64_t n = int64_t(chunks.size());
+  if (h.control && h.control[2] != 0.0) {  // the guard skips this step; the low copies still follow p
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int64_t c = 0; c < n; ++c)
+      store_low(tensors[chunks[size_t(c)].tensor], chunks[size_t(c)].begin, chunks[size_t(c)].end);
+    return;
+  }
+  const AdamWScalars s = adamw_scalars(h);
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t c = 0; c < n; ++c)
     adamw_range(tensors[chunks[size_t(c)].tensor], chunks[size_t(c)].begin, chunks[size_t(c)].end, h, s);

@@ -47,7 +47,12 @@ __device__ __forceinline__ void adamw_element(float& p, float g, float& m, float
 
 // v1: one tensor, grid-stride.
 __global__ void adamw_tensor_kernel_v1(AdamWTensor t, AdamWHyper h) {
-  if (h.control && h.control[2] != 0.0) return;  // the guard skipped this step
+  if (h.control && h.control[2] != 0.0) {  // the guard skipped this step; the low copy follows p
+    if (t.param_low)
+      for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n; i += int64_t(gridDim.x) * blockDim.x)
+        adamw_store_low(t, i, t.param[i]);
+    return;
+  }
   const AdamWScalars sc = adamw_scalars(h);
   const float decay = 1.0f - h.lr * t.weight_decay, step_size = h.lr / sc.bias_correction1;
   const float inv_sqrt_bc2 = rsqrtf(sc.bias_correction2);
@@ -57,6 +62,7 @@ __global__ void adamw_tensor_kernel_v1(AdamWTensor t, AdamWHyper h) {
     t.param[i] = p;
     t.exp_avg[i] = m;
     t.exp_avg_sq[i] = v;
+    if (t.param_low) adamw_store_low(t, i, p);
   }
 }
 
@@ -74,12 +80,16 @@ __device__ __forceinline__ int tensor_of_block(const int64_t* __restrict__ block
 
 __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ tensors,
                                              const int64_t* __restrict__ block_start, int count, AdamWHyper h) {
-  if (h.control && h.control[2] != 0.0) return;  // the guard skipped this step
   const int64_t block = blockIdx.x;
   const int lo = tensor_of_block(block_start, count, block);
   const AdamWTensor t = tensors[lo];
   const int64_t begin = (block - block_start[lo]) * kChunk;
   const int64_t end = begin + kChunk < t.n ? begin + kChunk : t.n;
+  if (h.control && h.control[2] != 0.0) {  // the guard skipped this step; the low copy follows p
+    if (t.param_low)
+      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) adamw_store_low(t, i, t.param[i]);
+    return;
+  }
   const AdamWScalars sc = adamw_scalars(h);
   const float decay = 1.0f - h.lr * t.weight_decay, step_size = h.lr / sc.bias_correction1;
   const float inv_sqrt_bc2 = rsqrtf(sc.bias_correction2);
@@ -100,6 +110,12 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
       *reinterpret_cast<float4*>(t.param + i) = p;
       *reinterpret_cast<float4*>(t.exp_avg + i) = m;
       *reinterpret_cast<float4*>(t.exp_avg_sq + i) = v;
+      if (t.param_low) {
+        adamw_store_low(t, i, p.x);
+        adamw_store_low(t, i + 1, p.y);
+        adamw_store_low(t, i + 2, p.z);
+        adamw_store_low(t, i + 3, p.w);
+      }
     }
     for (int64_t i = vec_end + threadIdx.x; i < end; i += blockDim.x) {
       float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
@@ -107,6 +123,7 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
       t.param[i] = p;
       t.exp_avg[i] = m;
       t.exp_avg_sq[i] = v;
+      if (t.param_low) adamw_store_low(t, i, p);
     }
     return;
   }
@@ -116,6 +133,7 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
     t.param[i] = p;
     t.exp_avg[i] = m;
     t.exp_avg_sq[i] = v;
+    if (t.param_low) adamw_store_low(t, i, p);
   }
 }
 
