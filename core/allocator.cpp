@@ -58,6 +58,7 @@ class CpuAllocator final : public Allocator {
     s.reserved = s.allocated;
     s.peak_allocated = peak_.load();
     s.num_allocs = num_allocs_.load();
+    s.num_device_allocs = s.num_allocs;  // no cache: every allocation is aligned_alloc's
     return s;
   }
   void reset_peak() override { peak_.store(allocated_.load()); }

@@ -14,6 +14,7 @@ struct AllocatorStats {
   int64_t reserved = 0;        // bytes held from the system (>= allocated with caching)
   int64_t peak_allocated = 0;  // high-water mark of `allocated` since the last reset
   int64_t num_allocs = 0;
+  int64_t num_device_allocs = 0;  // allocations the device itself served (not a cache): CPU all, CUDA the misses
 };
 
 class Allocator {

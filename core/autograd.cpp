@@ -26,20 +26,27 @@ std::shared_ptr<const HookList> current_hooks() {
 }
 
 // Accumulates the incoming gradient into a leaf's .grad (out of place, so a
-// gradient tensor shared between two leaves is never written through).
+// gradient tensor shared between two leaves is never written through). A first
+// gradient that nothing else can see (the only handle on the only tensor of its
+// storage, which it covers exactly) becomes .grad as it is: the copy would
+// protect no one, and it cost a kernel launch per parameter per step.
 struct AccumulateGrad final : Node {
   std::weak_ptr<TensorImpl> leaf;
   const char* name() const override { return "AccumulateGrad"; }
+  static bool unshared(const Tensor& g) {
+    return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 && g.is_contiguous() &&
+           g.nbytes() == g.storage()->nbytes();
+  }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     auto impl = leaf.lock();
     if (!impl) return {};
-    Tensor g = grads[0];
+    Tensor g = std::move(grads[0]);
     Tensor t(impl);
     MINIVL_CHECK(g.shape() == t.shape(), "AccumulateGrad: gradient ", g.shape_str(), " for a leaf of shape ",
                  t.shape_str());
     if (g.dtype() != t.dtype()) g = g.to(t.dtype());
     Tensor old = t.grad();
-    t.set_grad(old.defined() ? add(old, g) : g.clone());
+    t.set_grad(old.defined() ? add(old, g) : unshared(g) ? g : g.clone());
     std::shared_ptr<const HookList> hooks = current_hooks();
     for (const auto& [id, hook] : hooks->hooks) hook(t);
     return {};

@@ -35,6 +35,7 @@ Device parse_device(const std::string& s) {
 bool cuda_available() { return cuda::device_count() > 0; }
 std::string cuda_unavailable_reason() { return cuda::unavailable_reason(); }
 int cuda_device_count() { return cuda::device_count(); }
+std::string cuda_device_name() { return cuda::device_count() > 0 ? cuda::device_name() : std::string(); }
 void select_cuda_device(int index) {
   try {
     cuda::select_device(index);
@@ -52,6 +53,7 @@ void register_cuda_kernels(KernelTable& table) {
 bool cuda_available() { return false; }
 std::string cuda_unavailable_reason() { return "built without CUDA"; }
 int cuda_device_count() { return 0; }
+std::string cuda_device_name() { return {}; }
 void select_cuda_device(int index) { MINIVL_FAIL("select_cuda_device(", index, "): built without CUDA"); }
 void register_cuda_kernels(KernelTable&) {}
 #endif

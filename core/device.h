@@ -27,6 +27,8 @@ bool cuda_available();
 std::string cuda_unavailable_reason();
 // GPUs visible to this process (0 without CUDA).
 int cuda_device_count();
+// The name of the GPU this process drives ("NVIDIA H100 80GB HBM3"); empty without one.
+std::string cuda_device_name();
 // One GPU per process (data parallelism, docs/distributed.md): the CUDA backend runs on physical
 // GPU `index`, which this process then calls cuda:0 (as CUDA_VISIBLE_DEVICES=index would). Call
 // before the first CUDA tensor; fails afterwards for another GPU, and without CUDA.

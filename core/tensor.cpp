@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/counters.h"
 #include "core/dispatch.h"
 #include "core/error.h"
 
@@ -122,8 +123,18 @@ StridedView Tensor::view() const {
   return v;
 }
 
+// Host reads are sync points (core/counters.h): a device tensor's copy to the host counts in
+// copy_; a CPU tensor's read counts here, where the CUDA path would have waited.
+namespace {
+Tensor to_host_for_read(const Tensor& t) {
+  if (!t.device().is_cpu()) return t.to(Device::cpu());
+  count_sync(int64_t(t.nbytes()));
+  return t;
+}
+}  // namespace
+
 std::vector<double> Tensor::to_vector() const {
-  Tensor t = device().is_cpu() ? *this : to(Device::cpu());
+  Tensor t = to_host_for_read(*this);
   t = t.to(DType::f64).contiguous();
   const double* p = t.data<double>();
   return std::vector<double>(p, p + t.numel());
@@ -136,7 +147,7 @@ double Tensor::item() const {
 
 int64_t Tensor::item_int() const {
   MINIVL_CHECK(numel() == 1, "item: expected a one-element tensor, got ", shape_str());
-  Tensor t = (device().is_cpu() ? *this : to(Device::cpu())).to(DType::i64).contiguous();
+  Tensor t = to_host_for_read(*this).to(DType::i64).contiguous();
   return *t.data<int64_t>();
 }
 

@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -175,15 +178,52 @@ std::vector<int64_t> ClipTextTransformer::pool_positions(const Tensor& ids) cons
   return pos;
 }
 
+namespace {
+// Per-position constants of the pooling scores (below), made once per (T, legacy, device): uploading
+// them every step would make the host wait for the copy.
+Tensor pooling_constants(int64_t T, bool legacy, Device device) {
+  static std::mutex mu;
+  static std::map<std::tuple<int64_t, bool, int, int>, Tensor> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  Tensor& c = cache[{T, legacy, int(device.type), device.index}];
+  if (!c.defined()) {
+    std::vector<double> v(size_t(2 * T), 0.0);  // rows: the weight of a hit at t, the bias at t
+    for (int64_t t = 0; t < T; ++t) {
+      v[size_t(t)] = legacy ? 0.0 : 2.0 * double(T - t) + 2.0;
+      v[size_t(T + t)] = legacy ? double(T - 1 - t) : (t == T - 1 ? 1.0 : 0.0);
+    }
+    c = from_vector(v, {2, T}, DType::f32, device);
+  }
+  return c;
+}
+
+// (B, T) one-hot of the pooling position of each row, computed where ids live (no host read):
+// a score with a unique maximum per row, then score == row max.
+//   eos: 2 (T - t) + 2 at every eos_token_id, + 1 at t = T - 1, else 0: the first eos wins (earlier
+//        scores are larger), the last position when a row has none.
+//   legacy (eos 2): T id + (T - 1 - t): the largest id, the first of equal ones (HF's argmax).
+// Scores are integers below 2^24, exact in f32.
+Tensor pooling_one_hot(const Tensor& ids, int64_t eos, int64_t vocab) {
+  const int64_t T = ids.size(1);
+  const bool legacy = eos == 2;
+  MINIVL_CHECK(double(vocab + 1) * double(T) < double(1 << 24), "CLIP text: vocabulary ", vocab, " x ", T,
+               " positions is too large for the f32 pooling scores");
+  const Tensor c = pooling_constants(T, legacy, ids.device());
+  const Tensor idf = ids.to(DType::f32);  // ids < 2^24: exact
+  Tensor score = legacy ? add(mul(idf, double(T)), c.select(0, 1))
+                        : add(mul(equal_mask(idf, scalar_tensor(double(eos), DType::f32, ids.device())), c.select(0, 0)),
+                              c.select(0, 1));
+  return equal_mask(score, max(score, {1}, true));  // (B, T)
+}
+}  // namespace
+
 Tensor ClipTextTransformer::forward(const Tensor& ids) const {
   MINIVL_CHECK(ids.dim() == 2, "CLIP text: expected ids (B, T), got ", ids.shape_str());
-  const int64_t B = ids.size(0), T = ids.size(1);
   Tensor h = encoder->forward(embeddings->forward(ids), true);  // (B, T, D)
-  const int64_t D = h.size(2);
-  std::vector<int64_t> rows = pool_positions(ids);
-  for (int64_t b = 0; b < B; ++b) rows[size_t(b)] += b * T;
-  Tensor flat_rows = from_vector_i64(rows, {B}).to(h.device());
-  Tensor pooled = embedding(h.reshape({B * T, D}), flat_rows);  // (B, D): row b at its end-of-text token
+  // Row b at its end-of-text token (pool_positions' rule), as a product with the one-hot rows so
+  // the step never reads the ids on the host: (B, 1, T) @ (B, T, D).
+  Tensor one_hot = pooling_one_hot(ids, config.eos_token_id, config.vocab_size).to(h.dtype());
+  Tensor pooled = matmul(one_hot.unsqueeze(1), h).squeeze(1);  // (B, D)
   return final_layer_norm->forward(pooled);                      // per token, so pooling first is the same
 }
 
@@ -255,8 +295,8 @@ Tensor ClipModel::loss(const Tensor& pixels, const Tensor& ids) const {
 
 void ClipModel::clamp_logit_scale() {
   NoGradGuard no_grad;
-  const double max = std::log(100.0);
-  if (logit_scale.item() > max) logit_scale.fill_(max);
+  // On the device: reading the value to decide would make the host wait every step.
+  logit_scale.copy_(clamp(logit_scale, std::nullopt, std::log(100.0)));
 }
 
 double ClipModel::logit_scale_value() const { return logit_scale.item(); }

@@ -1,10 +1,14 @@
 #include "nn/amp.h"
 
 #include <cmath>
+#include <iterator>
+#include <mutex>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/storage.h"
 #include "core/ops.h"
 
 namespace minivl::nn {
@@ -18,9 +22,71 @@ bool autocast_active(Device device) {
   return t_autocast.enabled && (device.is_cuda() || t_autocast.cpu);
 }
 
+namespace {
+// The optimizer-kept low-precision copies of parameters, by parameter.
+struct LowCopy {
+  std::weak_ptr<TensorImpl> owner;  // the key's tensor, so a reused address is not mistaken for it
+  DType dtype = DType::bf16;
+  Tensor low;                       // undefined until the optimizer makes it
+  uint64_t version = 0;             // the parameter's storage version the copy was written at
+  bool valid = false;
+};
+std::mutex g_low_mu;
+std::unordered_map<const TensorImpl*, LowCopy> g_low;
+
+struct CachedCastBackward final : Node {
+  DType input_dtype = DType::f32;
+  const char* name() const override { return "ToDTypeBackward"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& g) override { return {g[0].to(input_dtype)}; }
+};
+
+bool is_parameter(const Tensor& x) {
+  return x.is_leaf() && x.requires_grad() && x.is_contiguous() && x.offset() == 0 &&
+         x.nbytes() == x.storage()->nbytes();
+}
+}  // namespace
+
 Tensor autocast(const Tensor& x) {
   if (!x.defined() || x.dtype() != DType::f32 || !autocast_active(x.device())) return x;
-  return x.to(t_autocast.dtype);
+  const DType dtype = t_autocast.dtype;
+  if (is_parameter(x)) {
+    std::lock_guard<std::mutex> lock(g_low_mu);
+    LowCopy& c = g_low[x.impl()];
+    if (c.owner.lock() == x.impl_ptr() && c.dtype == dtype && c.valid && c.low.defined() &&
+        c.version == x.storage()->version()) {
+      Tensor out = c.low.detach();  // a handle on the copy, with a cast's history
+      if (needs_grad({&x})) set_history(std::make_shared<CachedCastBackward>(), {x}, {out});
+      return out;
+    }
+    if (c.owner.lock() != x.impl_ptr() || c.dtype != dtype) c = LowCopy{x.impl_ptr(), dtype, Tensor(), 0, false};
+    if (g_low.size() > 4096)  // leaves that died (temporary ones autocast met): forget them
+      for (auto it = g_low.begin(); it != g_low.end();) it = it->second.owner.expired() ? g_low.erase(it) : std::next(it);
+  }
+  return x.to(dtype);
+}
+
+Tensor autocast_copy_for(const Tensor& param) {
+  std::lock_guard<std::mutex> lock(g_low_mu);
+  auto it = g_low.find(param.impl());
+  if (it == g_low.end()) return Tensor();
+  LowCopy& c = it->second;
+  if (c.owner.lock() != param.impl_ptr()) {
+    g_low.erase(it);
+    return Tensor();
+  }
+  if (!c.low.defined() || c.low.shape() != param.shape() || c.low.device() != param.device())
+    c.low = empty(param.shape(), c.dtype, param.device());
+  c.valid = false;  // until the kernel has written it
+  return c.low;
+}
+
+void autocast_copy_written(const Tensor& param) {
+  std::lock_guard<std::mutex> lock(g_low_mu);
+  auto it = g_low.find(param.impl());
+  if (it == g_low.end() || !it->second.low.defined()) return;
+  it->second.low.bump_version();  // a graph still holding the old copy fails its version check
+  it->second.version = param.storage()->version();
+  it->second.valid = true;
 }
 
 AutocastGuard::AutocastGuard(DType dtype, bool enabled, bool cpu) : previous_(t_autocast) {

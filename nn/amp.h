@@ -37,7 +37,18 @@ AutocastState autocast_state();
 // True when `device`'s tensors are autocast now.
 bool autocast_active(Device device);
 // x cast to the autocast dtype when autocast is active for it and x is f32; x otherwise.
+// For a parameter (an f32 leaf that requires grad) the optimizer can keep the cast copy: the
+// first cast marks the parameter, nn::AdamW then writes its low-precision copy in the same pass
+// as each update, and autocast hands that copy out (no cast kernel) for as long as the
+// parameter's storage version is the one the copy was written at. The gradient goes back to
+// f32 as through a cast.
 Tensor autocast(const Tensor& x);
+
+// For the optimizer: the low-precision copy autocast asked for for `param` (made on the first
+// call; undefined when none was asked for), and, once a kernel has written it from param's
+// current values, autocast_copy_written(param) to hand it out.
+Tensor autocast_copy_for(const Tensor& param);
+void autocast_copy_written(const Tensor& param);
 
 class AutocastGuard {
  public:

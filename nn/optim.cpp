@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/safetensors.h"
+#include "nn/amp.h"
 
 namespace minivl::nn {
 
@@ -101,7 +103,7 @@ Tensor Optimizer::make_state(const Tensor& p) {
 }
 
 std::map<std::string, std::string> Optimizer::state_metadata() const {
-  return {{"optimizer", kind()}, {"step", std::to_string(step_)}};
+  return {{"optimizer", kind()}, {"step", std::to_string(step_count())}};
 }
 
 void Optimizer::load_state(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
@@ -129,6 +131,15 @@ void Optimizer::load(const std::string& path) {
 }
 
 namespace {
+// Points t at the low-precision copy autocast keeps of p, if it asked for one (nn/amp.h).
+bool attach_autocast_copy(AdamWTensor& t, const Tensor& p) {
+  const Tensor low = autocast_copy_for(p);
+  if (!low.defined()) return false;
+  t.param_low = low.data_ptr();
+  t.low_dtype = low.dtype() == DType::f16 ? AdamWTensor::Low::f16 : AdamWTensor::Low::bf16;
+  return true;
+}
+
 // Loads "<param>.<slot>" tensors for `slots` into `states` (slot -> name -> tensor), checking every name.
 void load_slots(const std::vector<ParamGroup>& groups, const std::map<std::string, Tensor>& tensors,
                 const std::vector<std::pair<std::string, std::map<std::string, Tensor>*>>& slots,
@@ -173,8 +184,88 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
                ", ", options.beta2, ") eps=", options.eps);
 }
 
+void AdamW::refresh_step() const {
+  if (step_on_device_) step_ = int64_t(control_.select(0, 3).item());
+}
+
+Tensor AdamW::step_guarded(const Tensor& loss, double max_norm) {
+  MINIVL_CHECK(max_norm >= 0, "AdamW::step_guarded: max_norm must be >= 0, got ", max_norm);
+  NoGradGuard no_grad;
+  struct Entry {
+    const ParamGroup* group;
+    size_t index;
+    Tensor grad;
+  };
+  std::vector<Entry> entries;
+  std::optional<Device> device;
+  for (const ParamGroup& group : groups_)
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      const Tensor& p = group.params[i];
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (!use_fused || p.dtype() != DType::f32 || !p.is_contiguous() || !kernels().adamw[int(p.device().type)] ||
+          (device && *device != p.device()) || g.device() != p.device())
+        return Tensor();
+      device = p.device();
+      entries.push_back({&group, i, g.to(DType::f32).contiguous()});
+    }
+  const Device dev = device.value_or(groups_.empty() || groups_[0].params.empty() ? Device::cpu()
+                                                                                  : groups_[0].params[0].device());
+  if (!kernels().adamw[int(dev.type)] || !use_fused) return Tensor();
+  if (!step_on_device_ || !control_.defined() || control_.device() != dev) {
+    std::vector<double> c(kAdamWControlSize, 0.0);
+    c[3] = double(step_);
+    control_ = from_vector(c, {kAdamWControlSize}, DType::f64, dev);  // once: later steps keep it there
+    step_on_device_ = true;
+  }
+  Tensor loss_value;
+  if (loss.defined()) {
+    MINIVL_CHECK(loss.numel() == 1, "AdamW::step_guarded: the loss must have one element, got ", loss.shape_str());
+    loss_value = loss.detach().to(dev).to(DType::f32).contiguous();
+  }
+  AdamWHyper hyper;
+  hyper.beta1 = float(options_.beta1);
+  hyper.beta2 = float(options_.beta2);
+  hyper.eps = float(options_.eps);
+  hyper.beta1_exact = options_.beta1;
+  hyper.beta2_exact = options_.beta2;
+  hyper.control = control_.data<double>();
+  hyper.loss = loss_value.defined() ? loss_value.data<float>() : nullptr;
+  hyper.max_norm = max_norm;
+  using FusedKey = double;  // lr scale -> tensors: one update call each, after one measure call over all
+  std::map<FusedKey, std::vector<AdamWTensor>> fused;
+  std::vector<AdamWTensor> all;
+  std::vector<Tensor> with_copies;  // parameters whose autocast copy the update writes
+  for (const Entry& e : entries) {
+    const Tensor& p = e.group->params[e.index];
+    const std::string& name = e.group->names[e.index];
+    Tensor& m = exp_avg_[name];
+    Tensor& v = exp_avg_sq_[name];
+    if (!m.defined()) m = make_state(p);
+    if (!v.defined()) v = make_state(p);
+    AdamWTensor t{p.data<float>(), e.grad.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
+                  float(e.group->weight_decay)};
+    if (attach_autocast_copy(t, p)) with_copies.push_back(p);
+    fused[e.group->lr_scale].push_back(t);
+    all.push_back(t);
+  }
+  const auto adamw = kernel_for(kernels().adamw, dev, "adamw");
+  hyper.mode = AdamWHyper::Mode::measure;
+  adamw(all.data(), int64_t(all.size()), hyper);
+  hyper.mode = AdamWHyper::Mode::update;
+  for (auto& [scale, tensors] : fused) {
+    hyper.lr = float(lr_ * scale);
+    kernel_for(kernels().adamw, dev, "adamw")(tensors.data(), int64_t(tensors.size()), hyper);
+  }
+  for (const Entry& e : entries) e.group->params[e.index].bump_version();
+  for (const Tensor& p : with_copies) autocast_copy_written(p);
+  return control_.narrow(0, 1, 2).clone();  // {norm, skipped}: the buffer is rewritten next step
+}
+
 void AdamW::step(double grad_scale) {
   NoGradGuard no_grad;
+  refresh_step();
+  step_on_device_ = false;  // the count is the host's again (a later guarded step uploads it)
   ++step_;
   const double bc1 = 1.0 - std::pow(options_.beta1, double(step_));
   const double bc2 = 1.0 - std::pow(options_.beta2, double(step_));
@@ -191,6 +282,7 @@ void AdamW::step(double grad_scale) {
   std::map<FusedKey, std::vector<AdamWTensor>> fused;
   std::map<FusedKey, std::vector<Tensor>> touched;  // parameters written through raw pointers
   std::vector<Tensor> keep;                         // gradients converted for the kernel
+  std::vector<Tensor> with_copies;                  // parameters whose autocast copy the update writes
   for (const ParamGroup& group : groups_) {
     const double lr = lr_ * group.lr_scale;
     for (size_t i = 0; i < group.params.size(); ++i) {
@@ -208,8 +300,10 @@ void AdamW::step(double grad_scale) {
         if (gc.device() != dev) gc = gc.to(dev);
         keep.push_back(gc);
         const FusedKey key{int(dev.type), dev.index, group.lr_scale};
-        fused[key].push_back(
-            {p.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), p.numel(), float(group.weight_decay)});
+        AdamWTensor t{p.data<float>(), gc.data<float>(), m.data<float>(), v.data<float>(), p.numel(),
+                      float(group.weight_decay)};
+        if (attach_autocast_copy(t, p)) with_copies.push_back(p);
+        fused[key].push_back(t);
         touched[key].push_back(p);
         continue;
       }
@@ -229,9 +323,11 @@ void AdamW::step(double grad_scale) {
   }
   for (auto& [key, tensors] : fused) {
     hyper.lr = float(lr_ * std::get<2>(key));
-    kernels().adamw[std::get<0>(key)](tensors.data(), int64_t(tensors.size()), hyper);
+    kernel_for(kernels().adamw, Device{DeviceType(std::get<0>(key)), std::get<1>(key)}, "adamw")(
+        tensors.data(), int64_t(tensors.size()), hyper);
     for (const Tensor& p : touched[key]) p.bump_version();
   }
+  for (const Tensor& p : with_copies) autocast_copy_written(p);
 }
 
 NamedTensors AdamW::state_tensors() const {
@@ -247,6 +343,7 @@ NamedTensors AdamW::state_tensors() const {
 }
 
 void AdamW::load_state_tensors(const std::map<std::string, Tensor>& tensors) {
+  step_on_device_ = false;  // load_state sets step_ next
   load_slots(groups_, tensors, {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}}, &Optimizer::make_state);
   for (const auto& [name, t] : exp_avg_)
     MINIVL_CHECK(exp_avg_sq_.count(name), "optimizer state: '", name, ".exp_avg' without '", name, ".exp_avg_sq'");

@@ -60,7 +60,10 @@ class Optimizer {
 
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
-  int64_t step_count() const { return step_; }
+  int64_t step_count() const {
+    refresh_step();
+    return step_;
+  }
   const std::vector<ParamGroup>& groups() const { return groups_; }
   std::vector<Tensor> parameters() const;
 
@@ -75,10 +78,12 @@ class Optimizer {
   virtual void load_state_tensors(const std::map<std::string, Tensor>& tensors) = 0;
   // The state slot for parameter p (shape of p, f32 or f64, p's device), zero-initialised.
   static Tensor make_state(const Tensor& p);
+  // Brings step_ up to date where the count lives on the device (AdamW's guarded steps).
+  virtual void refresh_step() const {}
 
   std::vector<ParamGroup> groups_;
   double lr_;
-  int64_t step_ = 0;
+  mutable int64_t step_ = 0;
 };
 
 struct AdamWOptions {
@@ -99,12 +104,26 @@ class AdamW : public Optimizer {
   // Force the public-op path (tests compare it with the kernel).
   bool use_fused = true;
 
+  // The guarded step, decided on the device so that nothing waits for it (kernels/adamw_kernel.h):
+  // clips the global gradient norm to max_norm (0: no clipping) and skips the update, leaving the
+  // weights, the moments and the step count alone, when that norm or `loss` (one element, or
+  // undefined) is not finite. Returns {norm, skipped} as a (2) f64 tensor on the device, to read
+  // when convenient; undefined, with nothing done, when the fused kernel cannot take every
+  // parameter (not all f32 and contiguous on one device with the kernel, or use_fused off): then
+  // check on the host and call step().
+  Tensor step_guarded(const Tensor& loss, double max_norm);
+
  protected:
   void load_state_tensors(const std::map<std::string, Tensor>& tensors) override;
+  void refresh_step() const override;
 
  private:
   AdamWOptions options_;
   std::map<std::string, Tensor> exp_avg_, exp_avg_sq_;  // by parameter name
+  // The guarded steps' decision buffer (kAdamWControlSize f64); while step_on_device_, its
+  // element 3 is the step count and step_ a copy read on demand.
+  Tensor control_;
+  bool step_on_device_ = false;
 };
 
 struct SGDOptions {

@@ -216,15 +216,16 @@ struct LoopSettings {
         clip(c.get_float("optim.grad_clip")) {}
 };
 
-// What one optimiser step did.
-struct StepOutcome {
-  double lr = 0, loss = 0;        // loss: the mean over micro-batches (and ranks)
-  double loss_sum = 0;            // the sum over micro-batches
-  double grad_norm = NAN;         // before clipping; NaN without optim.grad_clip
-  bool finite = true;             // the scaler found every gradient finite
-  bool nonfinite = false;         // the guard's verdict: a NaN/inf loss or gradient
+// What one optimiser step did. On the device path (AdamW's fused guarded step) the loss, the
+// gradient norm and the skip decision stay on the device in `on_device` until a flush reads them;
+// on the host path they are filled in at once.
+struct StepRecord {
+  int64_t step = 0;
+  double lr = 0, loss = NAN;      // loss: the mean over micro-batches (and ranks)
+  double grad_norm = NAN;         // before clipping; reported only with optim.grad_clip
+  bool skipped = false;           // the update did not run (a non-finite value, or an f16 overflow)
   bool interrupted_anywhere = false;
-  bool skipped() const { return !finite || nonfinite; }
+  Tensor on_device;               // (3) f64: mean loss, gradient norm, skipped (0/1); undefined once read
 };
 
 // The config of a new run or a resumed one (the file, or the checkpoint's when resuming without one).
@@ -250,28 +251,41 @@ class TrainingRun {
     if (o.resume) resume();
     result_.start_step = step_;
     params_ = trainer_->model().parameters();
+    adamw_ = dynamic_cast<AdamW*>(optimizer_.get());
+    device_guard_ = adamw_ && !group_ && !scaler_.enabled();
     set_up_data_parallel();
     open_run_dir();
   }
 
+  // Steps are reported (metrics line, progress line, non-finite guard) when their values are read:
+  // at once on the host path; on the device path at log, eval, checkpoint and stop steps and at
+  // the end, every pending step in one copy, so no other step waits for the device.
   TrainResult run() {
-    const int64_t end = o_.stop_at > 0 ? std::min(o_.stop_at, s_.total_steps) : s_.total_steps;
+    end_ = o_.stop_at > 0 ? std::min(o_.stop_at, s_.total_steps) : s_.total_steps;
     t0_ = std::chrono::steady_clock::now();
     trainer_->model().train();
     SigintGuard sigint;
-    for (; step_ < end; ++step_) {
-      const StepOutcome out = train_step(step_);
-      result_.losses.push_back(out.loss);
-      write_metrics_line(out);
-      print_progress(out, end);
-      guard_nonfinite(out);
-      if (s_.ckpt_every > 0 && (step_ + 1) % s_.ckpt_every == 0 && step_ + 1 < end) checkpoint(step_ + 1);
-      if ((group_ ? out.interrupted_anywhere : g_interrupted.load()) && step_ + 1 < end) {
+    for (; step_ < end_; ++step_) {
+      pending_.push_back(train_step(step_));
+      const bool on_host = !pending_.back().on_device.defined();
+      const bool eval_now = root_ && s_.eval_every > 0 && (step_ + 1) % s_.eval_every == 0 && step_ + 1 < s_.total_steps;
+      const bool ckpt_now = s_.ckpt_every > 0 && (step_ + 1) % s_.ckpt_every == 0 && step_ + 1 < end_;
+      const bool stop_now = (group_ ? pending_.back().interrupted_anywhere : g_interrupted.load()) && step_ + 1 < end_;
+      const bool log_now = (step_ + 1) % s_.log_every == 0 || step_ + 1 == end_;
+      if (on_host || eval_now || ckpt_now || stop_now || log_now) {
+        nlohmann::json extra = nlohmann::json::object();
+        if (eval_now)  // rank 0 alone: the others wait
+          for (const auto& [k, v] : evaluate()) extra["eval_" + k] = v;
+        flush(extra);
+      }
+      if (ckpt_now) checkpoint(step_ + 1);
+      if (stop_now) {
         ++step_;
         result_.interrupted = true;
         break;
       }
     }
+    flush(nlohmann::json::object());
     result_.end_step = step_;
     checkpoint(step_);
     finish();
@@ -335,13 +349,47 @@ class TrainingRun {
   }
 
   // ---- the step ----
-  // The micro-batches' losses and gradients (averaged over ranks), unscaling, clipping, the guard's
-  // verdict, and the optimiser step unless it is skipped.
-  StepOutcome train_step(int64_t step) {
-    StepOutcome out;
-    out.lr = schedule_.lr_at(step);
-    optimizer_->set_lr(out.lr);
+  // The sum of a step's micro-batch losses: left on the device on the device path, else read at once.
+  struct LossSum {
+    double host = 0.0;
+    Tensor device;  // () f64, the device path's
+  };
+
+  // The micro-batches' losses and gradients (averaged over ranks), then the update: decided on the
+  // device by AdamW::step_guarded, or on the host (unscaling, clipping, the guard's verdict).
+  StepRecord train_step(int64_t step) {
+    StepRecord r;
+    r.step = step;
+    r.lr = schedule_.lr_at(step);
+    optimizer_->set_lr(r.lr);
     trainer_->before_step(step);
+    LossSum sum = forward_backward();
+    if (group_) {
+      reducer_->finish();  // every rank now holds the same averaged gradients
+      const std::vector<double> sums = group_->all_reduce_sum({sum.host, g_interrupted.load() ? 1.0 : 0.0});
+      sum.host = sums[0] / double(group_->size());
+      r.interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
+    }
+    Tensor decision = device_guard_ ? adamw_->step_guarded(sum.device, s_.clip) : Tensor();
+    if (decision.defined()) {
+      // The update ran or was skipped on the device; after_step runs either way (CLIP's logit-scale
+      // clamp leaves unchanged weights unchanged).
+      trainer_->after_step();
+      NoGradGuard no_grad;
+      r.on_device = cat({mul(sum.device, 1.0 / double(s_.accum)).reshape({1}), decision}, 0);
+    } else {
+      if (device_guard_) {  // the fused kernel cannot take these parameters: read the losses now
+        NoGradGuard no_grad;
+        sum.host = sum.device.item();
+      }
+      update_on_host(r, sum.host);
+    }
+    optimizer_->zero_grad();
+    return r;
+  }
+
+  LossSum forward_backward() {
+    LossSum sum;
     for (int64_t micro = 0; micro < s_.accum; ++micro) {
       Tensor loss;
       {
@@ -352,39 +400,65 @@ class TrainingRun {
       Tensor scaled = mul(loss, 1.0 / double(s_.accum));
       if (reducer_ && micro + 1 == s_.accum) reducer_->arm(scaled);  // earlier micro-batches accumulate locally
       scaler_.scale_loss(scaled).backward();
-      out.loss_sum += loss.item();
+      if (device_guard_) {
+        NoGradGuard no_grad;
+        Tensor l = loss.detach().reshape({}).to(DType::f64);
+        sum.device = sum.device.defined() ? add(sum.device, l) : l;
+      } else {
+        sum.host += loss.item();
+      }
     }
-    if (group_) {
-      reducer_->finish();  // every rank now holds the same averaged gradients
-      const std::vector<double> sums = group_->all_reduce_sum({out.loss_sum, g_interrupted.load() ? 1.0 : 0.0});
-      out.loss_sum = sums[0] / double(group_->size());
-      out.interrupted_anywhere = sums[1] > 0;  // one rank's Ctrl-C stops them all after the same step
-    }
-    out.finite = scaler_.unscale_(params_);
-    if (out.finite && s_.clip > 0) out.grad_norm = clip_grad_norm_(params_, s_.clip);
+    return sum;
+  }
+
+  // The host path (SGD, f16 loss scaling, process groups, parameters the fused kernel cannot take).
+  void update_on_host(StepRecord& r, double loss_sum) {
+    const bool finite = scaler_.unscale_(params_);
+    if (finite && s_.clip > 0) r.grad_norm = clip_grad_norm_(params_, s_.clip);
     // The non-finite guard: a NaN/inf loss or gradient skips the step (f16 loss-scale overflows
     // are the scaler's business and do not count).
-    out.nonfinite = !std::isfinite(out.loss_sum) ||
-        (out.finite && !scaler_.enabled() && (s_.clip > 0 ? !std::isfinite(out.grad_norm) : !grads_finite(params_)));
-    if (!out.skipped()) {
+    const bool nonfinite = !std::isfinite(loss_sum) ||
+        (finite && !scaler_.enabled() && (s_.clip > 0 ? !std::isfinite(r.grad_norm) : !grads_finite(params_)));
+    if (finite && !nonfinite) {
       optimizer_->step();
       trainer_->after_step();
     }
-    scaler_.update(!out.finite);
-    optimizer_->zero_grad();
-    out.loss = out.loss_sum / double(s_.accum);
-    return out;
+    scaler_.update(!finite);
+    r.loss = loss_sum / double(s_.accum);
+    r.skipped = !finite || nonfinite;
   }
 
-  // ---- logging ----
-  // metrics.jsonl: the step's line, with the evaluation every eval.every steps (rank 0 alone: the others wait).
-  void write_metrics_line(const StepOutcome& out) {
-    nlohmann::json line = {{"step", step_ + 1}, {"loss", out.loss}, {"lr", out.lr}};
-    if (std::isfinite(out.grad_norm)) line["grad_norm"] = out.grad_norm;
+  // ---- reporting ----
+  // Reads every pending step's device values in one copy and reports the steps in order; `extra`
+  // (the evaluation) joins the last one's metrics line.
+  void flush(const nlohmann::json& extra) {
+    std::vector<Tensor> parts;
+    for (const StepRecord& r : pending_)
+      if (r.on_device.defined()) parts.push_back(r.on_device);
+    const std::vector<double> v = parts.empty() ? std::vector<double>() : cat(parts, 0).to_vector();
+    std::vector<StepRecord> ready = std::move(pending_);
+    pending_.clear();
+    size_t k = 0;
+    for (size_t i = 0; i < ready.size(); ++i) {
+      StepRecord& r = ready[i];
+      if (r.on_device.defined()) {
+        r.loss = v[k], r.grad_norm = v[k + 1], r.skipped = v[k + 2] != 0.0;
+        k += 3;
+      }
+      result_.losses.push_back(r.loss);
+      write_metrics_line(r, i + 1 == ready.size() ? extra : nlohmann::json::object());
+      print_progress(r);
+      guard_nonfinite(r);
+    }
+  }
+
+  // metrics.jsonl: the step's line, with `extra` (rank 0 alone writes).
+  void write_metrics_line(const StepRecord& r, const nlohmann::json& extra) {
+    nlohmann::json line = {{"step", r.step + 1}, {"loss", r.loss}, {"lr", r.lr}};
+    if (s_.clip > 0 && std::isfinite(r.grad_norm)) line["grad_norm"] = r.grad_norm;
     if (scaler_.enabled()) line["loss_scale"] = scaler_.scale();
-    if (out.skipped()) line["skipped"] = true;
-    if (root_ && s_.eval_every > 0 && (step_ + 1) % s_.eval_every == 0 && step_ + 1 < s_.total_steps)
-      for (const auto& [k, v] : evaluate()) line["eval_" + k] = v;
+    if (r.skipped) line["skipped"] = true;
+    for (const auto& [k, v] : extra.items()) line[k] = v;
     if (root_) {
       metrics_ << line.dump() << "\n";
       metrics_.flush();
@@ -392,37 +466,38 @@ class TrainingRun {
   }
 
   // The progress line, every log.every steps and at the last one.
-  void print_progress(const StepOutcome& out, int64_t end) const {
-    if (quiet_ || ((step_ + 1) % s_.log_every != 0 && step_ + 1 != end)) return;
+  void print_progress(const StepRecord& r) const {
+    if (quiet_ || ((r.step + 1) % s_.log_every != 0 && r.step + 1 != end_)) return;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-    const double done = double(step_ + 1 - result_.start_step);
-    const double eta = secs / done * double(end - step_ - 1);
+    const double done = double(r.step + 1 - result_.start_step);
+    const double eta = secs / done * double(end_ - r.step - 1);
     const int64_t per_batch = trainer_->examples_per_batch();
     char rate[64] = "";
     if (per_batch > 0) std::snprintf(rate, sizeof(rate), "  %.0f ex/s", done * double(per_batch * s_.accum) / secs);
-    std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(step_ + 1),
-                (long long)s_.total_steps, out.loss, out.lr, rate, secs, eta);
+    std::printf("step %lld/%lld  loss %.6f  lr %.3g%s  (%.1fs, ETA %.0fs)\n", (long long)(r.step + 1),
+                (long long)s_.total_steps, r.loss, r.lr, rate, secs, eta);
     std::fflush(stdout);
   }
 
   // ---- the non-finite guard ----
-  // A warning for each skipped non-finite step; optim.max_nonfinite_steps of them in a row stop the run.
-  void guard_nonfinite(const StepOutcome& out) {
-    if (!out.nonfinite) {
+  // A warning for each skipped non-finite step; optim.max_nonfinite_steps of them in a row stop the
+  // run. f16 loss-scale overflows (skipped with a finite loss) are the scaler's business and do not count.
+  void guard_nonfinite(const StepRecord& r) {
+    if (!r.skipped || (scaler_.enabled() && std::isfinite(r.loss))) {
       nonfinite_in_a_row_ = 0;
       return;
     }
     ++nonfinite_in_a_row_;
     if (root_)
       std::fprintf(stderr, "train: warning: step %lld: non-finite %s (loss %g); step skipped, weights unchanged (%lld in a row, limit optim.max_nonfinite_steps = %lld)\n",
-                   (long long)(step_ + 1), std::isfinite(out.loss_sum) ? "gradient norm" : "loss", out.loss,
+                   (long long)(r.step + 1), std::isfinite(r.loss) ? "gradient norm" : "loss", r.loss,
                    (long long)nonfinite_in_a_row_, (long long)s_.max_nonfinite);
     if (nonfinite_in_a_row_ < s_.max_nonfinite) return;
     const std::string where = last_checkpoint_ >= 0
         ? "the last good checkpoint is " + (run_dir_ / "checkpoint").string() + " (step " + std::to_string(last_checkpoint_) +
               "); resume it with: minivl train --resume " + o_.run_dir + " --set optim.lr=<lower>"
         : std::string("no checkpoint was written yet (set checkpoint.every to keep some)");
-    MINIVL_FAIL("train: stopped at step ", step_ + 1, ": ", nonfinite_in_a_row_,
+    MINIVL_FAIL("train: stopped at step ", r.step + 1, ": ", nonfinite_in_a_row_,
                 " consecutive steps had a non-finite loss or gradient norm (the weights were not updated by them); ",
                 where, ". Try a lower optim.lr, optim.grad_clip > 0, or precision = \"f32\"");
   }
@@ -488,9 +563,12 @@ class TrainingRun {
   GradScaler scaler_;
   std::unique_ptr<GradReducer> reducer_;
   std::vector<Tensor> params_;
+  AdamW* adamw_ = nullptr;     // the optimiser, when it is AdamW
+  bool device_guard_ = false;  // AdamW::step_guarded decides each step: one device, no process group, no f16 scaling
+  std::vector<StepRecord> pending_;  // stepped, not reported yet
   std::ofstream metrics_;
   TrainResult result_;
-  int64_t step_ = 0;
+  int64_t step_ = 0, end_ = 0;  // end_: the step this call stops at
   int64_t last_checkpoint_ = -1;  // the step of the newest checkpoint on disk
   int64_t nonfinite_in_a_row_ = 0;
   std::chrono::steady_clock::time_point t0_;

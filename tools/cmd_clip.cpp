@@ -3,7 +3,7 @@
 //   minivl embed     --model DIR [--vocab PATH] [--image P]... [--text T]...   -> one JSON object
 //   minivl zeroshot  --model DIR --image P... --labels "cat,dog" [--templates FILE]
 //   minivl eval      --model DIR --task zeroshot|retrieval|vqa|caption --data DIR|fashion-mnist
-//   minivl bench-step --config CONFIG [--steps N]                               -> JSON timings
+//   minivl bench-step --config CONFIG [--steps N]      -> JSON: step time, MFU, memory, per-step counters
 // and registers the "clip" trainer for `minivl train`.
 #include <CLI/CLI.hpp>
 
@@ -20,7 +20,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/allocator.h"
 #include "core/autograd.h"
+#include "core/counters.h"
 #include "core/error.h"
 #include "core/generator.h"
 #include "core/ops.h"
@@ -294,7 +296,9 @@ void run_eval(const EvalOptions& o) {
 struct BenchOptions {
   std::string config;
   std::vector<std::string> overrides;
-  int64_t steps = 20, warmup = 3;
+  int64_t steps = 20, warmup = 3, phase_steps = 5;
+  double peak_tflops = 0.0;
+  bool flops_only = false;
 };
 
 double median(std::vector<double> v) {
@@ -302,13 +306,48 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
 }
 
+// FLOPs of one CLIP training step (forward + backward), the count bench/torch_clip_step.py uses
+// too (its docstring derives it; tests/test_step_counters.cpp checks the two agree): every matrix
+// multiply once forward and twice backward, attention's two products at the full T x T extent.
+double clip_step_flops(const models::ClipConfig& c, int64_t batch) {
+  const double B = double(batch);
+  const double P = double(c.vision.patch_size), n_patches = std::pow(double(c.vision.image_size / c.vision.patch_size), 2);
+  double flops = 0;
+  for (const auto& [t, tokens] : {std::pair{c.vision, n_patches + 1}, std::pair{c.text, double(c.text.max_position_embeddings)}}) {
+    const double L = double(t.num_hidden_layers), D = double(t.hidden_size), M = double(t.intermediate_size);
+    flops += 6 * B * tokens * L * (4 * D * D + 2 * D * M);  // q, k, v, out projections and the MLP
+    flops += 12 * B * L * tokens * tokens * D;              // q k^T and probs @ v
+  }
+  const double E = double(c.projection_dim);
+  flops += 6 * B * n_patches * 3 * P * P * double(c.vision.hidden_size);          // patch embedding
+  flops += 6 * B * double(c.vision.hidden_size + c.text.hidden_size) * E;          // projections
+  flops += 6 * B * B * E;                                                          // logits in the loss
+  return flops;
+}
+
+// Dense bf16 tensor-core peaks by a substring of the device name (as bench/torch_clip_step.py).
+double peak_bf16_tflops(const std::string& name) {
+  for (const auto& [key, peak] : {std::pair<const char*, double>{"H200", 989.4}, {"H100 NVL", 835.5},
+                                  {"H100 PCIe", 756.5}, {"H100", 989.4}, {"A100", 312.0}})
+    if (name.find(key) != std::string::npos) return peak;
+  return 0.0;
+}
+
 void run_bench_step(const BenchOptions& o) {
+  MINIVL_CHECK(o.steps >= 1 && o.warmup >= 1 && o.phase_steps >= 0,
+               "bench-step: need --steps >= 1, --warmup >= 1 (the counted step follows it) and --phase-steps >= 0");
   const nn::ConfigSchema schema = models::clip_training_schema();
   const nn::Config c = nn::Config::load(o.config, schema, o.overrides);
   const Device device = parse_device(c.get_string("device"));
   const std::string precision = c.get_string("precision");
   default_generator().manual_seed(uint64_t(c.get_int("seed")));
   models::ClipConfig mc = models::clip_config_from_toml(c);
+  if (o.flops_only) {  // the count alone: no model, no device
+    const nlohmann::json j = {{"config", o.config}, {"batch_size", c.get_int("data.batch_size")},
+                              {"flops_per_step", clip_step_flops(mc, c.get_int("data.batch_size"))}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
   ClipModel model(mc);
   model.to(device);
   model.train();
@@ -317,7 +356,7 @@ void run_bench_step(const BenchOptions& o) {
                 nn::AdamWOptions{c.get_float("optim.lr"), c.get_float("optim.beta1"), c.get_float("optim.beta2"),
                                  c.get_float("optim.eps")});
   const int64_t B = c.get_int("data.batch_size"), R = mc.vision.image_size, T = mc.text.max_position_embeddings;
-  // Random pixels, and captions of random ids with end-of-text at varying positions (the whole context).
+  // Random pixels, and captions of random ids filling the whole context, end-of-text last.
   Tensor pixels = randn({B, 3, R, R}).to(device);
   std::vector<int64_t> ids(size_t(B * T), 0);
   for (int64_t b = 0; b < B; ++b) {
@@ -328,37 +367,66 @@ void run_bench_step(const BenchOptions& o) {
   Tensor input_ids = from_vector_i64(ids, {B, T}).to(device);
   const bool amp = precision != "f32";
   const DType amp_dtype = precision == "f16" ? DType::f16 : DType::bf16;
-  auto sync = [&]() { (void)model.logit_scale.item(); };  // a device round trip
+  // The host waits for the device (a one-element read after everything queued): between steps
+  // only, never inside the step that is counted or timed.
+  auto wait_for_device = [&]() { (void)model.logit_scale.item(); };
   using clock = std::chrono::steady_clock;
   auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  std::vector<double> total, fwd, bwd, optim;
-  for (int64_t s = 0; s < o.warmup + o.steps; ++s) {
-    sync();
-    const auto t0 = clock::now();
-    Tensor loss;
-    {
-      nn::AutocastGuard g(amp_dtype, amp);
-      loss = model.loss(pixels, input_ids);
-    }
-    (void)loss.item();
-    const auto t1 = clock::now();
-    loss.backward();
-    sync();
-    const auto t2 = clock::now();
+  auto forward = [&]() {
+    nn::AutocastGuard g(amp_dtype, amp);
+    return model.loss(pixels, input_ids);
+  };
+  auto finish_step = [&]() {  // after the backward: the update and what a training step does after it
     opt.step();
     opt.zero_grad();
     model.clamp_logit_scale();
-    const auto t3 = clock::now();
-    if (s >= o.warmup) {
-      total.push_back(ms(t0, t3));
-      fwd.push_back(ms(t0, t1));
-      bwd.push_back(ms(t1, t2));
-      optim.push_back(ms(t2, t3));
-    }
+  };
+  for (int64_t s = 0; s < o.warmup; ++s) {
+    forward().backward();
+    finish_step();
   }
-  const double med = median(total);
+  wait_for_device();
+  // One steady-state step, counted (core/counters.h).
+  const EngineCounters before = engine_counters();
+  forward().backward();
+  finish_step();
+  const EngineCounters per_step = engine_counters() - before;
+  wait_for_device();
+  // Timed steps: the host runs ahead of the device inside a step, as in training.
+  allocator_for(device)->reset_peak();
+  std::vector<double> total;
+  for (int64_t s = 0; s < o.steps; ++s) {
+    const auto t0 = clock::now();
+    forward().backward();
+    finish_step();
+    wait_for_device();
+    total.push_back(ms(t0, clock::now()));
+  }
+  const int64_t peak_bytes = allocator_for(device)->stats().peak_allocated;
+  // Phases, from separate steps that wait for the device after each phase (so they add up to more).
+  std::vector<double> fwd, bwd, optim;
+  for (int64_t s = 0; s < o.phase_steps; ++s) {
+    const auto t0 = clock::now();
+    Tensor loss = forward();
+    wait_for_device();
+    const auto t1 = clock::now();
+    loss.backward();
+    wait_for_device();
+    const auto t2 = clock::now();
+    finish_step();
+    wait_for_device();
+    const auto t3 = clock::now();
+    fwd.push_back(ms(t0, t1));
+    bwd.push_back(ms(t1, t2));
+    optim.push_back(ms(t2, t3));
+  }
+  const double med = median(total), flops = clip_step_flops(mc, B);
+  const std::string device_name = device.is_cuda() ? cuda_device_name() : "cpu";
+  const double peak = o.peak_tflops > 0 ? o.peak_tflops : device.is_cuda() ? peak_bf16_tflops(device_name) : 0.0;
+  const double tflops = med > 0 ? flops / (med * 1e-3) / 1e12 : 0.0;
   nlohmann::json j = {{"config", o.config},
                       {"device", c.get_string("device")},
+                      {"device_name", device_name},
                       {"precision", precision},
                       {"batch_size", B},
                       {"parameters", model.num_parameters()},
@@ -366,6 +434,15 @@ void run_bench_step(const BenchOptions& o) {
                       {"step_ms_median", med},
                       {"step_ms_min", *std::min_element(total.begin(), total.end())},
                       {"images_per_s", med > 0 ? 1000.0 * double(B) / med : 0.0},
+                      {"flops_per_step", flops},
+                      {"tflops_per_s", tflops},
+                      {"peak_tflops", peak > 0 ? nlohmann::json(peak) : nlohmann::json()},
+                      {"mfu", peak > 0 ? nlohmann::json(tflops / peak) : nlohmann::json()},
+                      {"peak_memory_bytes", peak_bytes},
+                      {"launches_per_step", per_step.launches},
+                      {"syncs_per_step", per_step.syncs},
+                      {"device_allocs_per_step", per_step.device_allocs},
+                      {"host_device_bytes_per_step", per_step.host_device_bytes},
                       {"forward_ms_median", median(fwd)},
                       {"backward_ms_median", median(bwd)},
                       {"optimizer_ms_median", median(optim)}};
@@ -413,7 +490,13 @@ void register_clip_commands(CLI::App& app) {
   bs->add_option("--config", b->config, "Training config (TOML), e.g. configs/clip_tiny.toml")->required();
   bs->add_option("--set", b->overrides, "Override a config key: section.key=value (repeatable)");
   add_numeric_option(bs, "--steps", b->steps, Bounds<int64_t>{1, 1'000'000}, "Timed steps (default 20)");
-  add_numeric_option(bs, "--warmup", b->warmup, Bounds<int64_t>{0, 1'000'000}, "Untimed steps first (default 3)");
+  add_numeric_option(bs, "--warmup", b->warmup, Bounds<int64_t>{1, 1'000'000},
+                     "Untimed steps first (default 3); the counted step follows them");
+  add_numeric_option(bs, "--phase-steps", b->phase_steps, Bounds<int64_t>{0, 1'000'000},
+                     "Extra steps timed per phase (forward, backward, optimizer; default 5, 0 = none)");
+  bs->add_flag("--flops-only", b->flops_only, "Print the FLOP count of one step (bench/torch_clip_step.py's) and exit");
+  add_numeric_option(bs, "--peak-tflops", b->peak_tflops, Bounds<double>{0.001, 10'000},
+                     "The device's dense bf16 peak for the MFU (default: by GPU name; none on the CPU)");
   bs->callback([b] { run_bench_step(*b); });
 }
 

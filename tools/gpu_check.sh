@@ -13,8 +13,9 @@
 #                                (fused AdamW, autocast, the toy trainer: -ts=nn_cuda), the
 #                                compute-sanitizer memcheck (parity kernels, then nn_cuda) and
 #                                racecheck on the shared-memory kernels, then the CUDA benchmarks
-#                                (cuDNN, loaded at run time, beside attention and layernorm) and
-#                                the PyTorch peer figures.
+#                                (cuDNN, loaded at run time, beside attention and layernorm), the
+#                                PyTorch peer figures and a whole CLIP training step (ViT-B/32,
+#                                ViT-B/16) beside PyTorch eager and compiled.
 #                                Full logs and JSON under $OUT: summary.txt, tests.log and logs.tar.gz
 #                                (the device tool returns at most 8 files); a short table last.
 #
@@ -242,6 +243,23 @@ run() {
     python3 "$ROOT_DIR/tools/machine_facts.py" --out "$out/machine.json" --results "$out" --build "$build" || true
   fi
 
+  # ---- the whole CLIP training step beside PyTorch (issue 24; ~90 s): minivl bench-step on ViT-B/32
+  # and ViT-B/16, then bench/torch_clip_step.py eager and torch.compile (every config eager first;
+  # its JSON is rewritten after each row, so a time-out keeps what was measured; it skips, saying
+  # why, without PyTorch, transformers or CUDA). The table is bench/clip_step_table.py's, below.
+  if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$(budget 90)" -gt 1 ]; then
+    echo "== CLIP training step: minivl bench-step, PyTorch eager and compiled"
+    local step_cfg
+    for step_cfg in clip_vitb32 clip_vitb16; do
+      timeout "$(budget 20)" "$build/bin/minivl" bench-step --config "$ROOT_DIR/configs/$step_cfg.toml" --steps 20 \
+        --warmup 3 --phase-steps 0 > "$out/step_minivl_$step_cfg.json" 2> "$out/step_minivl_$step_cfg.err" \
+        || echo "bench-step $step_cfg: rc $? ($(tail -n 1 "$out/step_minivl_$step_cfg.err"))"
+    done
+    PYTHONUNBUFFERED=1 timeout "$(budget 60)" python3 "$ROOT_DIR/bench/torch_clip_step.py" --mode both \
+      --config "$ROOT_DIR/configs/clip_vitb32.toml" --config "$ROOT_DIR/configs/clip_vitb16.toml" \
+      --out "$out/step_torch.json" > "$out/step_torch.txt" 2>&1 || echo "torch_clip_step: rc $? (partial rows kept)"
+  fi
+
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
     "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" "$nn_rc" "$nn_memcheck_rc" << 'PY' | tee "$out/summary.txt"
 import json, os, re, sys
@@ -319,6 +337,8 @@ if ours:
 PY
   # Attention and layernorm: minivl's versions beside cuDNN and PyTorch, from the JSON above.
   python3 "$ROOT_DIR/bench/peer_tables.py" "$out" 2>&1 | tee -a "$out/summary.txt"
+  # The CLIP training step: minivl / eager and minivl / compiled (issue 24).
+  python3 "$ROOT_DIR/bench/clip_step_table.py" "$out" 2>&1 | tee -a "$out/summary.txt"
   # The device tool returns at most 8 files: keep the summary and the parity log loose, the rest in one archive.
   (cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=summary.txt --exclude=tests.log ./* \
     && find . -maxdepth 1 -type f ! -name logs.tar.gz ! -name summary.txt ! -name tests.log -delete) || true

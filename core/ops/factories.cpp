@@ -1,6 +1,7 @@
 // Factories, copies and conversions: the ops that make or move tensors.
 #include <cmath>
 
+#include "core/counters.h"
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -103,6 +104,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
     MINIVL_CHECK(fn != nullptr, "copy_: cannot copy from ", s.device().str(), " to ", device().str(), ": ",
                  cuda_unavailable_reason());
     fn(staged.data_ptr(), staged.device(), moved.data_ptr(), moved.device(), moved.nbytes());
+    if (moved.device().is_cpu()) count_sync(int64_t(moved.nbytes()));  // the host waits for the values
+    else count_host_device_bytes(int64_t(moved.nbytes()));
     s = moved;
   }
   kernel_for(kernels().copy, device(), "copy_")(s.view(), view());

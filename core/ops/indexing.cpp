@@ -50,9 +50,13 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
                ids.device().str());
   const int64_t vocab = weight.size(0), dim = weight.size(1);
   Tensor flat = ids.to(DType::i64).contiguous().reshape({ids.numel()});
-  for (double v : flat.to_vector()) {
-    MINIVL_CHECK(v >= 0 && v < double(vocab), "embedding: id ", int64_t(v), " out of range for a vocabulary of ",
-                 vocab);
+  // The ids are checked where they live, without the host waiting for a device: CPU ids here;
+  // the CUDA kernel flags the first bad id on the device (its row reads as zeros) and the error
+  // is raised at the next copy to the host (kernels/cuda/index.cu).
+  if (flat.device().is_cpu()) {
+    const int64_t* id = flat.data<int64_t>();
+    for (int64_t i = 0; i < flat.numel(); ++i)
+      MINIVL_CHECK(id[i] >= 0 && id[i] < vocab, "embedding: id ", id[i], " out of range for a vocabulary of ", vocab);
   }
   Shape out_shape = ids.shape();
   out_shape.push_back(dim);

@@ -23,8 +23,12 @@ struct MatmulBackward final : Node {
     Tensor ga, gb;
     if (next_edges[0].fn) ga = sum_to_shape(matmul(g, bv.transpose(-2, -1)), av.shape());
     if (next_edges[1].fn) {
-      if (bv.dim() == 2 && av.dim() > 2) {  // shared weight: sum over the batch inside the GEMM's K
-        gb = matmul(av.reshape({-1, av.size(-1)}).transpose(0, 1), g.reshape({-1, g.size(-1)}));
+      if (bv.dim() == 2 && av.dim() >= 2) {  // shared weight: sum over the batch inside the GEMM's K
+        const Tensor a2 = av.reshape({-1, av.size(-1)}), g2 = g.reshape({-1, g.size(-1)});
+        // A transposed contiguous weight (Linear's W^T): the gradient is made in W's own layout,
+        // (g^T a)^T, so W's .grad arrives contiguous and is kept without a copy.
+        const bool transposed = bv.stride(0) == 1 && bv.stride(1) == bv.size(0);
+        gb = transposed ? matmul(g2.transpose(0, 1), a2).transpose(0, 1) : matmul(a2.transpose(0, 1), g2);
       } else {
         gb = sum_to_shape(matmul(av.transpose(-2, -1), g), bv.shape());
       }

@@ -69,6 +69,7 @@ class CudaAllocator final : public Allocator {
     s.reserved = c.reserved;
     s.peak_allocated = c.peak_allocated;
     s.num_allocs = c.num_allocs;
+    s.num_device_allocs = c.num_cuda_mallocs;
     return s;
   }
   void reset_peak() override { caching_allocator().reset_peak(); }
@@ -81,6 +82,10 @@ void device_copy(const void* src, Device src_device, void* dst, Device dst_devic
                                         : CopyKind::device_to_device;
   MINIVL_CHECK(!(src_device.is_cpu() && dst_device.is_cpu()), "device_copy: both sides on the host");
   memcpy_bytes(src, dst, nbytes, kind);
+  int64_t bad_id = 0, vocab = 0;  // the embedding forward's deferred id check (index.cu)
+  if (kind == CopyKind::device_to_host && take_embedding_error(bad_id, vocab))
+    MINIVL_FAIL("embedding: id ", bad_id, " out of range for a vocabulary of ", vocab,
+                " (found on the GPU by an earlier embedding call; reported at this copy to the host)");
 }
 
 void gemm_cuda(const GemmProblem& p) {

@@ -9,6 +9,7 @@ namespace cuda {
 
 int device_count();                  // 0 when no GPU is visible (never throws)
 std::string unavailable_reason();    // why device_count() is 0, empty otherwise
+std::string device_name();           // the driven GPU's name (device_props().name)
 void register_kernels(KernelTable& table);
 // One GPU per process: the backend (its stream, allocations, cuda:0) runs on physical GPU `physical`.
 // Call before the first CUDA tensor; throws cuda::CudaError (a std::runtime_error) otherwise.

@@ -40,6 +40,9 @@ void cross_entropy_backward(const StridedView& logits, const StridedView& target
 // index.cu
 void embedding(const StridedView& weight, const StridedView& ids, const StridedView& out);
 void embedding_backward(const StridedView& gout, const StridedView& ids, const StridedView& gweight);
+// The first out-of-range id an embedding forward met since the last call (and clears it); reads
+// device memory, so call it where the host already waits for the stream (a copy to the host).
+bool take_embedding_error(int64_t& id, int64_t& vocab);
 
 // Host <-> device and device <-> device copies of contiguous bytes on the backend's stream;
 // synchronises when the host is involved (the host buffer is free to reuse on return).

@@ -81,4 +81,6 @@ cudaStream_t stream() {
 
 void* stream_handle() { return stream(); }
 
+std::string device_name() { return device_props().name; }
+
 }  // namespace minivl::cuda
