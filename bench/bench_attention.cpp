@@ -6,7 +6,7 @@
 //       (best of 5 each, alternating). On a shared machine run with OMP_NUM_THREADS=1.
 //       CPU rows keep the CLIP shapes' H, T, D but a smaller B (B / 16, at least 1; B = 2 at
 //       T = 512): the full batches take minutes on a 2-core CPU. Larger T is GPU-only.
-//   BM_AttentionCuda/B/H/T/D/causal/version/pass   bf16, versions 1, 2, 3,
+//   BM_AttentionCuda/B/H/T/D/causal/version/pass   bf16, every registered version (newest first),
 //       each version checked first against the CPU on the (b = 0, h < 2) slice, output
 //       poisoned with NaN first; CUDA events with the L2 flushed before each run.
 // FLOPs (FlashAttention's convention): forward 4 B H Tq Tk D, halved for causal; backward 2.5x
@@ -27,6 +27,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
 
@@ -245,10 +246,16 @@ void BM_AttentionCuda(benchmark::State& state) {
   cudaEventDestroy(stop);
 }
 
-// The registered version (3) first: v1 and v2 take 10 to 300 ms a call on the long rows, so a
-// run cut short by a time limit still has every v3 row.
+// Every registered version (core/kernel_versions.h), newest first: v1 and v2 take 10 to 300 ms a
+// call on the long rows, so a run cut short by a time limit still has every row of the newer ones.
+std::vector<int> versions_newest_first() {
+  std::vector<int> v = kernel_versions().family("attention").numbers();
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+
 void cuda_args(benchmark::internal::Benchmark* b) {
-  for (int64_t version : {3, 2, 1})
+  for (int64_t version : versions_newest_first())
     for (const AttnShape& s : all_shapes())
       for (int64_t pass : {0, 1}) b->Args({s.B, s.H, s.T, s.D, s.causal ? 1 : 0, version, pass});
 }

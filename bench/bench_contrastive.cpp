@@ -4,8 +4,8 @@
 // softmax gradients: skipped above N = 16384 on the CPU).
 //
 //   BM_ClipFused/N/d, BM_ClipNaive/N/d   CPU, f32, forward + backward
-//   BM_ClipFusedCuda/N/d/version         bf16 on CUDA (skips without a GPU): version 1 (SIMT),
-//                                        2 (tensor cores, kernels/cuda/contrastive_mma.cu)
+//   BM_ClipFusedCuda/N/d/version         bf16 on CUDA (skips without a GPU): every registered
+//                                        version (core/kernel_versions.h): 1 SIMT, 2 tensor cores, ...
 //   BM_ClipNaiveCuda/N/d                 bf16 on CUDA, the materialised path
 // Counters: TFLOPS counts 4 GEMM-equivalents of 2 N^2 d each (forward 1, backward 3);
 // peak_MiB is the allocator's peak during one forward + backward (inputs included).
@@ -15,13 +15,12 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <vector>
 
 #include "core/allocator.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 
-#if MINIVL_CUDA
-#include "kernels/cuda/fused.h"
-#endif
 
 using namespace minivl;
 
@@ -83,12 +82,13 @@ void clip_bench(benchmark::State& state, Device device, DType dtype) {
 
 void BM_ClipFused(benchmark::State& state) { clip_bench<true>(state, Device::cpu(), DType::f32); }
 void BM_ClipNaive(benchmark::State& state) { clip_bench<false>(state, Device::cpu(), DType::f32); }
-// The contrastive version is a process-wide switch: set for this row, back to automatic after.
+// The contrastive version is a process-wide override: set for this row, back to the default after.
 void BM_ClipFusedCuda(benchmark::State& state) {
 #if MINIVL_CUDA
-  cuda::set_contrastive_version(int(state.range(2)));
+  KernelVersionFamily& versions = kernel_versions().family("contrastive");
+  versions.set_override(int(state.range(2)));
   clip_bench<true>(state, Device::cuda(0), DType::bf16);
-  cuda::set_contrastive_version(0);
+  versions.set_override(0);
 #else
   state.SkipWithError("built without CUDA");
 #endif
@@ -96,12 +96,14 @@ void BM_ClipFusedCuda(benchmark::State& state) {
 void BM_ClipNaiveCuda(benchmark::State& state) { clip_bench<false>(state, Device::cuda(0), DType::bf16); }
 
 void sizes(benchmark::internal::Benchmark* b) { b->ArgsProduct({{4096, 16384, 65536}, {512, 768}}); }
-// Version 1 (SIMT) takes seconds at N = 65536: it runs up to 16384.
+// Every registered version (one row set without CUDA, where the rows skip); version 1 (SIMT)
+// takes seconds at N = 65536: it runs up to 16384.
 void sizes_versions(benchmark::internal::Benchmark* b) {
-  for (int64_t version : {1, 2})
+  const KernelVersionFamily* versions = kernel_versions().find_family("contrastive");
+  for (int64_t version : versions ? versions->numbers() : std::vector<int>{1})
     for (int64_t n : {4096, 16384, 65536})
       for (int64_t d : {512, 768})
-        if (version == 2 || n <= 16384) b->Args({n, d, version});
+        if (version > 1 || n <= 16384) b->Args({n, d, version});
 }
 
 BENCHMARK(BM_ClipFused)->Apply(sizes)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

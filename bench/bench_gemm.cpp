@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 
 #if MINIVL_HAVE_OPENBLAS
 #include <cblas.h>

@@ -5,7 +5,7 @@
 //   BM_LayerNormFused/R/C        fused forward, f32, CPU
 //   BM_LayerNormComposed/R/C     the composed forward (the naive peer)
 //   BM_LayerNormFusedBackward/R/C, BM_LayerNormComposedBackward/R/C   forward + backward
-//   BM_LayerNormCuda/R/C/version bf16 forward of kernel version 1, 2, 3 (skips without a GPU)
+//   BM_LayerNormCuda/R/C/version bf16 forward of every registered version (skips without a GPU)
 // Bytes: forward = read x + write y + weights (2 C); backward = read dy, x + write dx (+ the
 // forward's bytes for the fused-backward rows, which time forward + backward). Counter GBps
 // is a rate; `pct_copy` is GBps / measured copy bandwidth of the same bytes.
@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 
 #if MINIVL_CUDA
@@ -156,9 +157,10 @@ void BM_LayerNormCuda(benchmark::State& state) {
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
 }
+// Every registered layernorm version (core/kernel_versions.h) at every shape.
 void cuda_shapes(benchmark::internal::Benchmark* b) {
   for (auto [r, c] : {std::pair<int64_t, int64_t>{8192, 768}, {16384, 1024}, {65536, 512}, {4096, 4096}})
-    for (int64_t version : {1, 2, 3}) b->Args({r, c, version});
+    for (int64_t version : kernel_versions().family("layernorm").numbers()) b->Args({r, c, version});
 }
 BENCHMARK(BM_LayerNormCuda)
     ->Apply(cuda_shapes)

@@ -5,11 +5,11 @@
 #include "core/dispatch.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/adamw_kernel.h"
 #include "kernels/cpu/attention_cpu.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/fused_cpu.h"
-#include "kernels/adamw_kernel.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 
 namespace minivl {
 namespace {
@@ -41,6 +41,7 @@ void gemm_half_via_f32(const GemmProblem& p) {
 }
 
 void gemm_cpu(const GemmProblem& p) {
+  MINIVL_CHECK(p.epilogue == GemmEpilogue::none, "matmul: the CPU GEMM has no epilogue (bias, GELU): add them as ops");
   switch (p.dtype) {
     case DType::f32:
       cpu::gemm_f32(p.batch, p.M, p.N, p.K, float(p.alpha), static_cast<const float*>(p.a), p.a_row_stride,
@@ -59,32 +60,14 @@ void gemm_cpu(const GemmProblem& p) {
   }
 }
 
-void random_cpu(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset) {
-  cpu::random_fill(dst, kind == RandomKind::uniform ? 0 : 1, seed, offset);
-}
-
 }  // namespace
 
 void register_cpu_kernels(KernelTable& t) {
   const int d = int(DeviceType::CPU);
-  t.copy[d] = cpu::copy;
-  t.fill[d] = cpu::fill;
-  t.random[d] = random_cpu;
-  t.unary[d] = cpu::unary;
-  t.unary_backward[d] = cpu::unary_backward;
-  t.binary[d] = cpu::binary;
-  t.where[d] = cpu::where;
-  t.reduce[d] = cpu::reduce;
-  t.argmax[d] = cpu::argmax;
-  t.topk[d] = cpu::topk;
+#define MINIVL_REGISTER_CPU(name, params) t.name[d] = cpu::name;
+  MINIVL_SHARED_KERNELS(MINIVL_REGISTER_CPU)
+#undef MINIVL_REGISTER_CPU
   t.gemm[d] = gemm_cpu;
-  t.softmax[d] = cpu::softmax;
-  t.softmax_backward[d] = cpu::softmax_backward;
-  t.cross_entropy[d] = cpu::cross_entropy;
-  t.cross_entropy_backward[d] = cpu::cross_entropy_backward;
-  t.embedding[d] = cpu::embedding;
-  t.embedding_backward[d] = cpu::embedding_backward;
-  t.dropout[d] = cpu::dropout;
   t.layernorm[d] = cpu::layernorm_forward;
   t.layernorm_backward[d] = cpu::layernorm_backward;
   t.clip_loss[d] = cpu::clip_loss_forward;

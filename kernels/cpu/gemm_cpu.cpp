@@ -26,14 +26,14 @@
 //
 // Files: this one holds the microkernel, the loop nest that calls it (kept together
 // so the microkernel inlines into it) and the threading; the packing routines are in
-// gemm_pack.cpp, and gemm_internal.h declares what the two share (tile shapes, pack_*).
+// gemm_pack_cpu.cpp, and gemm_internal.h declares what the two share (tile shapes, pack_*).
 //
 // Threads (OpenMP): a batch of many or small GEMMs runs one GEMM per thread with
 // private pack buffers. Otherwise one team shares the packed B: threads claim B-panel
 // packing jobs and then work units from atomic counters (packing their own A), and
 // wait only for work to be finished, never at a barrier for a thread to arrive, so a
 // thread that the OS delays on a busy machine does not stall the others (see TeamSync).
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 #include "kernels/cpu/gemm_internal.h"
 
 #include <omp.h>
@@ -221,7 +221,7 @@ struct Microkernel {
   }
 };
 
-// Tile shapes come from gemm_internal.h, which the packing code (gemm_pack.cpp) shares.
+// Tile shapes come from gemm_internal.h, which the packing code (gemm_pack_cpu.cpp) shares.
 using KernelF32 = Microkernel<SimdF32, detail::KernelShape<float>::MR, detail::KernelShape<float>::NR>;
 using KernelF64 = Microkernel<SimdF64, detail::KernelShape<double>::MR, detail::KernelShape<double>::NR>;
 #if defined(__AVX512F__)
@@ -232,7 +232,7 @@ constexpr const char* kKernelF32Name = "avx2+fma 6x16";
 constexpr const char* kKernelF32Name = "scalar 4x4";
 #endif
 
-using detail::pack_a_panel;  // gemm_pack.cpp
+using detail::pack_a_panel;  // gemm_pack_cpu.cpp
 using detail::pack_b_panel;
 
 // Cache blocking, in elements (see the header comment for the byte budgets).

@@ -1,5 +1,5 @@
 #pragma once
-// Internal to the CPU GEMM (gemm.cpp: loop nest, microkernel, threads; gemm_pack.cpp:
+// Internal to the CPU GEMM (gemm_cpu.cpp: loop nest, microkernel, threads; gemm_pack_cpu.cpp:
 // packing). Not part of the public API (that is gemm.h); do not include elsewhere.
 //
 // Packed layouts (both zero-padded past the valid rows / columns of an edge panel):

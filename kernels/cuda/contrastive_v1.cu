@@ -15,8 +15,9 @@
 //       online (max, sum) per row; the backward forms G in shared memory and accumulates
 //       dA (kRows x d, shared memory) += s G B_tile.
 // FLOPs: forward 2 passes x 2 N^2 d, backward 2 passes x 4 N^2 d (recompute + G B): 6
-// GEMM-equivalents where the CPU's diagonal sweep needs 4; the tensor-core version (mma.sync
-// for bf16/f16, with the diagonal schedule) is the planned v2, see docs/kernels/contrastive.md.
+// GEMM-equivalents where the CPU's diagonal sweep needs 4; v2 (contrastive_v2.cu) runs the
+// logit tiles on tensor cores for bf16/f16, see docs/kernels/contrastive.md. The version switch
+// that calls these is contrastive.cu.
 #include <algorithm>
 #include <string>
 
@@ -90,17 +91,6 @@ template <typename C>
 __device__ __forceinline__ C group8_sum(C v) {
   for (int o = 1; o < 8; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
-}
-
-// e^x: the SFU's ex2-based __expf for f32 (a few ulp for the x <= 0 seen here; the
-// accurate expf's longer sequence made ptxas spill on sm_80), exp for f64.
-template <typename C>
-__device__ __forceinline__ C exp_c(C x) {
-  if constexpr (sizeof(C) == 4) {
-    return __expf(x);
-  } else {
-    return exp(x);
-  }
 }
 
 // log(1 + e^x) without overflow. log(1 + t), not log1p(t): log1p's out-of-line path spills
@@ -358,39 +348,46 @@ void siglip_backward(const StridedView& image, const StridedView& text, const St
   CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace
 
-void clip_loss_forward_cuda(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                            const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
+void clip_loss_forward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
   dispatch_cuda_floating(image.dtype, "clip_loss", [&](auto tag_) {
     clip_forward<typename decltype(tag_)::type>(image, text, logit_scale, loss, lse_row, lse_col);
   });
 }
 
-void clip_loss_backward_cuda(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                             const StridedView& lse_row, const StridedView& lse_col, const StridedView& grad_loss,
-                             const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
+void clip_loss_backward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                const StridedView& lse_row, const StridedView& lse_col, const StridedView& grad_loss,
+                                const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
   dispatch_cuda_floating(image.dtype, "clip_loss_backward", [&](auto tag_) {
     clip_backward<typename decltype(tag_)::type>(image, text, logit_scale, lse_row, lse_col, grad_loss, dimage,
                                                  dtext, dlogit_scale);
   });
 }
 
-void siglip_loss_forward_cuda(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                              const StridedView& logit_bias, const StridedView& loss) {
+void siglip_loss_forward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                 const StridedView& logit_bias, const StridedView& loss) {
   dispatch_cuda_floating(image.dtype, "siglip_loss", [&](auto tag_) {
     siglip_forward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, loss);
   });
 }
 
-void siglip_loss_backward_cuda(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                               const StridedView& logit_bias, const StridedView& grad_loss,
-                               const StridedView& dimage, const StridedView& dtext,
-                               const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
+void siglip_loss_backward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
+                                  const StridedView& logit_bias, const StridedView& grad_loss,
+                                  const StridedView& dimage, const StridedView& dtext,
+                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
   dispatch_cuda_floating(image.dtype, "siglip_loss_backward", [&](auto tag_) {
     siglip_backward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, grad_loss, dimage, dtext,
                                                    dlogit_scale, dlogit_bias);
   });
+}
+
+}  // namespace
+
+const ContrastiveKernels& contrastive_v1_kernels() {
+  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v1, clip_loss_backward_cuda_v1,
+                                          siglip_loss_forward_cuda_v1, siglip_loss_backward_cuda_v1};
+  return kernels;
 }
 
 }  // namespace minivl::cuda

@@ -1,0 +1,30 @@
+// The CUDA contrastive losses' version switch: which numbered version takes a dtype and feature
+// dim, and the passes that run version N (v1, SIMT: contrastive_v1.cu; v2, tensor cores:
+// contrastive_v2.cu). Which version a call gets is the version registry's choice
+// (core/kernel_versions.h; registered in core/register_cuda.cpp, MINIVL_CONTRASTIVE_VERSION=N
+// picks one). v2 declines, at run time, features that are not contiguous and 16-byte aligned
+// and GPUs below sm_80: v1 runs those.
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fused.h"
+
+namespace minivl::cuda {
+
+bool contrastive_version_supported(int version, DType dtype, int64_t d) {
+  switch (version) {
+    case 1: return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
+    case 2: return contrastive_v2_takes(dtype, d);
+    default: return false;
+  }
+}
+
+const ContrastiveKernels& contrastive_kernels(int version, const StridedView& image, const StridedView& text) {
+  if (!contrastive_version_supported(version, image.dtype, image.sizes[1]))
+    throw CudaError("contrastive losses: CUDA version " + std::to_string(version) + " does not take dtype " +
+                    std::to_string(int(image.dtype)) + " with feature dim " + std::to_string(image.sizes[1]));
+  if (version == 2 && contrastive_v2_supported(image, text)) return contrastive_v2_kernels();
+  return contrastive_v1_kernels();
+}
+
+}  // namespace minivl::cuda
