@@ -146,6 +146,7 @@ run() {
     nvidia-smi || echo "nvidia-smi: not available"
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
     "$build/bin/minivl" ops || true
+    "$build/bin/minivl" ops --versions || true
   } > "$out/device.log" 2>&1
   cat "$out/device.log"
   local device_name
