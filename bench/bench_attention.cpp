@@ -7,9 +7,10 @@
 //       (best of 5 each, alternating). On a shared machine run with OMP_NUM_THREADS=1. CPU rows keep
 //       the shapes' H, Tq, Tk, D with a smaller B (B / 16, at least 1; B = 2 at T >= 512; D = 64
 //       and T <= 577 only): the full batches take minutes on a 2-core CPU.
-//   BM_AttentionCuda/B/H/Tq/Tk/D/causal/version/pass   bf16, every version 1..4 that
-//       cuda::attention_version_supported takes (v4 appears once registered). v1 is skipped above
-//       T = 512 and v2 above T = 1024 (seconds a call; MINIVL_BENCH_ALL_VERSIONS=1 runs them).
+//   BM_AttentionCuda/B/H/Tq/Tk/D/causal/version/pass   bf16, every version of the registry's
+//       attention family (core/kernel_versions.h) that takes bf16 at the shape's D, candidates
+//       included. v1 is skipped above T = 512 and v2 above T = 1024 (seconds a call;
+//       MINIVL_BENCH_ALL_VERSIONS=1 runs them).
 //   BM_AttentionCudnn/B/H/Tq/Tk/D/causal/pass         cuDNN's SDPA graph (bf16, f32 statistics);
 //       the label names the engine cuDNN chose. Without a GPU the operation graphs are still
 //       built and finalised, and the row says so.
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
 
@@ -369,10 +371,18 @@ void cudnn_row(benchmark::State& state, const AttnShape& s, int pass) {
   }
 }
 
-// cuDNN and the tensor-core versions (3 and up) shape by shape, so that a run cut short by a time
-// limit still has the comparisons of the shapes it reached; the slow reference versions after.
+// cuDNN, the default version and the newer ones (candidates) shape by shape, newest first, so that
+// a run cut short by a time limit still has the comparisons of the shapes it reached; the older,
+// slower versions after.
 void register_gpu_rows() {
   const std::vector<AttnShape> shapes = all_shapes();
+  const KernelVersionFamily& versions = kernel_versions().family("attention");
+  std::vector<int> newest_first = versions.numbers();
+  std::reverse(newest_first.begin(), newest_first.end());
+  auto takes = [&](int version, const AttnShape& s) { return versions.takes(version, {DType::bf16, s.D}); };
+  auto recent = [&](int version, const AttnShape& s) {
+    return version >= versions.default_version({DType::bf16, s.D});
+  };
   auto add_cuda = [](const AttnShape& s, int version, int pass) {
     benchmark::RegisterBenchmark(("BM_AttentionCuda/" + shape_args(s) + "/" + std::to_string(version) + "/" +
                                   std::to_string(pass))
@@ -389,13 +399,13 @@ void register_gpu_rows() {
           ->Iterations(1)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
-      for (int version = 4; version >= 3; --version)
-        if (cuda::attention_version_supported(version, DType::bf16, s.D)) add_cuda(s, version, pass);
+      for (int version : newest_first)
+        if (takes(version, s) && recent(version, s)) add_cuda(s, version, pass);
     }
-  for (int version = 2; version >= 1; --version)
+  for (int version : newest_first)
     for (const AttnShape& s : shapes)
       for (int pass : {0, 1})
-        if (cuda::attention_version_supported(version, DType::bf16, s.D)) add_cuda(s, version, pass);
+        if (takes(version, s) && !recent(version, s)) add_cuda(s, version, pass);
 }
 
 void add_gpu_context() {

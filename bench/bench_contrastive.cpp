@@ -7,8 +7,10 @@
 //                                        one step (logits; logits again, G text, G^T image), in
 //                                        row strips of the N x N matrix where it does not fit
 //                                        (kernels/cuda/contrastive_v3_gemm.cu)
-//   BM_ClipFusedCuda/N/d/version         bf16 fused loss: 1 (SIMT), 2 (mma.sync, two passes per
-//                                        direction), 3 (the four-GEMM schedule, candidate)
+//   BM_ClipFusedCuda/N/d/version         bf16 fused loss, every version of the registry's
+//                                        contrastive family (core/kernel_versions.h), candidates
+//                                        included: 1 SIMT, 2 mma.sync, two passes per direction,
+//                                        3 the four-GEMM schedule
 //   BM_ClipNaiveCuda/N/d                 bf16, the materialised path, where it fits (else skipped)
 // Counters: TFLOPS counts 4 GEMM-equivalents of 2 N^2 d each (what the loss needs); peak_MiB is
 // the allocator's peak during one step (inputs included); x_floor is the row's time over the
@@ -21,13 +23,16 @@
 // Run: build/bin/bench_contrastive --benchmark_min_time=0.1 --benchmark_filter=Cuda
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/allocator.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 
 #if MINIVL_CUDA
@@ -66,11 +71,6 @@ double max_rel(const Tensor& got, const Tensor& want) {
   return num / std::max(den, 1e-30);
 }
 
-int& forced_version() {
-  static int v = 0;
-  return v;
-}
-
 // "" when the fused loss and its feature gradients match the naive path (f32 math on the same
 // bf16 values), else what differs. N = 600, d = 72: ragged tiles and two feature slices.
 std::string fused_check(Device device, DType dtype) {
@@ -79,8 +79,12 @@ std::string fused_check(Device device, DType dtype) {
   Tensor af = a.detach().to(DType::f32).requires_grad_(), bf = b.detach().to(DType::f32).requires_grad_();
   Tensor s = scalar_tensor(std::log(20.0), DType::f32, device);
 #if MINIVL_CUDA
-  if (device.is_cuda() && cuda::contrastive_version_for(a.view(), b.view()) != forced_version())
-    return "version " + std::to_string(forced_version()) + " does not apply here";
+  if (device.is_cuda()) {  // the row's version (the override) runs here, not a fallback
+    const KernelVersionFamily& versions = kernel_versions().family("contrastive");
+    const int forced = versions.override_version();
+    if (cuda::contrastive_version_run(versions.choose({dtype, d}), a.view(), b.view()) != forced)
+      return "version " + std::to_string(forced) + " does not apply here";
+  }
 #endif
   Tensor fused = clip_loss(a, b, s), naive = naive_clip(af, bf, s);
   fused.backward();
@@ -220,14 +224,11 @@ void BM_ClipFourGemmsCuda(benchmark::State& state) {
 #endif
 }
 
-// The contrastive version is a process-wide switch: set for this row, back to automatic after.
+// The contrastive version is a process-wide override: set for this row, back to the default after.
 void BM_ClipFusedCuda(benchmark::State& state) {
 #if MINIVL_CUDA
-  forced_version() = int(state.range(2));
-  cuda::set_contrastive_version(forced_version());
+  ScopedVersionOverride row(kernel_versions().family("contrastive"), int(state.range(2)));
   clip_bench<true>(state, Device::cuda(0), DType::bf16);
-  cuda::set_contrastive_version(0);
-  forced_version() = 0;
 #else
   state.SkipWithError("built without CUDA");
 #endif
@@ -236,12 +237,18 @@ void BM_ClipNaiveCuda(benchmark::State& state) { clip_bench<false>(state, Device
 
 void sizes(benchmark::internal::Benchmark* b) { b->ArgsProduct({{4096, 16384, 65536}, {512, 768}}); }
 void cuda_sizes(benchmark::internal::Benchmark* b) { b->ArgsProduct({kCudaSizes, kDims}); }
-// Version 1 (SIMT) takes seconds at N = 65536: it runs up to 16384; version 2 up to 65536.
+// Every version of the registry's contrastive family, newest first (one row set without CUDA,
+// where the rows skip). Version 1 (SIMT) takes seconds at N = 65536: it runs up to 16384;
+// version 2 up to 65536.
 void sizes_versions(benchmark::internal::Benchmark* b) {
-  for (int64_t version : {3, 2, 1})
+  const KernelVersionFamily* family = kernel_versions().find_family("contrastive");
+  std::vector<int> versions = family ? family->numbers() : std::vector<int>{1};
+  std::reverse(versions.begin(), versions.end());
+  const std::map<int, int64_t> largest_n = {{1, 16384}, {2, 65536}};
+  for (int64_t version : versions)
     for (int64_t n : kCudaSizes)
       for (int64_t d : kDims)
-        if (version == 3 || (version == 2 && n <= 65536) || n <= 16384) b->Args({n, d, version});
+        if (!largest_n.count(int(version)) || n <= largest_n.at(int(version))) b->Args({n, d, version});
 }
 void naive_cuda_sizes(benchmark::internal::Benchmark* b) {
   for (int64_t n : {4096, 16384, 32768})  // N = 65536 needs over 100 GiB of N x N buffers

@@ -45,8 +45,8 @@
 #include <ctime>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_ladder.h"
+#include "kernels/cpu/gemm_cpu.h"
+#include "kernels/cpu/gemm_ladder_cpu.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -6,7 +6,9 @@
 //   BM_LayerNormFusedBackward/R/C, BM_LayerNormComposedBackward/R/C   forward + backward, CPU
 //   BM_LayerNormCuda/dtype/R/C/plain|residual/version/pass      dtype bf16 or f32; residual: the
 //       fused pre-LN step (sum = x + r written, then normalised; the backward adds dsum);
-//       pass 0 forward (versions 3, 2, 1), pass 1 backward: dx, dweight, dbias (versions 2, 1)
+//       pass 0 forward, pass 1 backward: dx, dweight, dbias; every version of the registry's
+//       layernorm family (core/kernel_versions.h) that takes the dtype and C, newest first (for the
+//       backward, those with a backward of their own: v3 runs v2's)
 //   BM_LayerNormCudnn/dtype/R/C/pass                            cuDNN's norm operation (plain rows;
 //       scale, bias and their gradients in f32, as cuDNN's samples); the label names the engine.
 // Every CUDA and cuDNN row first runs on fresh random inputs (shared by the columns of one case)
@@ -25,12 +27,14 @@
 //      (tools/gpu_check.sh runs --benchmark_filter='Cuda|Cudnn' and bench/peer_tables.py)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 
 #if MINIVL_CUDA
@@ -334,6 +338,9 @@ void cudnn_row(benchmark::State& state, const LnCase& c, int pass) {
 }
 
 void register_gpu_rows() {
+  const KernelVersionFamily& versions = kernel_versions().family("layernorm");
+  std::vector<int> newest_first = versions.numbers();
+  std::reverse(newest_first.begin(), newest_first.end());
   auto finish = [](benchmark::internal::Benchmark* b) {
     b->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
@@ -343,11 +350,14 @@ void register_gpu_rows() {
         finish(benchmark::RegisterBenchmark(
             ("BM_LayerNormCudnn/" + case_args(c, false) + "/" + std::to_string(pass)).c_str(),
             [c, pass](benchmark::State& st) { cudnn_row(st, c, pass); }));
-      for (int version : pass == 0 ? std::vector<int>{3, 2, 1} : std::vector<int>{2, 1})
+      for (int version : newest_first) {
+        if (!versions.takes(version, {c.bf16 ? DType::bf16 : DType::f32, c.C})) continue;
+        if (pass == 1 && cuda::layernorm_backward_version(version) != version) continue;
         finish(benchmark::RegisterBenchmark(
             ("BM_LayerNormCuda/" + case_args(c, true) + "/" + std::to_string(version) + "/" + std::to_string(pass))
                 .c_str(),
             [c, version, pass](benchmark::State& st) { minivl_row(st, c, version, pass); }));
+      }
     }
 }
 

@@ -1,14 +1,10 @@
-// The one place core/ learns whether the CUDA backend was built. Everything
-// else asks cuda_available() or looks in the kernel table.
+// Where core/ learns whether the CUDA backend was built (with core/register_cuda.cpp, which fills
+// its kernel slots). Everything else asks cuda_available() or looks in the kernel table.
 #include "core/device.h"
-#include "core/dispatch.h"
 #include "core/error.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/backend.h"
-#include "kernels/cuda/adamw.h"
-#include "kernels/cuda/fused.h"
-#include "kernels/cuda/attention.h"
 #endif
 
 namespace minivl {
@@ -43,19 +39,12 @@ void select_cuda_device(int index) {
     throw Error(e.what());
   }
 }
-void register_cuda_kernels(KernelTable& table) {
-  cuda::register_kernels(table);  // registered when built; a missing GPU fails at allocation
-  cuda::register_fused_kernels(table);
-  cuda::register_adamw_kernels(table);
-  cuda::register_attention_kernels(table);
-}
 #else
 bool cuda_available() { return false; }
 std::string cuda_unavailable_reason() { return "built without CUDA"; }
 int cuda_device_count() { return 0; }
 std::string cuda_device_name() { return {}; }
 void select_cuda_device(int index) { MINIVL_FAIL("select_cuda_device(", index, "): built without CUDA"); }
-void register_cuda_kernels(KernelTable&) {}
 #endif
 
 }  // namespace minivl

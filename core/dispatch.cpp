@@ -1,5 +1,7 @@
 #include "core/dispatch.h"
 
+#include "core/kernel_versions.h"
+
 namespace minivl {
 namespace {
 
@@ -10,6 +12,7 @@ const OpInfo kOpInfos[] = {
 };
 
 KernelTable make_table() {
+  kernel_versions();  // the versioned slots ask it on every call; a bad MINIVL_<FAMILY>_VERSION fails here
   KernelTable table;
   register_cpu_kernels(table);
   register_cuda_kernels(table);
@@ -26,7 +29,7 @@ bool family_available(const KernelTable& t, KernelFamily family, int d) {
     case KernelFamily::view: return true;
     case KernelFamily::composed: return t.copy[d] && t.binary[d] && t.unary[d] && t.reduce[d];
     case KernelFamily::copy: return t.copy[d] != nullptr;
-    case KernelFamily::fill: return t.fill[d] && t.random[d];
+    case KernelFamily::fill: return t.fill[d] && t.random_fill[d];
     case KernelFamily::unary: return t.unary[d] && t.unary_backward[d];
     case KernelFamily::binary: return t.binary[d] != nullptr;
     case KernelFamily::where: return t.where[d] != nullptr;

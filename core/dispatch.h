@@ -9,8 +9,8 @@
 
 #include "core/device.h"
 #include "kernels/adamw_kernel.h"
-#include "kernels/elementwise_ops.h"
-#include "kernels/strided_view.h"
+#include "kernels/gemm_problem.h"
+#include "kernels/kernel_entry_points.h"
 
 namespace minivl {
 
@@ -39,25 +39,6 @@ struct OpInfo {
 const OpInfo& op_info(OpId op);
 bool op_available(OpId op, DeviceType device);  // has a kernel (or needs none) on that device type
 
-// One GEMM problem: C[b] = alpha * A[b] @ B[b] + beta * C[b]; element (i, j) of A[b] is
-// a[a_offsets[b] + i * a_row_stride + j * a_col_stride] (same for B, C). beta == 0: C is not read.
-struct GemmProblem {
-  DType dtype = DType::f32;
-  int64_t batch = 1, M = 0, N = 0, K = 0;
-  double alpha = 1.0, beta = 0.0;
-  const void* a = nullptr;
-  int64_t a_row_stride = 0, a_col_stride = 0;
-  const int64_t* a_offsets = nullptr;
-  const void* b = nullptr;
-  int64_t b_row_stride = 0, b_col_stride = 0;
-  const int64_t* b_offsets = nullptr;
-  void* c = nullptr;
-  int64_t c_row_stride = 0, c_col_stride = 0;
-  const int64_t* c_offsets = nullptr;
-};
-
-enum class RandomKind { uniform, normal };
-
 struct KernelTable {
   // dst = src (same shape; converts dtype)
   using CopyFn = void (*)(const StridedView& src, const StridedView& dst);
@@ -77,7 +58,7 @@ struct KernelTable {
   using ArgmaxFn = void (*)(const StridedView& in, const StridedView& out);
   // in: (R, L) rows; values (R, k) and indices (R, k), sorted descending
   using TopkFn = void (*)(const StridedView& in, int64_t k, const StridedView& values, const StridedView& indices);
-  using GemmFn = void (*)(const GemmProblem& problem);
+  using GemmFn = void (*)(const GemmProblem& problem);  // kernels/gemm_problem.h
   // x, y: contiguous (R, L); softmax (or log-softmax) along L
   using SoftmaxFn = void (*)(const StridedView& x, const StridedView& y, bool log);
   using SoftmaxBackwardFn = void (*)(const StridedView& y, const StridedView& gy, const StridedView& gx, bool log);
@@ -143,7 +124,7 @@ struct KernelTable {
 
   CopyFn copy[kNumDeviceTypes] = {};
   FillFn fill[kNumDeviceTypes] = {};
-  RandomFn random[kNumDeviceTypes] = {};
+  RandomFn random_fill[kNumDeviceTypes] = {};
   UnaryFn unary[kNumDeviceTypes] = {};
   UnaryBackwardFn unary_backward[kNumDeviceTypes] = {};
   BinaryFn binary[kNumDeviceTypes] = {};

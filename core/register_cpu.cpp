@@ -1,18 +1,37 @@
 // Fills the kernel table's CPU slots from kernels/cpu (the only place that
-// knows the CPU backend's function names).
+// knows the CPU backend's function names) and registers the CPU kernel versions: the f32 GEMM
+// ladder (kernels/cpu/gemm_ladder_cpu.h), whose version the matmul op's f32 slot asks the registry for.
+#include <string>
 #include <vector>
 
 #include "core/dispatch.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/kernel_versions.h"
+#include "kernels/adamw_kernel.h"
 #include "kernels/cpu/attention_cpu.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/fused_cpu.h"
-#include "kernels/adamw_kernel.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
+#include "kernels/cpu/gemm_ladder_cpu.h"
 
 namespace minivl {
 namespace {
+
+// The ladder's entry for a version number: v4's is gemm_f32 itself (the widest microkernel this
+// build compiled; the narrower v4 variants are benchmark rows, not versions).
+const cpu::GemmF32Version* gemm_f32_version(int number) {
+  const cpu::GemmF32Version* found = nullptr;
+  for (const cpu::GemmF32Version& v : cpu::gemm_f32_versions())
+    if (v.number == number && (!found || v.is_default)) found = &v;
+  return found;
+}
+
+// The f32 GEMM the registry chooses (gemm_f32, v4, unless MINIVL_GEMM_VERSION asks for another).
+cpu::GemmF32Function chosen_gemm_f32(int64_t K) {
+  static const KernelVersionFamily& family = kernel_versions().family("gemm");
+  return gemm_f32_version(family.choose({DType::f32, K}))->run;
+}
 
 // bf16/f16 GEMM on the CPU: widen each batch to f32, multiply, narrow back.
 template <typename T>
@@ -41,9 +60,10 @@ void gemm_half_via_f32(const GemmProblem& p) {
 }
 
 void gemm_cpu(const GemmProblem& p) {
+  MINIVL_CHECK(p.epilogue == GemmEpilogue::none, "matmul: the CPU GEMM has no epilogue (bias, GELU): add them as ops");
   switch (p.dtype) {
     case DType::f32:
-      cpu::gemm_f32(p.batch, p.M, p.N, p.K, float(p.alpha), static_cast<const float*>(p.a), p.a_row_stride,
+      chosen_gemm_f32(p.K)(p.batch, p.M, p.N, p.K, float(p.alpha), static_cast<const float*>(p.a), p.a_row_stride,
                     p.a_col_stride, p.a_offsets, static_cast<const float*>(p.b), p.b_row_stride, p.b_col_stride,
                     p.b_offsets, float(p.beta), static_cast<float*>(p.c), p.c_row_stride, p.c_col_stride,
                     p.c_offsets);
@@ -59,32 +79,14 @@ void gemm_cpu(const GemmProblem& p) {
   }
 }
 
-void random_cpu(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset) {
-  cpu::random_fill(dst, kind == RandomKind::uniform ? 0 : 1, seed, offset);
-}
-
 }  // namespace
 
 void register_cpu_kernels(KernelTable& t) {
   const int d = int(DeviceType::CPU);
-  t.copy[d] = cpu::copy;
-  t.fill[d] = cpu::fill;
-  t.random[d] = random_cpu;
-  t.unary[d] = cpu::unary;
-  t.unary_backward[d] = cpu::unary_backward;
-  t.binary[d] = cpu::binary;
-  t.where[d] = cpu::where;
-  t.reduce[d] = cpu::reduce;
-  t.argmax[d] = cpu::argmax;
-  t.topk[d] = cpu::topk;
+#define MINIVL_REGISTER_CPU(name, params) t.name[d] = cpu::name;
+  MINIVL_SHARED_KERNELS(MINIVL_REGISTER_CPU)
+#undef MINIVL_REGISTER_CPU
   t.gemm[d] = gemm_cpu;
-  t.softmax[d] = cpu::softmax;
-  t.softmax_backward[d] = cpu::softmax_backward;
-  t.cross_entropy[d] = cpu::cross_entropy;
-  t.cross_entropy_backward[d] = cpu::cross_entropy_backward;
-  t.embedding[d] = cpu::embedding;
-  t.embedding_backward[d] = cpu::embedding_backward;
-  t.dropout[d] = cpu::dropout;
   t.layernorm[d] = cpu::layernorm_forward;
   t.layernorm_backward[d] = cpu::layernorm_backward;
   t.clip_loss[d] = cpu::clip_loss_forward;
@@ -94,6 +96,21 @@ void register_cpu_kernels(KernelTable& t) {
   t.attention[d] = cpu::attention_forward;
   t.attention_backward[d] = cpu::attention_backward;
   t.adamw[d] = cpu::adamw_step;
+}
+
+void register_cpu_kernel_versions(KernelVersionRegistry& versions) {
+  KernelVersionFamily& f = versions.add_family("gemm", "cpu", "size", {{"any M, N, K", 64}}, {DType::f32});
+  const char* const tested =
+      "tests pass on the CPU (tests/test_gemm_ladder.cpp: against v1 at awkward sizes and layouts; v1 against f64)";
+  const char* const names[] = {"", "naive", "blocked", "packed", "register-tiled"};
+  for (int n = 1; n <= 4; ++n) {
+    const cpu::GemmF32Version* v = gemm_f32_version(n);
+    MINIVL_CHECK(v != nullptr, "the CPU GEMM ladder has no v", n);
+    f.add({n, names[n], [](const VersionQuery& q) { return q.dtype == DType::f32; }, "f32; any M, N, K",
+           std::string(v->summary) + " (" + v->name + "). The matmul op's f32 GEMM; bf16/f16 matmuls and the " +
+               "CPU attention and contrastive tiles call v4 directly",
+           tested});
+  }
 }
 
 }  // namespace minivl

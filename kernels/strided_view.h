@@ -32,6 +32,19 @@ struct StridedView {
   template <typename T> MINIVL_HOST_DEVICE T* ptr() const { return static_cast<T*>(data); }
 };
 
+// Dims [first, first + count) of v as a view of their own (same data pointer).
+inline StridedView sub_view(const StridedView& v, int first, int count) {
+  StridedView s;
+  s.data = v.data;
+  s.dtype = v.dtype;
+  s.ndim = count;
+  for (int d = 0; d < count; ++d) {
+    s.sizes[d] = v.sizes[first + d];
+    s.strides[d] = v.strides[first + d];
+  }
+  return s;
+}
+
 // Element offset (in elements) of the linear index `i` of a row-major walk over `v`.
 MINIVL_HOST_DEVICE inline int64_t strided_offset(const StridedView& v, int64_t i) {
   int64_t off = 0;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_ladder.h"
+#include "kernels/cpu/gemm_cpu.h"
+#include "kernels/cpu/gemm_ladder_cpu.h"
 
 namespace {
 

@@ -4,8 +4,8 @@
 // leaves rows with no key), B and H scaled down, every mode (none, causal, padding bool / u8,
 // causal + padding) x D (64, 128; 32 on two shapes) x bf16 / f16.
 //
-// v4 is called directly (its entry points say whether they ran), not through MINIVL_ATTENTION_VERSION:
-// the op reads that variable once per process, so another test could have fixed it already. A
+// v4 is called directly (its entry points say whether they ran), not through the op with
+// MINIVL_ATTENTION_VERSION=4, so the test checks v4 itself and not the version switch's fallbacks. A
 // backward that does not fit one block on this device goes through attention_backward_cuda_version(4)
 // (v3's backward) and the case says so.
 //
@@ -24,6 +24,7 @@
 
 #include "core/device.h"
 #include "core/dispatch.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
 #include "tests/attention_v4_reference.h"
@@ -103,15 +104,15 @@ CaseResult run_case(const SeqShape& s, int64_t D, DType dt, Mode mode, uint32_t 
 #endif  // MINIVL_CUDA
 
 TEST_SUITE("parity_cuda") {
-  TEST_CASE("attention v4 is a candidate: the registered version stays v3") {
+  TEST_CASE("attention v4 is a candidate: the default stays v3") {
 #if MINIVL_CUDA
-    if (std::getenv("MINIVL_ATTENTION_VERSION") != nullptr) {
-      MESSAGE("MINIVL_ATTENTION_VERSION is set: the registered version follows it");
-      return;
-    }
+    const KernelVersionFamily& attention = kernel_versions().family("attention");
+    REQUIRE(attention.find(4) != nullptr);
+    CHECK(attention.find(4)->candidate());
     for (DType dt : {DType::bf16, DType::f16})
       for (int64_t D : {32, 64, 128}) {
-        CHECK(cuda::attention_registered_version(dt, D) == 3);
+        CHECK(attention.default_version({dt, D}) == 3);
+        CHECK(attention.takes(4, {dt, D}));
         CHECK(cuda::attention_version_supported(4, dt, D));
       }
     CHECK(!cuda::attention_version_supported(4, DType::f32, 64));
@@ -177,7 +178,7 @@ TEST_SUITE("parity_cuda") {
 #endif
   }
 
-  TEST_CASE("attention_forward_cuda_version(4) runs v4") {
+  TEST_CASE("attention_forward_cuda_version(4) and the op with version 4 asked for run v4") {
     if (skip_without_cuda("attention v4 version switch")) return;
 #if MINIVL_CUDA
     const SeqShape s{"text", 2, 2, 77, 77};
@@ -196,6 +197,14 @@ TEST_SUITE("parity_cuda") {
     // The switch reached v4 itself: bit for bit its direct result (v3 rounds and sums differently).
     CHECK(via.to(Device::cpu()).to_vector() == direct.to(Device::cpu()).to_vector());
     CHECK(lse_via.to(Device::cpu()).to_vector() == lse_direct.to(Device::cpu()).to_vector());
+    // And the op reaches it when the registry is asked for v4 (as MINIVL_ATTENTION_VERSION=4 does).
+    {
+      ScopedVersionOverride v4(kernel_versions().family("attention"), 4);
+      AttentionOptions options;
+      options.causal = true;
+      options.scale = 0.125;
+      CHECK(attention(q, k, v, options).to(Device::cpu()).to_vector() == direct.to(Device::cpu()).to_vector());
+    }
 #endif
   }
 }

@@ -1,7 +1,8 @@
-// CPU <-> CUDA parity of the contrastive losses v3 (kernels/cuda/contrastive_v3.cu), forced with
-// cuda::set_contrastive_version(3) while it is a candidate: clip_loss and siglip_loss, forward and
-// every gradient (dimage, dtext, dlogit_scale, dlogit_bias), bf16 and f16, N = 1, 100, 1000, 4097
-// (1 and ragged tiles, one and several runs, 4097 = 32 tiles + 1 row) x d = 256, 512, 768, 1024.
+// CPU <-> CUDA parity of the contrastive losses v3 (kernels/cuda/contrastive_v3.cu), forced through
+// the version registry's override (as MINIVL_CONTRASTIVE_VERSION=3 does) while it is a candidate:
+// clip_loss and siglip_loss, forward and every gradient (dimage, dtext, dlogit_scale, dlogit_bias),
+// bf16 and f16, N = 1, 100, 1000, 4097 (1 and ragged tiles, one and several runs, 4097 = 32 tiles
+// + 1 row) x d = 256, 512, 768, 1024.
 // Inputs: rows of random direction and norm in [0.5, 1.5] (the kernels must not assume unit
 // rows), rounded to bf16, so both dtypes hold them exactly and the CPU reference (the tiled CPU
 // kernels in f32 on the same values) is computed once per size.
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/scalar_types.h"
 
@@ -99,7 +101,11 @@ Result run(const Inputs& in, bool siglip, DType dt, Device device) {
   Tensor s = scalar_tensor(in.log_scale, DType::f32, device).requires_grad_();
   Tensor bias = scalar_tensor(in.bias, DType::f32, device).requires_grad_();
 #if MINIVL_CUDA
-  if (device.is_cuda()) REQUIRE(cuda::contrastive_version_for(a.view(), b.view()) == 3);
+  if (device.is_cuda()) {  // the op runs v3's passes, not a fallback
+    const int chosen = kernel_versions().family("contrastive").choose({dt, in.d});
+    REQUIRE(chosen == 3);
+    REQUIRE(cuda::contrastive_version_run(chosen, a.view(), b.view()) == 3);
+  }
 #endif
   Tensor loss = siglip ? siglip_loss(a, b, s, bias) : clip_loss(a, b, s);
   mul(loss, in.weight).backward();
@@ -252,7 +258,7 @@ TEST_CASE("parity_contrastive_v3: the tolerances admit 16-bit G and outputs, and
 TEST_CASE("parity_contrastive_v3: clip_loss and siglip_loss v3 match the CPU, forward and all gradients") {
   if (skip_without_cuda("v3")) return;
 #if MINIVL_CUDA
-  cuda::set_contrastive_version(3);
+  ScopedVersionOverride v3(kernel_versions().family("contrastive"), 3);
   const char* max_env = std::getenv("MINIVL_PARITY_V3_MAX_N");
   const int64_t max_n = max_env ? std::atoll(max_env) : INT64_MAX;
   int cases = 0;
@@ -289,7 +295,6 @@ TEST_CASE("parity_contrastive_v3: clip_loss and siglip_loss v3 match the CPU, fo
           ++cases;
         }
       }
-  cuda::set_contrastive_version(0);
   MESSAGE("parity_contrastive_v3: " << cases << " cases compared");
   std::printf("parity_contrastive_v3: %d cases compared\n", cases);
 #endif

@@ -1,5 +1,5 @@
-// `minivl ops` (the op x device coverage table) and `minivl op NAME` (run one
-// op on tensors from a safetensors file, write its outputs to another).
+// `minivl ops` (the op x device coverage table; `--versions`: the kernel versions) and
+// `minivl op NAME` (run one op on tensors from a safetensors file, write its outputs to another).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 
 #include "core/dispatch.h"
 #include "core/error.h"
+#include "core/kernel_versions.h"
 #include "core/tensor_io.h"
 #include "tools/commands.h"
 #include "tools/op_runner.h"
@@ -54,7 +55,17 @@ void run_op_command(const OpOptions& o) {
 }  // namespace
 
 void register_op_commands(CLI::App& app) {
-  app.add_subcommand("ops", "Print the op x device coverage table")->callback(print_ops);
+  auto versions = std::make_shared<bool>(false);
+  CLI::App* ops = app.add_subcommand("ops", "Print the op x device coverage table");
+  ops->add_flag("--versions", *versions,
+                "Instead, list every numbered kernel version: what it takes, its status, where it is the default");
+  ops->callback([versions] {
+    if (*versions) {
+      std::fputs(kernel_versions().describe().c_str(), stdout);
+    } else {
+      print_ops();
+    }
+  });
 
   auto opts = std::make_shared<OpOptions>();
   CLI::App* op = app.add_subcommand("op", "Run one op on tensors from a safetensors file");

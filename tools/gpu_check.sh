@@ -147,6 +147,7 @@ run() {
     nvidia-smi || echo "nvidia-smi: not available"
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
     "$build/bin/minivl" ops || true
+    "$build/bin/minivl" ops --versions || true
   } > "$out/device.log" 2>&1
   cat "$out/device.log"
   local device_name
@@ -156,7 +157,7 @@ run() {
   # used; parity_compare is the CPU test of the comparison itself (seconds).
   echo "== parity tests"
   local t1=$SECONDS
-  timeout "$(budget 180)" "$build/bin/minivl_tests" -ts=parity_cuda,parity_compare > "$out/tests.log" 2>&1
+  timeout "$(budget 180)" "$build/bin/minivl_tests" -ts=parity_cuda,parity_compare,parity_contrastive_v3 > "$out/tests.log" 2>&1
   local parity_rc=$?
   grep -E "FAILED|ERROR" "$out/tests.log" | head -n 20
   tail -n 8 "$out/tests.log"
@@ -193,7 +194,7 @@ run() {
 
   # The sanitizer runs check memory accesses, not values: MINIVL_PARITY_GPU_ONLY runs each case on
   # the GPU only (no CPU reference, no error model), which halves their time.
-  local memcheck_rc=skipped nn_memcheck_rc=skipped racecheck_rc=skipped
+  local memcheck_rc=skipped nn_memcheck_rc=skipped racecheck_rc=skipped candidates_rc=skipped
   if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(budget 120)" -gt 1 ]; then
     echo "== compute-sanitizer memcheck (parity tests)"
     MINIVL_PARITY_GPU_ONLY=1 timeout "$(budget 120)" compute-sanitizer --tool memcheck --error-exitcode 7 --print-limit 20 \
@@ -220,6 +221,27 @@ run() {
     } >> "$out/sanitizer.log" 2>&1
     racecheck_rc=$?
     grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 2
+    # The candidates (attention v4, contrastive v3) are called directly by their parity files, not
+    # through the registered op, so the runs above do not reach them: one case per kernel path.
+    if [ "$(budget 60)" -gt 1 ]; then
+      echo "== compute-sanitizer memcheck + racecheck (candidates: attention v4, contrastive v3)"
+      local tool
+      candidates_rc=0
+      for tool in memcheck racecheck; do
+        {
+          echo "---- $tool candidates ----"
+          timeout "$(budget 60)" compute-sanitizer --tool "$tool" --error-exitcode 7 --print-limit 20 \
+            "$build/bin/minivl_tests" -ts=parity_cuda -tc='*sanitizer subset*'
+          local rc_v4=$?
+          MINIVL_PARITY_V3_MAX_N=100 timeout "$(budget 60)" compute-sanitizer --tool "$tool" --error-exitcode 7 \
+            --print-limit 20 "$build/bin/minivl_tests" -ts=parity_contrastive_v3
+          local rc_v3=$?
+          [ $rc_v4 -ne 0 ] && candidates_rc=$rc_v4
+          [ $rc_v3 -ne 0 ] && candidates_rc=$rc_v3
+        } >> "$out/sanitizer.log" 2>&1
+      done
+      grep -E "RACECHECK SUMMARY|ERROR SUMMARY" "$out/sanitizer.log" | tail -n 4
+    fi
   fi
 
   local bench_rc=skipped torch_rc=skipped
@@ -261,10 +283,10 @@ run() {
   fi
 
   python3 - "$out" "$device_name" "$build_s" "$parity_rc" "$parity_s" "$memcheck_rc" "$racecheck_rc" \
-    "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" "$nn_rc" "$nn_memcheck_rc" << 'PY' | tee "$out/summary.txt"
+    "$bench_rc" "$torch_rc" "$dist_rc" "$earlier_rc" "$nn_rc" "$nn_memcheck_rc" "$candidates_rc" << 'PY' | tee "$out/summary.txt"
 import json, os, re, sys
 (out, device, build_s, parity_rc, parity_s, memcheck_rc, racecheck_rc, bench_rc, torch_rc, dist_rc, earlier_rc,
- nn_rc, nn_memcheck_rc) = sys.argv[1:]
+ nn_rc, nn_memcheck_rc, candidates_rc) = sys.argv[1:]
 def read(name):
     try:
         return open(os.path.join(out, name), errors="replace").read()
@@ -299,6 +321,7 @@ nn_skip = re.findall(r"nn_cuda: skipped: .*", read("nn_cuda.log"))
 print(f"  nn_cuda          {status(nn_rc)} {nn_skip[-1] if nn_skip else (nn_cases[-1] if nn_cases else '')}")
 print(f"  memcheck         {sanitizer_status(memcheck_rc)}")
 print(f"  memcheck nn_cuda {sanitizer_status(nn_memcheck_rc)}")
+print(f"  candidates       {sanitizer_status(candidates_rc)}  (v4, v3: memcheck + racecheck)")
 print(f"  racecheck        {sanitizer_status(racecheck_rc)}")
 dist = re.findall(r"loss rel diff .*", read("distributed.log"))
 skipped = re.findall(r"distributed_cuda: skipped: .*", read("distributed.log"))

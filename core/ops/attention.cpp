@@ -6,12 +6,10 @@
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/op_helpers.h"
 
 namespace minivl {
 namespace {
-
-// Saved statistics: f32, or f64 for f64 inputs (gradchecks).
-DType stats_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
 
 struct AttentionBackward final : Node {
   SavedTensor q, k, v, mask, out, lse;
@@ -26,8 +24,8 @@ struct AttentionBackward final : Node {
     Tensor dk = make_tensor(ks.shape(), ks.dtype(), ks.device());
     Tensor dv = make_tensor(vs.shape(), vs.dtype(), vs.device());
     kernel_for(kernels().attention_backward, qs.device(), name())(
-        qs.view(), ks.view(), vs.view(), m.defined() ? m.view() : StridedView{}, causal, scale, os.view(), ls.view(),
-        dout.view(), dq.view(), dk.view(), dv.view());
+        qs.view(), ks.view(), vs.view(), view_or_none(m), causal, scale, os.view(), ls.view(), dout.view(), dq.view(),
+        dk.view(), dv.view());
     return {dq, dk, dv};
   }
   void release_saved() override {
@@ -73,8 +71,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   Tensor mask = mask_in.defined() ? mask_in.detach().contiguous() : Tensor();
   Tensor out = make_tensor(q.shape(), q.dtype(), q.device());              // (B, H, Tq, D)
   Tensor lse = make_tensor({B, H, Tq}, stats_dtype(q.dtype()), q.device());  // (B, H, Tq)
-  kernel_for(kernels().attention, q.device(), "attention")(qc.view(), kc.view(), vc.view(),
-                                                           mask.defined() ? mask.view() : StridedView{},
+  kernel_for(kernels().attention, q.device(), "attention")(qc.view(), kc.view(), vc.view(), view_or_none(mask),
                                                            options.causal, scale, out.view(), lse.view());
   if (needs_grad({&q, &k, &v})) {
     auto node = std::make_shared<AttentionBackward>();

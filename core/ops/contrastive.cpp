@@ -6,12 +6,10 @@
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/op_helpers.h"
 
 namespace minivl {
 namespace {
-
-// Scalars and saved statistics: f32, or f64 for f64 features (gradchecks).
-DType stats_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
 
 void check_features(const char* op, const Tensor& image, const Tensor& text) {
   MINIVL_CHECK(image.defined() && text.defined(), op, ": image or text is undefined");

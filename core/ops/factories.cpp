@@ -36,7 +36,7 @@ static Tensor random_tensor(const Shape& shape, DType dtype, Device device, Rand
   uint64_t n = uint64_t(t.numel());
   // Two stream positions per element covers f64 uniforms and normal pairs; seed and offset read together.
   GeneratorState stream = default_generator().reserve_stream(2 * n + 2);
-  kernel_for(kernels().random, device, op)(t.view(), kind, stream.seed, stream.offset);
+  kernel_for(kernels().random_fill, device, op)(t.view(), kind, stream.seed, stream.offset);
   return t;
 }
 

@@ -52,7 +52,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Tensor flat = ids.to(DType::i64).contiguous().reshape({ids.numel()});
   // The ids are checked where they live, without the host waiting for a device: CPU ids here;
   // the CUDA kernel flags the first bad id on the device (its row reads as zeros) and the error
-  // is raised at the next copy to the host (kernels/cuda/index.cu).
+  // is raised at the next copy to the host (kernels/cuda/embedding.cu).
   if (flat.device().is_cpu()) {
     const int64_t* id = flat.data<int64_t>();
     for (int64_t i = 0; i < flat.numel(); ++i)

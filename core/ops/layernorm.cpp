@@ -5,14 +5,10 @@
 #include "core/dispatch.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/ops/op_helpers.h"
 
 namespace minivl {
 namespace {
-
-// Statistics (mean, rstd) are f32, or f64 for f64 input so that gradchecks stay exact.
-DType stats_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
-
-StridedView view_or_none(const Tensor& t) { return t.defined() ? t.view() : StridedView{}; }
 
 struct LayerNormBackward final : Node {
   SavedTensor h, weight, mean, rstd;  // h: the normalised input (x, or x + residual), (R, C)

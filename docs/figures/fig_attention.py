@@ -200,7 +200,7 @@ def mma_fragments():
             "a[1] = pack2(s[2kk][2],   s[2kk][3])\n"
             "a[2] = pack2(s[2kk+1][0], s[2kk+1][1])\n"
             "a[3] = pack2(s[2kk+1][2], s[2kk+1][3])\n\n"
-            "(forward_v3_kernel,\nkernels/cuda/attention_v3.cu; the same\nre-packing carries G in\ncontrastive_mma.cu)",
+            "(forward_v3_kernel,\nkernels/cuda/attention_v3.cu; the same\nre-packing carries G in\ncontrastive_v2.cu)",
             family="monospace", fontsize=8, va="top")
     return save(fig, "attention-mma-fragments.png")
 

@@ -75,7 +75,7 @@ def packing():
     arrow(ax, (pc * u + kc * u / 2, top + (ic + mc) * u + 0.05), (3.5 * 10 / 12, 15.45), colour="black")
     ax.text(pc * u + kc * u / 2 + 0.4, 12.0, "pack", fontsize=8)
     ax.text(px, 4.0,
-            "Loop nest (gemm_team, kernels/cpu/gemm.cpp):\n"
+            "Loop nest (gemm_team, kernels/cpu/gemm_cpu.cpp):\n"
             "for jc: nc columns       pack B(:, jc:jc+nc), all of K\n"
             "  for unit (ic, chunk):  claimed by any thread\n"
             "    for pc: KC deep      pack A(ic:ic+MC, pc:pc+KC)\n"
@@ -119,7 +119,7 @@ def microkernel():
     fig, axes = plt.subplots(1, 2, figsize=(13, 7.4), gridspec_kw={"width_ratios": [1.25, 1]})
     register_tile(axes[0], 0, mr512, nr512, 16, "AVX-512 (zmm)", 32)
     register_tile(axes[1], 0, mr256, nr256, 8, "AVX2 + FMA (ymm)", 16)
-    fig.suptitle("The microkernel's register tile (Microkernel::run, kernels/cpu/gemm.cpp): C stays in registers "
+    fig.suptitle("The microkernel's register tile (Microkernel::run, kernels/cpu/gemm_cpu.cpp): C stays in registers "
                  "for all kc steps", fontsize=11)
     fig.tight_layout()
     return save(fig, "gemm-microkernel.png")

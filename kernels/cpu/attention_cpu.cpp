@@ -4,7 +4,7 @@
 // Forward, per (b, h, query block of Br = 64 rows), OpenMP over all three (dynamic schedule:
 // causal blocks differ in work): the query block meets key blocks of Bc = 64 keys in order
 // (causal: only up to the last key its last row sees). Per key block
-//   S = scale Q K^T                     (Br x Bc, packed CPU GEMM, kernels/cpu/gemm.h)
+//   S = scale Q K^T                     (Br x Bc, packed CPU GEMM, kernels/cpu/gemm_cpu.h)
 //   m' = max(m, rowmax S), P = exp(S - m'), l = l e^(m - m') + rowsum P
 //   O = O e^(m - m') + P V              (Br x D, GEMM with beta = 1)
 // and at the end out = O / l, lse = m + log l (l = 0: out = 0, lse = -inf). S never leaves the

@@ -3,7 +3,7 @@
 //
 // Tiling: the logits L = s * image @ text^T (s = exp(logit_scale)) are visited in
 // B x B tiles (B = kContrastiveTile = 128), each computed into a per-thread buffer by
-// the packed CPU GEMM (kernels/cpu/gemm.h; called inside a parallel region it runs on
+// the packed CPU GEMM (kernels/cpu/gemm_cpu.h; called inside a parallel region it runs on
 // one thread). Tiles are swept along wrapped diagonals: at step t, row block rb meets
 // column block (rb + t) mod nb. Within a step every row block and every column block
 // occurs exactly once, so OpenMP splits a step's tiles across threads with no locks or

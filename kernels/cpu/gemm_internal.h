@@ -1,6 +1,6 @@
 #pragma once
-// Internal to the CPU GEMM (gemm.cpp: loop nest, microkernel, threads; gemm_pack.cpp:
-// packing). Not part of the public API (that is gemm.h); do not include elsewhere.
+// Internal to the CPU GEMM (gemm_cpu.cpp: loop nest, microkernel, threads; gemm_pack_cpu.cpp:
+// packing). Not part of the public API (that is gemm_cpu.h); do not include elsewhere.
 //
 // Packed layouts (both zero-padded past the valid rows / columns of an edge panel):
 //   A micro-panel (kc x MR): panel[k * MR + i] = A(i, k)

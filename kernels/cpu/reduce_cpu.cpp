@@ -24,18 +24,6 @@
 namespace minivl::cpu {
 namespace {
 
-StridedView sub_view(const StridedView& v, int first, int count) {
-  StridedView s;
-  s.data = v.data;
-  s.dtype = v.dtype;
-  s.ndim = count;
-  for (int d = 0; d < count; ++d) {
-    s.sizes[d] = v.sizes[first + d];
-    s.strides[d] = v.strides[first + d];
-  }
-  return s;
-}
-
 // Merges adjacent dims of v when its strides allow it; drops size-1 dims.
 StridedView coalesce_dims(const StridedView& v) {
   StridedView c = v;

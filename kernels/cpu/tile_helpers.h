@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 #include "kernels/cpu/vec_math_f32.h"
 #include "kernels/strided_view.h"
 

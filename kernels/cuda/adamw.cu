@@ -3,7 +3,7 @@
 // v1: one launch per parameter tensor, a grid-stride loop over its elements.
 //     A model with a few hundred small tensors (biases, norms) pays a launch
 //     each, which dominates: ~4 us x 200 tensors = 0.8 ms per step.
-// v2 (registered): one launch for all tensors ("multi-tensor apply"). The
+// v2: one launch for all tensors ("multi-tensor apply"). The
 //     tensors' descriptors and a prefix sum of blocks per tensor go to the GPU
 //     in one small copy; every block finds its tensor by binary search over the
 //     prefix sum and updates one chunk of kChunk elements of it, with 128-bit
@@ -23,11 +23,10 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
-#include "core/dispatch.h"
-#include "core/error.h"
 #include "kernels/cuda/adamw.h"
 #include "kernels/cuda/common.cuh"
 
@@ -216,21 +215,10 @@ struct Workspace {
   }
 };
 
-template <void (*Fn)(const AdamWTensor*, int64_t, const AdamWHyper&)>
-void guarded(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
-  try {
-    Fn(tensors, count, hyper);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(std::string("adamw (cuda): ") + e.what());
-  }
-}
-
 }  // namespace
 
 void adamw_step_cuda_v1(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
-  if (hyper.mode == AdamWHyper::Mode::measure) return adamw_step_cuda(tensors, count, hyper);  // v2's measure
+  if (hyper.mode == AdamWHyper::Mode::measure) return adamw_step_cuda_v2(tensors, count, hyper);  // v2's measure
   for (int64_t i = 0; i < count; ++i) {
     if (tensors[i].n == 0) continue;
     adamw_tensor_kernel_v1<<<grid_for(tensors[i].n, kThreads), kThreads, 0, stream()>>>(tensors[i], hyper);
@@ -238,7 +226,7 @@ void adamw_step_cuda_v1(const AdamWTensor* tensors, int64_t count, const AdamWHy
   }
 }
 
-void adamw_step_cuda(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
+void adamw_step_cuda_v2(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
   const bool measure = hyper.mode == AdamWHyper::Mode::measure;
   if (measure && !hyper.control) throw CudaError("adamw: the measure step needs a control buffer");
   // Block map: [descriptors (count)][block_start (count + 1)][partial sums (blocks), measure only].
@@ -283,6 +271,15 @@ void adamw_step_cuda(const AdamWTensor* tensors, int64_t count, const AdamWHyper
   CUDA_CHECK_LAUNCH();
 }
 
-void register_adamw_kernels(KernelTable& t) { t.adamw[int(DeviceType::CUDA)] = guarded<adamw_step_cuda>; }
+bool adamw_version_supported(int version, DType dtype, int64_t tensors) {
+  return (version == 1 || version == 2) && dtype == DType::f32;
+}
+
+void adamw_step_cuda_version(int version, const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper) {
+  if (!adamw_version_supported(version, DType::f32, count))
+    throw CudaError("adamw: there is no CUDA version " + std::to_string(version));
+  if (version == 1) return adamw_step_cuda_v1(tensors, count, hyper);
+  adamw_step_cuda_v2(tensors, count, hyper);
+}
 
 }  // namespace minivl::cuda

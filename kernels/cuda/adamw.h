@@ -1,20 +1,18 @@
 #pragma once
-// The CUDA fused AdamW step (kernels/cuda/adamw.cu). No CUDA headers here:
-// core/backends.cpp includes this file to call the registration.
+// The CUDA fused AdamW step (kernels/cuda/adamw.cu), by version number: which version runs is
+// the version registry's choice (core/kernel_versions.h, core/register_cuda.cpp;
+// MINIVL_ADAMW_VERSION=N picks one). No CUDA headers here.
 #include <cstdint>
 
 #include "kernels/adamw_kernel.h"
+#include "kernels/scalar_types.h"
 
-namespace minivl {
-struct KernelTable;
-namespace cuda {
+namespace minivl::cuda {
 
-void register_adamw_kernels(KernelTable& table);
-
-// The registered version: one launch over every tensor (see adamw.cu).
-void adamw_step_cuda(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper);
-// v1, kept for the benchmark and parity: one launch per tensor.
+// 1: one launch per tensor; 2: one launch over every tensor (multi-tensor apply). Both f32.
+bool adamw_version_supported(int version, DType dtype, int64_t tensors);
+void adamw_step_cuda_version(int version, const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper);
 void adamw_step_cuda_v1(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper);
+void adamw_step_cuda_v2(const AdamWTensor* tensors, int64_t count, const AdamWHyper& hyper);
 
-}  // namespace cuda
-}  // namespace minivl
+}  // namespace minivl::cuda

@@ -1,31 +1,18 @@
 #pragma once
 // The CUDA backend's fused attention: numbered versions in kernels/cuda/attention_v1_v2.cu
-// (v1 naive, v2 tiled SIMT) and attention_v3.cu / attention_v3_backward.cu (tensor cores),
-// registered into the kernel table by register_attention_kernels
-// (kernels/cuda/register_attention.cu). No CUDA headers here: host C++ (core/backends.cpp,
-// the benchmarks) includes this file. Layouts and the mask rule are the KernelTable's
-// (core/dispatch.h): contiguous q (B, H, Tq, D), k, v (B, H, Tk, D), mask (B, Tk) bool/u8,
-// lse (B, H, Tq) in f32 (f64 for f64 input). See docs/kernels/attention.md.
+// (v1 naive, v2 tiled SIMT), attention_v3.cu / attention_v3_backward.cu (tensor cores) and
+// attention_v4.cu / attention_v4_backward.cu (tensor cores, sized for short sequences), run by
+// number through the version switch (kernels/cuda/attention.cu). Which version a call gets is the
+// version registry's choice (core/kernel_versions.h; the versions are registered in
+// core/register_cuda.cpp, MINIVL_ATTENTION_VERSION=N picks one). No CUDA headers here: host C++
+// (core/register_cuda.cpp, the benchmarks) includes this file. Layouts and the mask rule are the
+// KernelTable's (core/dispatch.h): contiguous q (B, H, Tq, D), k, v (B, H, Tk, D), mask (B, Tk)
+// bool/u8, lse (B, H, Tq) in f32 (f64 for f64 input). See docs/kernels/attention.md.
 #include <cstdint>
 
 #include "kernels/strided_view.h"
 
-namespace minivl {
-struct KernelTable;
-namespace cuda {
-
-void register_attention_kernels(KernelTable& table);
-
-// The registered version for each dtype and head dim (attention_registered_version says which;
-// the environment variable MINIVL_ATTENTION_VERSION=N forces version N where it applies).
-void attention_forward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
-                            const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
-                            const StridedView& lse);
-void attention_backward_cuda(const StridedView& q, const StridedView& k, const StridedView& v,
-                             const StridedView& key_padding_mask, bool causal, double scale,
-                             const StridedView& out, const StridedView& lse, const StridedView& dout,
-                             const StridedView& dq, const StridedView& dk, const StridedView& dv);
-int attention_registered_version(DType dtype, int64_t head_dim);
+namespace minivl::cuda {
 
 // Numbered versions, for the benchmark and the parity tests:
 //   1  naive: S = scale q k^T materialised per (b, h) in global memory (B H Tq Tk compute-type
@@ -37,13 +24,13 @@ int attention_registered_version(DType dtype, int64_t head_dim);
 //   3  FlashAttention-2 on tensor cores (mma.sync m16n8k16, ldmatrix, cp.async double buffering),
 //      bf16/f16 with f32 accumulation, D in {32, 64, 128}; one block per (b, h, 64 query rows);
 //      backward: Delta pre-pass, key-block pass (dk, dv), query-block pass (dq), no atomics.
-//      Operands not 16-byte aligned run v2. The registered version for bf16/f16 at those D: the
-//      fastest, and it passes the parity tests on sm_90 (bench/results/2026-11-27-h100-h200.md).
+//      Operands not 16-byte aligned run v2.
 //   4  sized for vision-language sequence lengths (kernels/cuda/attention_v4.h): bf16/f16, D in
 //      {32, 64, 128}; 16-row strips and 16-key steps, a head's K/V resident in shared memory where it
 //      fits (a cp.async ring otherwise); the backward one block per (b, h) with dQ, dK, dV from one
-//      recomputation of P where the head fits a block (else v3's backward). A candidate: never the
-//      registered version until a GPU run shows its parity; MINIVL_ATTENTION_VERSION=4 selects it.
+//      recomputation of P where the head fits a block (else v3's backward). What v4 declines runs v3
+//      (and what v3 declines, v2). A candidate: never a default until a GPU run shows its parity;
+//      MINIVL_ATTENTION_VERSION=4 selects it.
 // attention_version_supported says whether a version takes a dtype and head dim.
 bool attention_version_supported(int version, DType dtype, int64_t head_dim);
 void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,
@@ -55,5 +42,4 @@ void attention_backward_cuda_version(int version, const StridedView& q, const St
                                      const StridedView& dout, const StridedView& dq, const StridedView& dk,
                                      const StridedView& dv);
 
-}  // namespace cuda
-}  // namespace minivl
+}  // namespace minivl::cuda

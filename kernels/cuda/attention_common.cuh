@@ -1,6 +1,7 @@
 #pragma once
-// Pieces shared by the CUDA attention versions (attention_v1_v2.cu, attention_v3.cu): the
-// problem geometry with the mask rule, and the v3 entry point the version switch calls.
+// Pieces shared by the CUDA attention versions (attention_v1_v2.cu, attention_v3.cu,
+// attention_v3_backward.cu): the problem geometry with the mask rule, and each version's entry
+// points, which the version switch (attention.cu) calls.
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
@@ -31,6 +32,18 @@ inline Geometry geometry(const StridedView& q, const StridedView& k, const Strid
   return {q.sizes[0], q.sizes[1], q.sizes[2], k.sizes[2], q.sizes[3],
           mask.data ? static_cast<const uint8_t*>(mask.data) : nullptr, causal};
 }
+
+// v1 (naive, f32/f64/bf16/f16, any D) and v2 (tiled SIMT, f32/bf16/f16, D <= 128):
+// attention_v1_v2.cu; `version` is 1 or 2, and the call one its *_supported predicate takes.
+bool attention_v1_supported(DType dtype, int64_t head_dim);
+bool attention_v2_supported(DType dtype, int64_t head_dim);
+void attention_forward_v1_v2(int version, const StridedView& q, const StridedView& k, const StridedView& v,
+                             const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                             const StridedView& lse);
+void attention_backward_v1_v2(int version, const StridedView& q, const StridedView& k, const StridedView& v,
+                              const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                              const StridedView& lse, const StridedView& dout, const StridedView& dq,
+                              const StridedView& dk, const StridedView& dv);
 
 // v3 (tensor cores, bf16/f16, D in {32, 64, 128}) forward; false when it does not apply
 // (dtype, head dim, or q/k/v not 16-byte aligned), so the caller can fall back.

@@ -14,32 +14,19 @@
 //       row of a 32-row tile) accumulating dk, dv in registers; a query-block pass (block = 16
 //       rows, lane = key) accumulating dq. Every output row is owned by one warp: deterministic.
 //       Bound: FP32 FMA issue (scores and P v both on SIMT cores, ~1/16 of the tensor-core
-//       rate); the tensor-core version (v3) is the planned next step, docs/kernels/attention.md.
+//       rate); v3 (attention_v3.cu) moves both products to tensor cores.
+// The version switch that calls these is attention.cu; docs/kernels/attention.md has the derivation.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_common.cuh"
-#include "kernels/cuda/attention_v4.h"
 
 namespace minivl::cuda {
 namespace {
 
 template <typename T> using Acc = compute_t<T>;
-
-template <typename C>
-__device__ __forceinline__ C neg_inf() {
-  return -C(INFINITY);
-}
-template <typename C>
-__device__ __forceinline__ C exp_c(C x) {
-  if constexpr (sizeof(C) == 4) {
-    return __expf(x);
-  } else {
-    return exp(x);
-  }
-}
 
 // =============================================================================================
 // v1: naive.
@@ -224,6 +211,31 @@ __device__ void stage_rows(const T* src, int64_t r0, int n, int64_t total, int64
   }
 }
 
+// acc[t] += sum over the tile's rows jj of p(lane jj) * tile[jj * ld + c], c = lane + 32 t: the warp
+// multiplies the 32 values its lanes hold (one per tile row) into the tile, each lane keeping the
+// output columns c < D it owns.
+__device__ __forceinline__ void accumulate_lane_weighted_rows(float (&acc)[kCols2], float p, const float* tile, int ld,
+                                                              int D, int lane) {
+  for (int jj = 0; jj < kTile2; ++jj) {
+    const float pj = __shfl_sync(0xffffffffu, p, jj);
+#pragma unroll
+    for (int t = 0; t < kCols2; ++t) {
+      const int c = lane + 32 * t;
+      if (c < D) acc[t] += pj * tile[jj * ld + c];
+    }
+  }
+}
+
+// row[c] = acc[t] * mul for the lane's output columns c = lane + 32 t < D.
+template <typename T>
+__device__ __forceinline__ void store_lane_columns(T* row, const float (&acc)[kCols2], float mul, int D, int lane) {
+#pragma unroll
+  for (int t = 0; t < kCols2; ++t) {
+    const int c = lane + 32 * t;
+    if (c < D) store(row + c, acc[t] * mul);
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads2) forward_v2_kernel(Geometry g, const T* q, const T* k, const T* v,
                                                                float scale, T* out, float* lse) {
@@ -269,14 +281,7 @@ __global__ void __launch_bounds__(kThreads2) forward_v2_kernel(Geometry g, const
       m[r] = mnew;
 #pragma unroll
       for (int t = 0; t < kCols2; ++t) acc[r][t] *= alpha;
-      for (int jj = 0; jj < kTile2; ++jj) {
-        const float pj = __shfl_sync(0xffffffffu, p, jj);
-#pragma unroll
-        for (int t = 0; t < kCols2; ++t) {
-          const int c = lane + 32 * t;
-          if (c < D) acc[r][t] += pj * Vs[jj * D + c];
-        }
-      }
+      accumulate_lane_weighted_rows(acc[r], p, Vs, D, D, lane);
     }
   }
 #pragma unroll
@@ -284,11 +289,7 @@ __global__ void __launch_bounds__(kThreads2) forward_v2_kernel(Geometry g, const
     const int64_t i = i0 + warp * kRowsPerWarp + r;
     if (i >= g.Tq) continue;
     const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
-#pragma unroll
-    for (int t = 0; t < kCols2; ++t) {
-      const int c = lane + 32 * t;
-      if (c < D) store(out + (bh * g.Tq + i) * g.D + c, acc[r][t] * inv);
-    }
+    store_lane_columns(out + (bh * g.Tq + i) * g.D, acc[r], inv, D, lane);
     if (lane == 0) lse[bh * g.Tq + i] = l[r] > 0 ? m[r] + __logf(l[r]) : -INFINITY;
   }
 }
@@ -406,25 +407,14 @@ __global__ void __launch_bounds__(kThreads2) dq_v2_kernel(Geometry g, const T* q
       const bool valid = rl[r] != -INFINITY && j < kend && g.visible(b, i, j);
       const float p = valid ? __expf(s * scale - rl[r]) : 0.0f;
       const float ds = p * (dp - rd[r]);
-      for (int jj = 0; jj < kTile2; ++jj) {
-        const float dsj = __shfl_sync(0xffffffffu, ds, jj);
-#pragma unroll
-        for (int t = 0; t < kCols2; ++t) {
-          const int c = lane + 32 * t;
-          if (c < D) dQ[r][t] += dsj * Ks[jj * ld + c];
-        }
-      }
+      accumulate_lane_weighted_rows(dQ[r], ds, Ks, ld, D, lane);
     }
   }
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int64_t i = i0 + warp * kRowsPerWarp + r;
     if (i >= g.Tq) continue;
-#pragma unroll
-    for (int t = 0; t < kCols2; ++t) {
-      const int c = lane + 32 * t;
-      if (c < D) store(dq + (bh * g.Tq + i) * g.D + c, dQ[r][t] * scale);
-    }
+    store_lane_columns(dq + (bh * g.Tq + i) * g.D, dQ[r], scale, D, lane);
   }
 }
 
@@ -479,60 +469,43 @@ void backward_v2(const StridedView& qv, const StridedView& kv, const StridedView
   }
 }
 
-[[noreturn]] void unsupported(int version, DType dtype, int64_t D) {
-  throw CudaError("attention: CUDA version " + std::to_string(version) + " does not take dtype " +
-                  std::to_string(int(dtype)) + " with head dim " + std::to_string(D));
-}
-
 }  // namespace
 
-bool attention_version_supported(int version, DType dtype, int64_t head_dim) {
-  const bool floating = dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
-  switch (version) {
-    case 1: return floating;
-    case 2: return floating && dtype != DType::f64 && head_dim <= kMaxD2;
-    case 3: return attention_v3_supported(dtype, head_dim);
-    case 4: return attention_v3_supported(dtype, head_dim);  // v4's dtypes and head dims are v3's
-    default: return false;
-  }
+bool attention_v1_supported(DType dtype, int64_t head_dim) {
+  return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
 }
 
-void attention_forward_cuda_version(int version, const StridedView& q, const StridedView& k, const StridedView& v,
-                                    const StridedView& key_padding_mask, bool causal, double scale,
-                                    const StridedView& out, const StridedView& lse) {
-  if (!attention_version_supported(version, q.dtype, q.sizes[3])) unsupported(version, q.dtype, q.sizes[3]);
+bool attention_v2_supported(DType dtype, int64_t head_dim) {
+  return (dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16) && head_dim <= kMaxD2;
+}
+
+void attention_forward_v1_v2(int version, const StridedView& q, const StridedView& k, const StridedView& v,
+                             const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                             const StridedView& lse) {
   dispatch_cuda_floating(q.dtype, "attention", [&](auto tag_) {
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       forward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
-    } else if (version == 4 && attention_v4_forward(q, k, v, key_padding_mask, causal, scale, out, lse)) {
-      return;  // v4 ran (it declines what v3 declines; v3, then v2, run those)
-    } else if (version >= 3 && attention_forward_v3(q, k, v, key_padding_mask, causal, scale, out, lse)) {
-      return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {
       forward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse);
+    } else {
+      throw CudaError("attention: CUDA version 2 does not take f64");
     }
   });
 }
 
-void attention_backward_cuda_version(int version, const StridedView& q, const StridedView& k,
-                                     const StridedView& v, const StridedView& key_padding_mask, bool causal,
-                                     double scale, const StridedView& out, const StridedView& lse,
-                                     const StridedView& dout, const StridedView& dq, const StridedView& dk,
-                                     const StridedView& dv) {
-  if (!attention_version_supported(version, q.dtype, q.sizes[3])) unsupported(version, q.dtype, q.sizes[3]);
+void attention_backward_v1_v2(int version, const StridedView& q, const StridedView& k, const StridedView& v,
+                              const StridedView& key_padding_mask, bool causal, double scale, const StridedView& out,
+                              const StridedView& lse, const StridedView& dout, const StridedView& dq,
+                              const StridedView& dk, const StridedView& dv) {
   dispatch_cuda_floating(q.dtype, "attention_backward", [&](auto tag_) {
     using T = typename decltype(tag_)::type;
     if (version == 1) {
       backward_v1<T>(q, k, v, key_padding_mask, causal, scale, out, dout, dq, dk, dv);
-    } else if (version == 4 &&
-               attention_v4_backward(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv)) {
-      return;  // v4's fused backward ran (heads too large for one block run v3's below)
-    } else if (version >= 3 &&
-               attention_backward_v3(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv)) {
-      return;  // v3 ran (it declines misaligned operands; v2 runs them)
     } else if constexpr (!std::is_same_v<T, double>) {
       backward_v2<T>(q, k, v, key_padding_mask, causal, scale, out, lse, dout, dq, dk, dv);
+    } else {
+      throw CudaError("attention_backward: CUDA version 2 does not take f64");
     }
   });
 }

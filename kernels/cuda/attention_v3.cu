@@ -19,7 +19,7 @@
 // Registers: S 32 + O D / 2 floats per thread. Bound: tensor-core issue at D >= 64 with T >= 512
 // (FLOPs 4 Tq Tk D per (b, h)); memory at CLIP's short sequences. Head dims 32, 64, 128 are
 // template instances; bf16 and f16. The backward that goes with it is attention_v3_backward.cu
-// (register_attention.cu dispatches both by attention_registered_version).
+// (the version switch, attention.cu, runs both for version 3 and where v4 declines a call).
 
 #include <cstdint>
 #include <type_traits>

@@ -5,7 +5,7 @@
 // strided-operand index math every pointwise kernel runs.
 //
 // No core/ headers here: errors are thrown as cuda::CudaError (a
-// std::runtime_error); backend.cu turns them into minivl::Error at the table
+// std::runtime_error); core/register_cuda.cpp turns them into minivl::Error at the table
 // boundary.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -94,6 +94,24 @@ __device__ __forceinline__ void store128(T* p, const Packed<T, kPack<T>>& v) {
   *reinterpret_cast<Packed<T, kPack<T>>*>(p) = v;
 }
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// ---- device math shared by the kernels ----
+
+template <typename C>
+__device__ __forceinline__ C neg_inf() {
+  return -C(INFINITY);
+}
+
+// e^x: the SFU's ex2-based __expf for f32 (a few ulp for the x <= 0 the losses and softmaxes see;
+// the accurate expf's longer sequence made ptxas spill on sm_80), exp for f64.
+template <typename C>
+__device__ __forceinline__ C exp_c(C x) {
+  if constexpr (sizeof(C) == 4) {
+    return __expf(x);
+  } else {
+    return exp(x);
+  }
+}
 
 // ---- warp / block reductions ----
 
@@ -200,6 +218,18 @@ void dispatch_cuda_floating(DType dtype, const char* name, F&& f) {
     case DType::bf16: return f(TypeTag<bf16>{});
     case DType::f16: return f(TypeTag<f16>{});
     default: throw CudaError(std::string(name) + ": expected a floating dtype on CUDA");
+  }
+}
+
+// Every dtype: the integer/bool ones here, the floating ones through dispatch_cuda_floating.
+template <typename F>
+void dispatch_cuda_all(DType dtype, const char* name, F&& f) {
+  switch (dtype) {
+    case DType::i32: return f(TypeTag<int32_t>{});
+    case DType::i64: return f(TypeTag<int64_t>{});
+    case DType::u8: return f(TypeTag<uint8_t>{});
+    case DType::boolean: return f(TypeTag<bool>{});
+    default: return dispatch_cuda_floating(dtype, name, f);
   }
 }
 

@@ -46,6 +46,7 @@
 #include "kernels/cuda/contrastive_v3.h"
 #include "kernels/cuda/contrastive_v3_parts.cuh"
 #include "kernels/cuda/contrastive_v3_plan.h"
+#include "kernels/cuda/fused.h"
 #include "kernels/cuda/mma_sm80.cuh"
 
 namespace minivl::cuda::v3 {
@@ -522,12 +523,15 @@ void dispatch_half(DType dtype, const char* name, F&& f) {
 
 namespace minivl::cuda {
 
+bool contrastive_v3_takes(DType dtype, int64_t d) {
+  // d <= 65536: 128 d fits the tiles' 32-bit offsets.
+  return (dtype == DType::bf16 || dtype == DType::f16) && d >= 8 && d % 8 == 0 && d <= (int64_t(1) << 16);
+}
+
 bool contrastive_v3_supported(const StridedView& image, const StridedView& text) {
-  if (image.dtype != DType::bf16 && image.dtype != DType::f16) return false;
-  if (text.dtype != image.dtype || image.ndim != 2) return false;
+  if (text.dtype != image.dtype || image.ndim != 2 || !contrastive_v3_takes(image.dtype, image.sizes[1])) return false;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  if (n < 1 || d < 8 || d % 8 != 0 || d > (int64_t(1) << 16)) return false;  // 128 d fits 32-bit offsets
-  if (!v3::rows_ok(image, n, d) || !v3::rows_ok(text, n, d)) return false;
+  if (n < 1 || !v3::rows_ok(image, n, d) || !v3::rows_ok(text, n, d)) return false;
   return device_props().cc_major >= 8;
 }
 
@@ -564,6 +568,12 @@ void siglip_loss_backward_cuda_v3(const StridedView& image, const StridedView& t
     v3::backward<typename decltype(tag_)::type, false>(image, text, logit_scale, &logit_bias, nullptr, nullptr,
                                                        grad_loss, dimage, dtext, dlogit_scale, &dlogit_bias);
   });
+}
+
+const ContrastiveKernels& contrastive_v3_kernels() {
+  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v3, clip_loss_backward_cuda_v3,
+                                          siglip_loss_forward_cuda_v3, siglip_loss_backward_cuda_v3};
+  return kernels;
 }
 
 }  // namespace minivl::cuda

@@ -1,5 +1,5 @@
-// Device basics: error formatting, the backend's stream, device properties
-// (read once, for grid sizing and shared-memory limits).
+// Device basics: discovery (how many GPUs, or why none), error formatting, the backend's stream,
+// device properties (read once, for grid sizing and shared-memory limits).
 #include <cstdio>
 #include <mutex>
 
@@ -7,6 +7,31 @@
 #include "kernels/cuda/common.cuh"
 
 namespace minivl::cuda {
+
+namespace {
+struct Discovery {
+  int count = 0;
+  std::string reason;
+};
+const Discovery& discovery() {
+  static const Discovery d = [] {
+    Discovery r;
+    cudaError_t err = cudaGetDeviceCount(&r.count);
+    if (err != cudaSuccess) {
+      r.count = 0;
+      r.reason = std::string("no CUDA device: ") + cudaGetErrorString(err);
+      cudaGetLastError();  // clear the sticky error
+    } else if (r.count == 0) {
+      r.reason = "no CUDA device: none visible";
+    }
+    return r;
+  }();
+  return d;
+}
+}  // namespace
+
+int device_count() { return discovery().count; }
+std::string unavailable_reason() { return discovery().reason; }
 
 void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean

@@ -76,7 +76,7 @@ __device__ __forceinline__ void store_wide_as(D* p, const Wide& w) {
   else *p = static_cast<D>(w.d);
 }
 
-// Matches kernels/cpu/copy_cpu.cpp's convert(): to bool is float(value) != 0.
+// Matches kernels/cpu/elementwise_cpu.cpp's convert(): to bool is float(value) != 0.
 __device__ __forceinline__ void store_wide(void* base, DType t, int64_t off, const Wide& w) {
   switch (t) {
     case DType::f32: return store_wide_as(static_cast<float*>(base) + off, w);
@@ -182,18 +182,6 @@ __global__ void dropout_kernel(const T* x, T* out, float threshold, compute_t<T>
   }
 }
 
-// The C++ type of an integer/bool dtype for binary (the float ones go through dispatch_cuda_floating).
-template <typename F>
-void dispatch_cuda_all(DType dtype, const char* name, F&& f) {
-  switch (dtype) {
-    case DType::i32: return f(TypeTag<int32_t>{});
-    case DType::i64: return f(TypeTag<int64_t>{});
-    case DType::u8: return f(TypeTag<uint8_t>{});
-    case DType::boolean: return f(TypeTag<bool>{});
-    default: return dispatch_cuda_floating(dtype, name, f);
-  }
-}
-
 }  // namespace
 
 void copy(const StridedView& src, const StridedView& dst) {
@@ -221,7 +209,7 @@ void copy(const StridedView& src, const StridedView& dst) {
 void fill(const StridedView& dst, double value) {
   const int64_t n = dst.numel();
   if (n == 0) return;
-  // The bit pattern, computed on the host exactly as kernels/cpu/copy_cpu.cpp's fill().
+  // The bit pattern, computed on the host exactly as kernels/cpu/elementwise_cpu.cpp's fill().
   uint64_t bits = 0;
   dispatch_all(dst.dtype, "fill", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
@@ -238,13 +226,14 @@ void fill(const StridedView& dst, double value) {
   });
 }
 
-void random_fill(const StridedView& dst, int kind, uint64_t seed, uint64_t offset) {
+void random_fill(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset) {
   const int64_t n = dst.numel();
   if (n == 0) return;
   OffsetCalc<1> calc = make_offset_calc<1>({&dst});
   dispatch_cuda_floating(dst.dtype, "random", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    random_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dst.ptr<T>(), kind, seed, offset, calc, n);
+    random_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(dst.ptr<T>(), kind == RandomKind::uniform ? 0 : 1, seed,
+                                                              offset, calc, n);
     CUDA_CHECK_LAUNCH();
   });
 }

@@ -212,19 +212,21 @@ LnForward<T> forward_args(const StridedView& x, const StridedView& residual, con
   return a;
 }
 
+// v3's row shape: 16-byte packs (8 bf16/f16 or 4 f32), at most 1024 threads x 4 (bf16/f16) or
+// 8 (f32) packs, which is C <= 32768 either way; f64 has no v3.
+bool v3_takes(DType dtype, int64_t cols) {
+  if (dtype != DType::f32 && dtype != DType::bf16 && dtype != DType::f16) return false;
+  const int64_t pack = 16 / scalar_size(dtype), max_packs = dtype == DType::f32 ? 8 : 4;
+  return cols % pack == 0 && cols / pack <= int64_t(1024) * max_packs;
+}
+
 template <typename T>
-bool v3_applies(const LnForward<T>& a) {
-  if constexpr (sizeof(T) == 8) {
-    return false;
-  } else {
-    constexpr int P = kPack<T>;
-    constexpr int max_packs = sizeof(T) == 2 ? 4 : 8;
-    if (a.cols % P != 0 || a.cols / P > int64_t(1024) * max_packs) return false;
-    for (const void* p : {(const void*)a.x, (const void*)a.residual, (const void*)a.weight, (const void*)a.bias,
-                          (const void*)a.sum, (const void*)a.y})
-      if (p && !aligned16(p)) return false;
-    return true;
-  }
+bool v3_applies(const LnForward<T>& a, DType dtype) {
+  if (!v3_takes(dtype, a.cols)) return false;
+  for (const void* p : {(const void*)a.x, (const void*)a.residual, (const void*)a.weight, (const void*)a.bias,
+                        (const void*)a.sum, (const void*)a.y})
+    if (p && !aligned16(p)) return false;
+  return true;
 }
 
 template <typename T, int kPacks>
@@ -252,9 +254,9 @@ void launch_v3(const LnForward<T>& a) {
 }
 
 template <typename T>
-void forward_version(int version, const LnForward<T>& a) {
+void forward_version(int version, const LnForward<T>& a, DType dtype) {
   if (a.rows == 0) return;
-  if (version >= 3 && v3_applies(a)) {
+  if (version >= 3 && v3_applies(a, dtype)) {
     launch_v3(a);
   } else if (version >= 2) {
     const int warps = 8;
@@ -405,14 +407,15 @@ void backward_version(int version, const StridedView& dy, const StridedView& h, 
   T* dw = dweight.data ? dweight.ptr<T>() : nullptr;
   T* db = dbias.data ? dbias.ptr<T>() : nullptr;
   if (a.rows == 0) return;
-  if (version >= 2) {
+  const int run = layernorm_backward_version(version);
+  if (run == 2) {
     layernorm_backward_dx_v2<T><<<unsigned((a.rows + 7) / 8), 256, 0, stream()>>>(a);
   } else {
     layernorm_backward_dx_v1<T><<<unsigned((a.rows + 127) / 128), 128, 0, stream()>>>(a);
   }
   CUDA_CHECK_LAUNCH();
   if (!dw && !db) return;
-  if (version >= 2) {
+  if (run == 2) {
     const int64_t chunks = (a.rows + kParamChunk - 1) / kParamChunk;
     DeviceBuffer partial(size_t(chunks * 2 * a.cols) * sizeof(C));
     dim3 grid(unsigned((a.cols + 31) / 32), unsigned(chunks));
@@ -428,13 +431,26 @@ void backward_version(int version, const StridedView& dy, const StridedView& h, 
 
 }  // namespace
 
+int layernorm_backward_version(int version) { return version >= 2 ? 2 : 1; }
+
+bool layernorm_version_supported(int version, DType dtype, int64_t cols) {
+  const bool floating = dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16 || dtype == DType::f16;
+  switch (version) {
+    case 1:
+    case 2: return floating;
+    case 3: return v3_takes(dtype, cols);
+    default: return false;
+  }
+}
+
 void layernorm_forward_cuda_version(int version, const StridedView& x, const StridedView& residual,
                                     const StridedView& weight, const StridedView& bias, double eps,
                                     const StridedView& sum, const StridedView& y, const StridedView& mean,
                                     const StridedView& rstd) {
   dispatch_cuda_floating(x.dtype, "layernorm", [&](auto tag_) {
     using scalar_t = typename decltype(tag_)::type;
-    forward_version<scalar_t>(version, forward_args<scalar_t>(x, residual, weight, bias, eps, sum, y, mean, rstd));
+    forward_version<scalar_t>(version, forward_args<scalar_t>(x, residual, weight, bias, eps, sum, y, mean, rstd),
+                              x.dtype);
   });
 }
 
@@ -446,18 +462,6 @@ void layernorm_backward_cuda_version(int version, const StridedView& dy, const S
     using scalar_t = typename decltype(tag_)::type;
     backward_version<scalar_t>(version, dy, h, weight, mean, rstd, dsum, dh, dweight, dbias);
   });
-}
-
-void layernorm_forward_cuda(const StridedView& x, const StridedView& residual, const StridedView& weight,
-                            const StridedView& bias, double eps, const StridedView& sum, const StridedView& y,
-                            const StridedView& mean, const StridedView& rstd) {
-  layernorm_forward_cuda_version(3, x, residual, weight, bias, eps, sum, y, mean, rstd);
-}
-
-void layernorm_backward_cuda(const StridedView& dy, const StridedView& h, const StridedView& weight,
-                             const StridedView& mean, const StridedView& rstd, const StridedView& dsum,
-                             const StridedView& dh, const StridedView& dweight, const StridedView& dbias) {
-  layernorm_backward_cuda_version(2, dy, h, weight, mean, rstd, dsum, dh, dweight, dbias);
 }
 
 }  // namespace minivl::cuda

@@ -123,29 +123,6 @@ __global__ void reduce_finish_kernel(ReduceOp op, const typename AccOf<T>::type*
   }
 }
 
-template <typename F>
-void dispatch_reduce_types(DType dtype, const char* name, F&& f) {
-  switch (dtype) {
-    case DType::i32: return f(TypeTag<int32_t>{});
-    case DType::i64: return f(TypeTag<int64_t>{});
-    case DType::u8: return f(TypeTag<uint8_t>{});
-    case DType::boolean: return f(TypeTag<bool>{});
-    default: return dispatch_cuda_floating(dtype, name, f);
-  }
-}
-
-StridedView sub_view(const StridedView& v, int first, int count) {
-  StridedView s;
-  s.data = v.data;
-  s.dtype = v.dtype;
-  s.ndim = count;
-  for (int d = 0; d < count; ++d) {
-    s.sizes[d] = v.sizes[first + d];
-    s.strides[d] = v.strides[first + d];
-  }
-  return s;
-}
-
 // ---- argmax ----
 
 struct ArgBest {
@@ -250,7 +227,7 @@ void reduce(ReduceOp op, const StridedView& in, int n_reduced, const StridedView
   const int per_block = kThreads / group;
   const unsigned blocks = unsigned((n_out + per_block - 1) / per_block);
 
-  dispatch_reduce_types(in.dtype, "reduce", [&](auto tag) {
+  dispatch_cuda_all(in.dtype, "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = typename AccOf<T>::type;
     DeviceBuffer partial(splits > 1 ? size_t(n_out) * size_t(splits) * sizeof(Acc) : 0);
@@ -270,7 +247,7 @@ void argmax(const StridedView& in, const StridedView& out) {
   if (rows == 0) return;
   const int group = len > 4096 ? kThreads : 32;
   const int per_block = kThreads / group;
-  dispatch_reduce_types(in.dtype, "argmax", [&](auto tag) {
+  dispatch_cuda_all(in.dtype, "argmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     argmax_kernel<T><<<unsigned((rows + per_block - 1) / per_block), kThreads, 0, stream()>>>(
         in.ptr<T>(), rows, len, in.strides[0], in.strides[1], out.ptr<int64_t>(), out.strides[0], group);
@@ -281,7 +258,7 @@ void argmax(const StridedView& in, const StridedView& out) {
 void topk(const StridedView& in, int64_t k, const StridedView& values, const StridedView& indices) {
   const int64_t rows = in.sizes[0], len = in.sizes[1];
   if (rows == 0 || k == 0) return;
-  dispatch_reduce_types(in.dtype, "topk", [&](auto tag) {
+  dispatch_cuda_all(in.dtype, "topk", [&](auto tag) {
     using T = typename decltype(tag)::type;
     topk_kernel<T><<<unsigned(rows), kThreads, 0, stream()>>>(in.ptr<T>(), len, in.strides[0], in.strides[1], k,
                                                               values.ptr<T>(), values.strides[0], values.strides[1],

@@ -41,12 +41,6 @@ __device__ C row_allreduce(C v, int group, C* scratch) {
   return v;
 }
 
-template <typename C>
-__device__ __forceinline__ C neg_inf() {
-  if constexpr (std::is_same_v<C, double>) return -INFINITY;
-  else return -INFINITY;
-}
-
 #define ROW_SETUP                                                                     \
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group; \
   const int lane = threadIdx.x % group;                                               \

@@ -1,5 +1,5 @@
-// CPU GEMM: packed, register-blocked, BLIS-style (see gemm.h for the contract). This is
-// v4, the top of the ladder in gemm_ladder.h (v1-v3 are in gemm_ladder.cpp).
+// CPU GEMM: packed, register-blocked, BLIS-style (see gemm_cpu.h for the contract). This is
+// v4, the top of the ladder in gemm_ladder_cpu.h (v1-v3 are in gemm_ladder_cpu.cpp).
 //
 // Loops, outermost first (GotoBLAS / BLIS naming):
 //   jc over N by nc:  pack B(:, jc:jc+nc), all of K, into KC x NR micro-panels   (L3, <= 8 MiB)
@@ -31,16 +31,16 @@
 //
 // Files: this one holds the microkernel, the loop nest that calls it (kept together
 // so the microkernel inlines into it) and the threading; the packing routines are in
-// gemm_pack.cpp, and gemm_internal.h declares what the two share (tile shapes, pack_*).
+// gemm_pack_cpu.cpp, and gemm_internal.h declares what the two share (tile shapes, pack_*).
 //
 // Threads (OpenMP): a batch of many or small GEMMs runs one GEMM per thread with
 // private pack buffers. Otherwise one team shares the packed B: threads claim B-panel
 // packing jobs and then work units from atomic counters (packing their own A), and
 // wait only for work to be finished, never at a barrier for a thread to arrive, so a
 // thread that the OS delays on a busy machine does not stall the others (see TeamSync).
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 #include "kernels/cpu/gemm_internal.h"
-#include "kernels/cpu/gemm_ladder.h"
+#include "kernels/cpu/gemm_ladder_cpu.h"
 
 #include <omp.h>
 
@@ -237,7 +237,7 @@ struct Microkernel {
   }
 };
 
-// Tile shapes come from gemm_internal.h, which the packing code (gemm_pack.cpp) shares.
+// Tile shapes come from gemm_internal.h, which the packing code (gemm_pack_cpu.cpp) shares.
 using KernelF32 = Microkernel<SimdF32, detail::KernelShape<float>::MR, detail::KernelShape<float>::NR>;
 using KernelF64 = Microkernel<SimdF64, detail::KernelShape<double>::MR, detail::KernelShape<double>::NR>;
 #if defined(__AVX512F__)
@@ -251,7 +251,7 @@ constexpr const char* kKernelF32Name = "scalar 4x4";
 using KernelAvx2F32 = Microkernel<SimdAvx2F32, detail::Avx2TileF32::MR, detail::Avx2TileF32::NR>;
 #endif
 
-using detail::pack_a_panel;  // gemm_pack.cpp
+using detail::pack_a_panel;  // gemm_pack_cpu.cpp
 using detail::pack_b_panel;
 
 // Cache blocking of one microkernel, in elements (see the header comment for the byte budgets).
@@ -588,14 +588,14 @@ void gemm_f32_v4_avx2(int64_t batch, int64_t M, int64_t N, int64_t K, float alph
 std::span<const GemmF32Version> gemm_f32_v4_variants() {
   static const GemmF32Version variants[] = {
 #if MINIVL_GEMM_AVX2_BESIDE_AVX512
-      {"v4_avx2_6x16", "v4 with the AVX2 6 x 16 microkernel (12 ymm accumulators)", gemm_f32_v4_avx2, false},
+      {4, "v4_avx2_6x16", "v4 with the AVX2 6 x 16 microkernel (12 ymm accumulators)", gemm_f32_v4_avx2, false},
 #endif
 #if defined(__AVX512F__)
-      {"v4_avx512_14x32", "packed micro-panels, 14 x 32 register tile (28 zmm accumulators)", gemm_f32, true},
+      {4, "v4_avx512_14x32", "packed micro-panels, 14 x 32 register tile (28 zmm accumulators)", gemm_f32, true},
 #elif defined(__AVX2__) && defined(__FMA__)
-      {"v4_avx2_6x16", "packed micro-panels, 6 x 16 register tile (12 ymm accumulators)", gemm_f32, true},
+      {4, "v4_avx2_6x16", "packed micro-panels, 6 x 16 register tile (12 ymm accumulators)", gemm_f32, true},
 #else
-      {"v4_scalar_4x4", "packed micro-panels, 4 x 4 scalar tile", gemm_f32, true},
+      {4, "v4_scalar_4x4", "packed micro-panels, 4 x 4 scalar tile", gemm_f32, true},
 #endif
   };
   return variants;

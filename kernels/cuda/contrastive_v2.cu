@@ -1,6 +1,6 @@
 // Contrastive losses (CLIP, SigLIP) on tensor cores, v2: bf16/f16 features, sm_80+.
 //
-// Same algorithm and pass structure as v1 (kernels/cuda/contrastive.cu): every pass is a "row
+// Same algorithm and pass structure as v1 (kernels/cuda/contrastive_v1.cu): every pass is a "row
 // pass" of an operand A against all of B, launched twice with the roles swapped for the column
 // quantities; every output element has one owning block; scalars are block partials summed in a
 // fixed order. Deterministic, no atomics, O(N d) memory.
@@ -23,7 +23,8 @@
 // Masks: rows / features past (n, d) are zero-filled by cp.async (src-size 0); columns past n
 // are -inf (forward) or G = 0 (backward).
 // Preconditions (contrastive_v2_supported): bf16/f16, contiguous (N, d) with d % 8 == 0,
-// 16-byte aligned, a device with compute capability >= 8.0. Otherwise v1 is the registered path.
+// 16-byte aligned, a device with compute capability >= 8.0. Otherwise the version switch
+// (contrastive.cu) runs v1.
 // Shared memory: 2 stages x (64 + 64) rows x 72 halves = 36 KiB, static. Registers: S 32 floats,
 // G fragments 16, dA slice 32 per thread.
 // Bounds (per pass, per 64 x 64 tile, d features): forward 2*64*64*d FLOPs over 2*64*d*2 bytes of
@@ -123,6 +124,21 @@ __device__ __forceinline__ void pipeline_advance(int64_t step, int64_t steps, Is
   __syncthreads();
 }
 
+// s = this warp's 16 x 64 logits of A's rows against one column tile of B, summed over the nk
+// feature slices; the pipeline advances one step per slice (`step` counts the pass's steps).
+template <typename T, typename Issue>
+__device__ __forceinline__ void logits_tile(float (&s)[8][4], int64_t& step, int nk, int64_t steps, Issue&& issue,
+                                            const uint16_t (*as)[kSlice], const uint16_t (*bs)[kSlice], int warp,
+                                            int lane) {
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+  for (int kc = 0; kc < nk; ++kc, ++step) {
+    pipeline_advance(step, steps, issue);
+    mma_logits_slice<T>(s, as[step & 1], bs[step & 1], warp, lane);
+    __syncthreads();  // this stage is refilled by the prefetch two steps on
+  }
+}
+
 // CLIP: out[i] = lse over j of L_ij, diag[i] = L_ii (diag nullable).
 // SigLIP: out[i] = sum_j softplus(-z_ij (L_ij + bias)).
 template <typename T, Loss kLoss>
@@ -148,13 +164,7 @@ __global__ void __launch_bounds__(kThreads2) rows_forward_v2(MmaPass p, float* o
   int64_t step = 0;
   for (int64_t ct = 0; ct < ntiles; ++ct) {
     float s[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-    for (int kc = 0; kc < nk; ++kc, ++step) {
-      pipeline_advance(step, steps, issue);
-      mma_logits_slice<T>(s, as[step & 1], bs[step & 1], warp, lane);
-      __syncthreads();  // this stage is refilled by the prefetch two steps on
-    }
+    logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
     const int64_t col0 = ct * kBn;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -243,13 +253,7 @@ __global__ void __launch_bounds__(kThreads2) rows_backward_v2(MmaPass p, const f
   int64_t step = 0;
   for (int64_t ct = 0; ct < ntiles; ++ct) {
     float s[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-    for (int kc = 0; kc < nk; ++kc, ++step) {
-      pipeline_advance(step, steps, issue);
-      mma_logits_slice<T>(s, as[step & 1], bs[step & 1], warp, lane);
-      __syncthreads();
-    }
+    logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
 
     // G / coef in place of S (entries in [-2, 2]: coef ~ 1 / N would push f16 G into its
     // subnormals), then rounded into A fragments: k16 step kk = n8 tiles 2 kk, 2 kk + 1.
@@ -454,16 +458,6 @@ void dispatch_half(DType dtype, const char* name, F&& f) {
   }
 }
 
-}  // namespace
-
-bool contrastive_v2_supported(const StridedView& image, const StridedView& text) {
-  if (image.dtype != DType::bf16 && image.dtype != DType::f16) return false;
-  if (text.dtype != image.dtype || image.ndim != 2) return false;
-  const int64_t n = image.sizes[0], d = image.sizes[1];
-  if (n < 1 || d < 8 || d % 8 != 0 || d > (int64_t(1) << 30)) return false;
-  if (!rows_ok(image, n, d) || !rows_ok(text, n, d)) return false;
-  return device_props().cc_major >= 8;
-}
 
 void clip_loss_forward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
                                const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
@@ -497,6 +491,25 @@ void siglip_loss_backward_cuda_v2(const StridedView& image, const StridedView& t
     siglip_backward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, grad_loss, dimage, dtext,
                                                    dlogit_scale, dlogit_bias);
   });
+}
+
+}  // namespace
+
+const ContrastiveKernels& contrastive_v2_kernels() {
+  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v2, clip_loss_backward_cuda_v2,
+                                          siglip_loss_forward_cuda_v2, siglip_loss_backward_cuda_v2};
+  return kernels;
+}
+
+bool contrastive_v2_takes(DType dtype, int64_t d) {
+  return (dtype == DType::bf16 || dtype == DType::f16) && d >= 8 && d % 8 == 0 && d <= (int64_t(1) << 30);
+}
+
+bool contrastive_v2_supported(const StridedView& image, const StridedView& text) {
+  if (text.dtype != image.dtype || image.ndim != 2 || !contrastive_v2_takes(image.dtype, image.sizes[1])) return false;
+  const int64_t n = image.sizes[0], d = image.sizes[1];
+  if (n < 1 || !rows_ok(image, n, d) || !rows_ok(text, n, d)) return false;
+  return device_props().cc_major >= 8;
 }
 
 }  // namespace minivl::cuda

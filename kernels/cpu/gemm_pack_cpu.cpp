@@ -1,4 +1,4 @@
-// CPU GEMM packing (split out of gemm.cpp, which holds the loop nest and the
+// CPU GEMM packing (beside gemm_cpu.cpp, which holds the loop nest and the
 // microkernel; gemm_internal.h declares what crosses the boundary). Copies blocks of
 // A and B into the contiguous micro-panels the microkernel streams:
 //   pack_a_panel: MR-tall A panels; fast paths for column-major A (a memcpy per k) and

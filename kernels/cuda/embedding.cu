@@ -5,7 +5,7 @@
 // memory-bound, n x D x element size bytes read and written. An id outside
 // [0, V) reads as a zero row and is recorded on the device (the first one);
 // take_embedding_error() reports it at the next copy to the host, which waits
-// for the stream anyway (backend.cu), so no step pays a sync for the check.
+// for the stream anyway (device_copy, core/register_cuda.cpp), so no step pays a sync for the check.
 // Backward, no float atomics (the result is bit-for-bit the same on every run),
 // everything on the device:
 //   (1) keys = ids as u32 (an invalid id becomes V, a bucket that is skipped),

@@ -18,7 +18,7 @@
 //   out is filled with 0xFF bytes first (NaN in every float dtype, -1 in the
 //   integers), so a kernel that leaves an element unwritten fails the parity tests.
 //
-// No core/ types: backend.cu adapts it to minivl::Allocator.
+// No core/ types and no CUDA headers: core/register_cuda.cpp adapts it to minivl::Allocator.
 #include <cstddef>
 #include <cstdint>
 #include <map>

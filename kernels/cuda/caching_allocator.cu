@@ -1,7 +1,7 @@
-// The CUDA caching allocator (see caching_allocator.cuh for the design).
+// The CUDA caching allocator (see caching_allocator.h for the design).
 #include <cstdlib>
 
-#include "kernels/cuda/caching_allocator.cuh"
+#include "kernels/cuda/caching_allocator.h"
 #include "kernels/cuda/common.cuh"
 
 namespace minivl::cuda {

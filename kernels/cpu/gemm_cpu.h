@@ -8,7 +8,7 @@
 // a register-blocked MR x NR microkernel then multiplies one A micro-panel by one
 // B micro-panel (L1) with FMAs into MR x NR accumulators held in registers.
 // Packing reads any strides (fast paths for unit strides), so transposed views
-// need no copy. Tiling and the microkernel are described in gemm.cpp and
+// need no copy. Tiling and the microkernel are described in gemm_cpu.cpp and
 // docs/kernels/gemm.md. Bound: compute (FMA throughput); packing is O(MK + KN)
 // against O(MNK) FLOPs.
 //

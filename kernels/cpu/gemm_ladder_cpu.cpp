@@ -1,14 +1,14 @@
 // The lower rungs of the CPU GEMM ladder (v1 naive, v2 blocked, v3 packed; see
-// gemm_ladder.h for what each adds and what bounds it). v4 is gemm_f32 (gemm.cpp).
+// gemm_ladder_cpu.h for what each adds and what bounds it). v4 is gemm_f32 (gemm_cpu.cpp).
 // These are written to be read: plain loops, no intrinsics, one idea per version.
-#include "kernels/cpu/gemm_ladder.h"
+#include "kernels/cpu/gemm_ladder_cpu.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_cpu.h"
 
 namespace minivl::cpu {
 namespace {
@@ -179,14 +179,15 @@ void gemm_f32_v3_packed(int64_t batch, int64_t M, int64_t N, int64_t K, float al
                 b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets, packed);
 }
 
-// The one place that lists the versions (a registry of kernel families can take it over).
+// The one place that lists the versions (core/register_cpu.cpp registers them as the kernel
+// version registry's CPU "gemm" family).
 std::span<const GemmF32Version> gemm_f32_versions() {
   static const std::vector<GemmF32Version> versions = [] {
     std::vector<GemmF32Version> list = {
-        {"v1_naive", "one dot product per output, i-j-k order", gemm_f32_v1_naive, false},
-        {"v2_blocked", "i-k-j order (unit-stride rows), KC x NC blocks of B kept in L2", gemm_f32_v2_blocked,
+        {1, "v1_naive", "one dot product per output, i-j-k order", gemm_f32_v1_naive, false},
+        {2, "v2_blocked", "i-k-j order (unit-stride rows), KC x NC blocks of B kept in L2", gemm_f32_v2_blocked,
          false},
-        {"v3_packed", "v2 on contiguous packed copies of the A and B blocks", gemm_f32_v3_packed, false},
+        {3, "v3_packed", "v2 on contiguous packed copies of the A and B blocks", gemm_f32_v3_packed, false},
     };
     for (const GemmF32Version& v4 : gemm_f32_v4_variants()) list.push_back(v4);
     return list;

@@ -1,4 +1,4 @@
-// GEMM through cuBLASLt (see gemm_cublaslt.h for the contract).
+// GEMM through cuBLASLt (see gemm.h for the contract).
 //
 // Layout: cuBLAS is column-major, our tensors row-major, so we compute
 // C^T (N x M) = B^T (N x K) @ A^T (K x M). A row-major operand X (R x C) with
@@ -19,7 +19,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/gemm_cublaslt.h"
+#include "kernels/cuda/gemm.h"
 
 namespace minivl::cuda {
 
@@ -139,7 +139,7 @@ uint32_t alignment(const void* p, int64_t stride_bytes) {
 }
 
 // One (possibly strided-batched) cuBLASLt call on operands that are already expressible.
-void lt_matmul(const GemmArgs& g, const Operand& oa, const Operand& ob, int64_t ldc, const char* a, const char* b,
+void lt_matmul(const GemmProblem& g, const Operand& oa, const Operand& ob, int64_t ldc, const char* a, const char* b,
                char* c, int64_t batch, int64_t sa, int64_t sb, int64_t sc) {
   const cudaDataType_t t = cuda_type(g.dtype);
   const bool f64 = g.dtype == DType::f64;
@@ -223,8 +223,8 @@ bool gemm_allow_tf32() {
   return g_allow_tf32 == 1;
 }
 
-void gemm(const GemmArgs& in) {
-  GemmArgs g = in;
+void gemm(const GemmProblem& in) {
+  GemmProblem g = in;
   if (g.batch == 0 || g.M == 0 || g.N == 0) return;
   const int64_t elem = scalar_size(g.dtype);
   cuda_type(g.dtype);  // rejects other dtypes early
