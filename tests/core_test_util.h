@@ -1,6 +1,6 @@
 #pragma once
-// Small helpers shared by the engine-core tests (test_tensor, test_ops_forward,
-// test_gradcheck, test_autograd, test_errors).
+// Small helpers shared by the tests: value checks within a tolerance, f32/f64 tensors from
+// literals, and the message of the error a call throws.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -57,6 +57,18 @@ void check_error(Fn&& fn, const std::vector<std::string>& parts) {
     CAPTURE(p);
     CHECK(message.find(p) != std::string::npos);
   }
+}
+
+// The message of the exception of type E that `fn` throws, or "(no error)" when it throws none
+// (an exception of another type propagates and fails the test).
+template <typename E = Error, typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace minivl::testing

@@ -1,5 +1,6 @@
 // Tensors on their own: the stride/broadcast helpers, factories, views (and
-// that they share storage), dtype conversions, printing, item/to_vector.
+// that they share storage), dtype conversions and names, printing, item/to_vector, and the
+// errors of views, of dims on 0-d tensors and of a host allocation too large to make.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "tests/core_test_util.h"
 
 using namespace minivl;
+using minivl::testing::error_of;
 using minivl::testing::check_error;
 using minivl::testing::check_values;
 
@@ -456,6 +458,15 @@ TEST_CASE("dtype names round-trip and unknown names are rejected") {
     CHECK(dtype_from_name(dtype_name(d)) == d);
   CHECK(dtype_from_name("bfloat16") == DType::bf16);
   check_error([] { dtype_from_name("f8"); }, {"f8"});
+}
+
+TEST_CASE("empty: out of host memory names the bytes asked for, the allocator's stats and the knobs") {
+  const std::string e = error_of([] { (void)empty({int64_t(1) << 48}, DType::f32); });
+  CHECK(e.find("out of host memory: asked for 1125899906842624 bytes") != std::string::npos);
+  CHECK(e.find("minivl holds") != std::string::npos);
+  CHECK(e.find("peak") != std::string::npos);
+  CHECK(e.find("data.batch_size") != std::string::npos);
+  CHECK(e.find("bf16") != std::string::npos);
 }
 
 }  // TEST_SUITE
