@@ -41,6 +41,7 @@
 #include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/scalar_types.h"
+#include "tests/cuda_test_util.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/fused.h"
@@ -50,24 +51,7 @@ using namespace minivl;
 
 namespace {
 
-const bool g_poison_set = [] {
-  setenv("MINIVL_CUDA_POISON", "1", 0);
-  return true;
-}();
-
-bool skip_without_cuda(const std::string& test) {
-  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
-  if (cuda_available()) return false;
-  const std::string why = "parity_contrastive_v3: skipped: " + cuda_unavailable_reason();
-  static bool printed = false;
-  if (!printed) {
-    std::printf("%s\n", why.c_str());
-    std::fflush(stdout);
-    printed = true;
-  }
-  MESSAGE(why << " (" << test << ")");
-  return true;
-}
+const bool g_poison_set = minivl::testing::poison_cuda_allocations();
 
 struct Inputs {
   int64_t n = 0, d = 0;
@@ -256,7 +240,7 @@ TEST_CASE("parity_contrastive_v3: the tolerances admit 16-bit G and outputs, and
 }
 
 TEST_CASE("parity_contrastive_v3: clip_loss and siglip_loss v3 match the CPU, forward and all gradients") {
-  if (skip_without_cuda("v3")) return;
+  if (minivl::testing::skip_without_cuda("parity_contrastive_v3", "v3")) return;
 #if MINIVL_CUDA
   ScopedVersionOverride v3(kernel_versions().family("contrastive"), 3);
   const char* max_env = std::getenv("MINIVL_PARITY_V3_MAX_N");
