@@ -18,10 +18,7 @@
 #include "tests/gradcheck.h"
 
 using namespace minivl;
-using minivl::testing::tensor_f64;
-using minivl::testing::check_values;
-using minivl::testing::gradcheck;
-using minivl::testing::random_input;
+using namespace minivl::testing;
 
 namespace {
 

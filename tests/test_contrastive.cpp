@@ -14,10 +14,7 @@
 #include "tests/gradcheck.h"
 
 using namespace minivl;
-using minivl::testing::tensor_f64;
-using minivl::testing::check_values;
-using minivl::testing::gradcheck;
-using minivl::testing::random_input;
+using namespace minivl::testing;
 
 namespace {
 
@@ -105,10 +102,11 @@ namespace {
 // Reference CLIP and SigLIP losses from their definitions, over naive logits.
 std::vector<double> ref_logits(const std::vector<double>& img, const std::vector<double>& txt, int64_t n, int64_t d,
                                double scale) {
-  std::vector<double> l(size_t(n * n), 0.0);
+  std::vector<double> txt_t(size_t(d * n));  // (d, n)
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t k = 0; k < d; ++k) l[size_t(i * n + j)] += scale * img[size_t(i * d + k)] * txt[size_t(j * d + k)];
+    for (int64_t k = 0; k < d; ++k) txt_t[size_t(k * n + i)] = txt[size_t(i * d + k)];
+  std::vector<double> l = naive_matmul(img, txt_t, n, d, n);  // (n, n)
+  for (double& v : l) v *= scale;
   return l;
 }
 double ref_clip(const std::vector<double>& l, int64_t n) {

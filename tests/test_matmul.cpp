@@ -9,18 +9,7 @@
 using namespace minivl;
 using minivl::testing::check_error;
 using minivl::testing::check_values;
-
-namespace {
-// Naive (M, K) @ (K, N) over row-major vectors.
-std::vector<double> naive_mm(const std::vector<double>& a, const std::vector<double>& b, int64_t M, int64_t K,
-                             int64_t N) {
-  std::vector<double> c(size_t(M * N), 0.0);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t k = 0; k < K; ++k) c[size_t(i * N + j)] += a[size_t(i * K + k)] * b[size_t(k * N + j)];
-  return c;
-}
-}  // namespace
+using minivl::testing::naive_matmul;
 
 TEST_SUITE("matmul") {
 
@@ -43,7 +32,7 @@ TEST_CASE("matmul: 2-d, broadcast batch dims, transposed views, 1-d operands") {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j) {
       std::vector<double> ai(a4.begin() + i * 6, a4.begin() + i * 6 + 6), bj(b3.begin() + j * 6, b3.begin() + j * 6 + 6);
-      for (double v : naive_mm(ai, bj, 2, 3, 2)) want.push_back(v);
+      for (double v : naive_matmul(ai, bj, 2, 3, 2)) want.push_back(v);
     }
   check_values(c, want, 1e-5, 1e-6);
   // 1-d operands as numpy: (3,) @ (3, 2) -> (2,), (2, 3) @ (3,) -> (2,), (3,) @ (3,) -> ()
