@@ -14,6 +14,7 @@
 
 #include "core/ops.h"
 #include "kernels/cuda/contrastive_v3_plan.h"
+#include "tests/random_rows.h"
 
 using namespace minivl;
 namespace v3 = minivl::cuda::v3;
@@ -31,16 +32,7 @@ struct Problem {
 // Rows of random direction and random norm in [0.5, 2]: the kernels must not assume unit rows.
 Problem make_problem(int64_t n, int64_t d, uint64_t seed) {
   Problem p{n, d, std::vector<float>(size_t(n * d)), std::vector<float>(size_t(n * d)), std::log(12.0f), -3.0f, 0.7f};
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<float> nd;
-  std::uniform_real_distribution<float> norm(0.5f, 2.0f);
-  for (std::vector<float>* m : {&p.a, &p.b})
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += std::pow((*m)[size_t(i * d + k)] = nd(gen), 2);
-      const float f = norm(gen) / float(std::sqrt(s));
-      for (int64_t k = 0; k < d; ++k) (*m)[size_t(i * d + k)] *= f;
-    }
+  minivl::testing::fill_random_norm_rows({&p.a, &p.b}, n, d, 0.5f, 2.0f, seed);
   return p;
 }
 

@@ -169,6 +169,14 @@ std::string mpirun_prefix(int ranks, std::string* why) {
   return env + path + flags;
 }
 
+// mpirun's command prefix for `np` ranks, or "" after a MESSAGE saying why the test skips.
+std::string mpirun_or_skip(int np) {
+  std::string why;
+  const std::string mpirun = mpirun_prefix(np, &why);
+  if (mpirun.empty()) MESSAGE("distributed: skipped: " << why);
+  return mpirun;
+}
+
 }  // namespace
 
 TEST_SUITE_BEGIN("distributed");
@@ -341,12 +349,8 @@ TEST_CASE("distributed worker: collectives, sharded losses and reducer across MP
 }
 
 TEST_CASE("distributed: mpirun -np 2 runs the worker case: collectives, sharded losses, gradients across ranks") {
-  std::string why;
-  const std::string mpirun = mpirun_prefix(2, &why);
-  if (mpirun.empty()) {
-    MESSAGE("distributed: skipped: " << why);
-    return;
-  }
+  const std::string mpirun = mpirun_or_skip(2);
+  if (mpirun.empty()) return;
   char self[4096] = {};
   REQUIRE(::readlink("/proc/self/exe", self, sizeof(self) - 1) > 0);
   int rc = -1;
@@ -359,12 +363,8 @@ TEST_CASE("distributed: mpirun -np 2 runs the worker case: collectives, sharded 
 }
 
 TEST_CASE("distributed: mpirun -np 2 minivl train equals one process on the same global batch (tiny CLIP, resumed)") {
-  std::string why;
-  const std::string mpirun = mpirun_prefix(2, &why);
-  if (mpirun.empty()) {
-    MESSAGE("distributed: skipped: " << why);
-    return;
-  }
+  const std::string mpirun = mpirun_or_skip(2);
+  if (mpirun.empty()) return;
   NnTempDir dir;
   const std::string cfg = tiny_clip_config(dir);
   const std::string cli = MINIVL_CLI_PATH;

@@ -7,9 +7,7 @@
 #include "tests/core_test_util.h"
 
 using namespace minivl;
-using minivl::testing::check_error;
-using minivl::testing::check_values;
-using minivl::testing::naive_matmul;
+using namespace minivl::testing;
 
 TEST_SUITE("matmul") {
 

@@ -42,6 +42,7 @@
 #include "core/ops.h"
 #include "kernels/scalar_types.h"
 #include "tests/cuda_test_util.h"
+#include "tests/random_rows.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/fused.h"
@@ -61,16 +62,9 @@ struct Inputs {
 
 Inputs make_inputs(int64_t n, int64_t d, uint64_t seed) {
   Inputs in{n, d, std::vector<double>(size_t(n * d)), std::vector<double>(size_t(n * d))};
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> nd;
-  std::uniform_real_distribution<double> norm(0.5, 1.5);
+  minivl::testing::fill_random_norm_rows({&in.a, &in.b}, n, d, 0.5, 1.5, seed);
   for (std::vector<double>* m : {&in.a, &in.b})
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += std::pow((*m)[size_t(i * d + k)] = nd(gen), 2);
-      const double f = norm(gen) / std::sqrt(s);
-      for (int64_t k = 0; k < d; ++k) (*m)[size_t(i * d + k)] = to_float(to_bf16(float((*m)[size_t(i * d + k)] * f)));
-    }
+    for (double& v : *m) v = to_float(to_bf16(float(v)));  // bf16 values
   return in;
 }
 

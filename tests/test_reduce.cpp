@@ -10,8 +10,7 @@
 #include "tests/core_test_util.h"
 
 using namespace minivl;
-using minivl::testing::check_error;
-using minivl::testing::check_values;
+using namespace minivl::testing;
 
 TEST_SUITE("reduce") {
 

@@ -10,9 +10,7 @@
 #include "tests/core_test_util.h"
 
 using namespace minivl;
-using minivl::testing::check_error;
-using minivl::testing::check_values;
-using minivl::testing::tensor_f64;
+using namespace minivl::testing;
 
 TEST_SUITE("softmax") {
 
