@@ -103,22 +103,21 @@ void merge(const v3::Plan& plan, const v3::Chunk& c, const std::vector<v3::MaxSu
            const std::vector<v3::MaxSum>& col_part, std::vector<v3::MaxSum>& rows, std::vector<v3::MaxSum>& cols) {
   const int64_t cap = v3::chunk_capacity(plan);
   bool written = true;
-  for (int64_t t = 0; t < c.rows; ++t) {
-    v3::MaxSum st = c.c0 == 0 ? v3::MaxSum{} : rows[size_t(c.r0 + t)];
-    for (int64_t q = 0; q < v3::row_part_slots(c); ++q) {
-      written &= !std::isnan(row_part[size_t(q * cap + t)].s);
-      st = v3::merge(st, row_part[size_t(q * cap + t)]);
+  // Merges the partial slots of each of `count` lines (rows or columns) into `out` from `offset`;
+  // a line starts afresh in the first chunk along it (`first`).
+  auto merge_lines = [&](int64_t count, int64_t slots, const std::vector<v3::MaxSum>& part, bool first,
+                         std::vector<v3::MaxSum>& out, int64_t offset) {
+    for (int64_t t = 0; t < count; ++t) {
+      v3::MaxSum st = first ? v3::MaxSum{} : out[size_t(offset + t)];
+      for (int64_t q = 0; q < slots; ++q) {
+        written &= !std::isnan(part[size_t(q * cap + t)].s);
+        st = v3::merge(st, part[size_t(q * cap + t)]);
+      }
+      out[size_t(offset + t)] = st;
     }
-    rows[size_t(c.r0 + t)] = st;
-  }
-  for (int64_t t = 0; t < c.cols; ++t) {
-    v3::MaxSum st = c.r0 == 0 ? v3::MaxSum{} : cols[size_t(c.c0 + t)];
-    for (int64_t q = 0; q < v3::col_part_slots(c); ++q) {
-      written &= !std::isnan(col_part[size_t(q * cap + t)].s);
-      st = v3::merge(st, col_part[size_t(q * cap + t)]);
-    }
-    cols[size_t(c.c0 + t)] = st;
-  }
+  };
+  merge_lines(c.rows, v3::row_part_slots(c), row_part, c.c0 == 0, rows, c.r0);
+  merge_lines(c.cols, v3::col_part_slots(c), col_part, c.r0 == 0, cols, c.c0);
   REQUIRE(written);
 }
 
