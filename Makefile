@@ -74,7 +74,7 @@ ASAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_nu
 # TSan: libgomp is not TSan-instrumented, so OpenMP runs with one thread and the
 # suites below are the ones whose threads are our own (loader, data, tokenizer, parsers).
 # test_data_shapes asks OpenMP for threads explicitly (the generator's determinism test), so it is out.
-TSAN_FILES ?= *test_data_*,*test_tokenizer*,*test_safetensors*,*test_nn_config*,*test_nn_checkpoint*,*test_hardening_*
+TSAN_FILES ?= *test_data_*,*test_tokenizer*,*test_safetensors*,*test_nn_config*,*test_nn_checkpoint*,*test_nn_trainer*,*test_cli_errors*
 TSAN_EXCLUDE ?= *test_data_shapes*
 TSAN_ENV  = OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1
 

@@ -1,6 +1,6 @@
 #pragma once
-// Small helpers shared by the engine-core tests (test_tensor, test_ops_forward,
-// test_gradcheck, test_autograd, test_errors).
+// Small helpers shared by the tests: value checks within a tolerance, f32/f64 tensors from
+// literals, a naive matmul, and the message of the error a call throws.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -40,6 +40,16 @@ inline Tensor tensor_f64(const std::vector<double>& v, const Shape& shape) {
   return from_vector(v, shape, DType::f64);
 }
 
+// Naive (M, K) @ (K, N) over row-major vectors, in f64.
+inline std::vector<double> naive_matmul(const std::vector<double>& a, const std::vector<double>& b, int64_t M,
+                                        int64_t K, int64_t N) {
+  std::vector<double> c(size_t(M * N), 0.0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t k = 0; k < K; ++k) c[size_t(i * N + j)] += a[size_t(i * K + k)] * b[size_t(k * N + j)];
+  return c;
+}
+
 // Runs `fn`, expecting a minivl::Error whose message contains every one of `parts`.
 template <typename Fn>
 void check_error(Fn&& fn, const std::vector<std::string>& parts) {
@@ -57,6 +67,18 @@ void check_error(Fn&& fn, const std::vector<std::string>& parts) {
     CAPTURE(p);
     CHECK(message.find(p) != std::string::npos);
   }
+}
+
+// The message of the exception of type E that `fn` throws, or "(no error)" when it throws none
+// (an exception of another type propagates and fails the test).
+template <typename E = Error, typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace minivl::testing

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the tests/test_nn_*.cpp files.
+// Helpers shared by the tests that write files or run the CLI: temporary folders and run_minivl.
 #include <unistd.h>
 
 #include <atomic>
@@ -24,6 +24,14 @@ struct NnTempDir {
   }
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
+
+// DIR/minivl_test_<name>, emptied and created; kept after the test for a look at what it wrote.
+inline std::filesystem::path fresh_temp_dir(const std::string& name) {
+  const std::filesystem::path d = std::filesystem::temp_directory_path() / ("minivl_test_" + name);
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
 
 struct CliRun {
   int exit_code;

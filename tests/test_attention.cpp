@@ -18,8 +18,7 @@
 #include "tests/gradcheck.h"
 
 using namespace minivl;
-using minivl::testing::gradcheck;
-using minivl::testing::random_input;
+using namespace minivl::testing;
 
 namespace {
 
@@ -296,6 +295,26 @@ TEST_CASE("nn::attention_reference takes a value head dim other than q's, and na
   minivl::testing::check_error(
       [&] { nn::attention_reference(q, k, v, false, zeros({1, 3}, DType::boolean), 0.5); },
       {"attention_reference", "key_padding_mask", "(1, 5)"});
+}
+
+TEST_CASE("attention: softmax(scale q k^T + mask) v on a hand-sized case") {
+  // B = H = 1, Tq = Tk = 2, D = 1; q = (1, 0), k = (1, 2), v = (10, 20), scale 1.
+  Tensor q = tensor_f64({1, 0}, {1, 1, 2, 1}), k = tensor_f64({1, 2}, {1, 1, 2, 1}), v = tensor_f64({10, 20}, {1, 1, 2, 1});
+  AttentionOptions o;
+  o.scale = 1.0;
+  // Row 0: scores (1, 2) -> weights (1, e) / (1 + e); row 1: scores (0, 0) -> (1/2, 1/2).
+  const double e = std::exp(1.0);
+  check_values(attention(q, k, v, o), {(10 + 20 * e) / (1 + e), 15}, 1e-12, 1e-12);
+  o.causal = true;  // row 0 sees key 0 only
+  check_values(attention(q, k, v, o), {10, 15}, 1e-12, 1e-12);
+  o.causal = false;
+  o.key_padding_mask = from_vector({0, 1}, {1, 2}).to(DType::boolean);  // key 1 is padding
+  check_values(attention(q, k, v, o), {10, 10}, 1e-12, 1e-12);
+  // The default scale is 1 / sqrt(D): D = 4 with q . k = 4 -> score 2.
+  Tensor q4 = tensor_f64({1, 1, 1, 1}, {1, 1, 1, 4}), k4 = tensor_f64({1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 2, 4});
+  Tensor v4 = tensor_f64({1, 0, 0, 0, 0, 1, 0, 0}, {1, 1, 2, 4});
+  const double w0 = std::exp(2.0) / (std::exp(2.0) + 1);
+  check_values(attention(q4, k4, v4), {w0, 1 - w0, 0, 0}, 1e-12, 1e-12);
 }
 
 }  // TEST_SUITE

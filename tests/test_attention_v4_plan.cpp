@@ -29,6 +29,23 @@ struct Arch {
 };
 const Arch kArchs[] = {{"sm_80", kSmemPerBlockSm80, kSmemPerSmSm80}, {"sm_90", kSmemPerBlockSm90, kSmemPerSmSm90}};
 
+// Calls check(a, D, s, plan) for every architecture, head dim and shape, with those captured for
+// the failure report and the plan required to fit.
+template <typename Check>
+void for_every_forward_plan(Check&& check) {
+  for (const Arch& a : kArchs)
+    for (int64_t D : kHeadDims)
+      for (const Seq& s : kShapes) {
+        CAPTURE(a.name);
+        CAPTURE(D);
+        CAPTURE(s.Tq);
+        CAPTURE(s.Tk);
+        const ForwardPlan p = plan_forward(s.Tq, s.Tk, D, a.per_block, a.per_sm);
+        REQUIRE(p.fits);
+        check(a, D, s, p);
+      }
+}
+
 TEST_SUITE("attention_v4_plan") {
   TEST_CASE("the causal frontier matches the rule j <= i + Tk - Tq by brute force") {
     for (const Seq& s : kShapes) {
@@ -58,36 +75,28 @@ TEST_SUITE("attention_v4_plan") {
   }
 
   TEST_CASE("forward: every query row is owned by exactly one warp strip of one block") {
-    for (const Arch& a : kArchs)
-      for (int64_t D : kHeadDims)
-        for (const Seq& s : kShapes) {
-          CAPTURE(a.name);
-          CAPTURE(D);
-          CAPTURE(s.Tq);
-          CAPTURE(s.Tk);
-          const ForwardPlan p = plan_forward(s.Tq, s.Tk, D, a.per_block, a.per_sm);
-          REQUIRE(p.fits);
-          CHECK(p.warps >= 1);
-          CHECK(p.warps <= kMaxWarpsForward);
-          const int64_t bh_count = 3;  // three (b, h) pairs: blocks of different pairs must not mix
-          std::vector<int> owner_count(size_t(bh_count * s.Tq), 0);
-          for (int64_t block = 0; block < bh_count * p.q_tiles; ++block) {
-            const ForwardBlock fb = forward_block(p, block);
-            REQUIRE(fb.bh < bh_count);
-            int active = 0;
-            for (int w = 0; w < p.warps; ++w) {
-              const int64_t strip = fb.first_strip + w;
-              if (strip >= p.strips) continue;
-              ++active;
-              for (int64_t i = strip * kStripRows; i < std::min(s.Tq, (strip + 1) * kStripRows); ++i)
-                ++owner_count[size_t(fb.bh * s.Tq + i)];
-            }
-            CHECK(active >= 1);  // no block of idle warps
-          }
-          for (int c : owner_count) CHECK(c == 1);
-          // Balanced tiles: the idle warps of the last tile are fewer than one tile's worth.
-          CHECK(p.q_tiles * p.warps - p.strips < p.q_tiles);
+    for_every_forward_plan([](const Arch& a, int64_t D, const Seq& s, const ForwardPlan& p) {
+      CHECK(p.warps >= 1);
+      CHECK(p.warps <= kMaxWarpsForward);
+      const int64_t bh_count = 3;  // three (b, h) pairs: blocks of different pairs must not mix
+      std::vector<int> owner_count(size_t(bh_count * s.Tq), 0);
+      for (int64_t block = 0; block < bh_count * p.q_tiles; ++block) {
+        const ForwardBlock fb = forward_block(p, block);
+        REQUIRE(fb.bh < bh_count);
+        int active = 0;
+        for (int w = 0; w < p.warps; ++w) {
+          const int64_t strip = fb.first_strip + w;
+          if (strip >= p.strips) continue;
+          ++active;
+          for (int64_t i = strip * kStripRows; i < std::min(s.Tq, (strip + 1) * kStripRows); ++i)
+            ++owner_count[size_t(fb.bh * s.Tq + i)];
         }
+        CHECK(active >= 1);  // no block of idle warps
+      }
+      for (int c : owner_count) CHECK(c == 1);
+      // Balanced tiles: the idle warps of the last tile are fewer than one tile's worth.
+      CHECK(p.q_tiles * p.warps - p.strips < p.q_tiles);
+    });
   }
 
   TEST_CASE("forward: a warp visits every step with a visible key, only those, and reads no key past Tk") {
@@ -260,23 +269,15 @@ TEST_SUITE("attention_v4_plan") {
     CHECK(cross.warps == 2);
     CHECK(cross.q_tiles == 1);
     CHECK(cross.smem_bytes == (2 * 16 + 2 * 208) * 144 + 4 * 64);
-    for (const Arch& a : kArchs)
-      for (int64_t D : kHeadDims)
-        for (const Seq& s : kShapes) {
-          CAPTURE(a.name);
-          CAPTURE(D);
-          CAPTURE(s.Tq);
-          CAPTURE(s.Tk);
-          const ForwardPlan p = plan_forward(s.Tq, s.Tk, D, a.per_block, a.per_sm);
-          REQUIRE(p.fits);
-          CHECK(p.smem_bytes <= a.per_block);
-          CHECK(p.smem_bytes == forward_smem_bytes(D, p.warps, p.kv_rows, p.stages));
-          // Resident K/V covers the ragged edge; a ring has two slots or more.
-          if (p.resident()) CHECK(p.kv_rows == round_up(s.Tk, kKeyStep));
-          else CHECK((p.stages >= 2 && p.kv_rows == int64_t(p.stages) * kKeyChunk));
-          // At D = 64 every shape leaves room for two blocks per SM.
-          if (D == 64) CHECK(2 * (p.smem_bytes + kSmemReservedPerBlock) <= a.per_sm);
-        }
+    for_every_forward_plan([](const Arch& a, int64_t D, const Seq& s, const ForwardPlan& p) {
+      CHECK(p.smem_bytes <= a.per_block);
+      CHECK(p.smem_bytes == forward_smem_bytes(D, p.warps, p.kv_rows, p.stages));
+      // Resident K/V covers the ragged edge; a ring has two slots or more.
+      if (p.resident()) CHECK(p.kv_rows == round_up(s.Tk, kKeyStep));
+      else CHECK((p.stages >= 2 && p.kv_rows == int64_t(p.stages) * kKeyChunk));
+      // At D = 64 every shape leaves room for two blocks per SM.
+      if (D == 64) CHECK(2 * (p.smem_bytes + kSmemReservedPerBlock) <= a.per_sm);
+    });
   }
 
   TEST_CASE("row strides put the 8 rows of an ldmatrix on distinct banks") {

@@ -14,8 +14,7 @@
 #include "tests/gradcheck.h"
 
 using namespace minivl;
-using minivl::testing::gradcheck;
-using minivl::testing::random_input;
+using namespace minivl::testing;
 
 namespace {
 
@@ -97,6 +96,41 @@ void check_against_naive(bool siglip, int64_t n, int64_t d, DType dtype, double 
   if (siglip) CHECK(rel_err(a.dbias, b.dbias) <= tol);
 }
 
+}  // namespace
+
+namespace {
+// Reference CLIP and SigLIP losses from their definitions, over naive logits.
+std::vector<double> ref_logits(const std::vector<double>& img, const std::vector<double>& txt, int64_t n, int64_t d,
+                               double scale) {
+  std::vector<double> txt_t(size_t(d * n));  // (d, n)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < d; ++k) txt_t[size_t(k * n + i)] = txt[size_t(i * d + k)];
+  std::vector<double> l = naive_matmul(img, txt_t, n, d, n);  // (n, n)
+  for (double& v : l) v *= scale;
+  return l;
+}
+double ref_clip(const std::vector<double>& l, int64_t n) {
+  double rows = 0, cols = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double sr = 0, sc = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      sr += std::exp(l[size_t(i * n + j)]);
+      sc += std::exp(l[size_t(j * n + i)]);
+    }
+    rows += std::log(sr) - l[size_t(i * n + i)];
+    cols += std::log(sc) - l[size_t(i * n + i)];
+  }
+  return (rows / double(n) + cols / double(n)) / 2;
+}
+double ref_siglip(const std::vector<double>& l, int64_t n, double bias) {
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double z = i == j ? 1.0 : -1.0;
+      total += std::log1p(std::exp(-z * (l[size_t(i * n + j)] + bias)));  // -log sigmoid(z (L + b))
+    }
+  return total / double(n);
+}
 }  // namespace
 
 TEST_SUITE("contrastive") {
@@ -183,6 +217,38 @@ TEST_CASE("clip_loss forward + backward at N = 8192, d = 64 peaks under 64 N d b
           " MiB)");
   CHECK(peak < 64 * n * d);
   CHECK(image.grad().defined());
+}
+
+TEST_CASE("clip_loss and siglip_loss match their definitions") {
+  // N = 2, d = 2, scale 2: logits [[2, 1.2], [0, 1.6]].
+  std::vector<double> img = {1, 0, 0, 1}, txt = {1, 0, 0.6, 0.8};
+  Tensor image = tensor_f64(img, {2, 2}), text = tensor_f64(txt, {2, 2});
+  Tensor log_scale = tensor_f64({std::log(2.0)}, {});
+  std::vector<double> l = ref_logits(img, txt, 2, 2, 2.0);
+  check_values(l, {2, 1.2, 0, 1.6}, 1e-12, 1e-12);
+  // rows: log(1 + e^-0.8), log(1 + e^-1.6); columns: log(1 + e^-2), log(1 + e^-0.4)
+  const double by_hand = ((std::log1p(std::exp(-0.8)) + std::log1p(std::exp(-1.6))) / 2 +
+                          (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-0.4))) / 2) / 2;
+  CHECK(ref_clip(l, 2) == doctest::Approx(by_hand).epsilon(1e-12));
+  Tensor c = clip_loss(image, text, log_scale);
+  CHECK(c.dim() == 0);
+  CHECK(c.dtype() == DType::f64);
+  CHECK(c.item() == doctest::Approx(by_hand).epsilon(1e-12));
+  // SigLIP with bias -1: arguments z (L + b) = 1, -0.2, 1, 0.6.
+  const double sig_hand =
+      (2 * std::log1p(std::exp(-1.0)) + std::log1p(std::exp(0.2)) + std::log1p(std::exp(-0.6))) / 2;
+  CHECK(ref_siglip(l, 2, -1.0) == doctest::Approx(sig_hand).epsilon(1e-12));
+  CHECK(siglip_loss(image, text, log_scale, tensor_f64({-1.0}, {})).item() == doctest::Approx(sig_hand).epsilon(1e-12));
+  // A larger random case, f64 and f32, against the reference.
+  const int64_t n = 7, d = 5;
+  Tensor ri = randn({n, d}, DType::f64) * 0.5, rt = randn({n, d}, DType::f64) * 0.5;
+  std::vector<double> L = ref_logits(ri.to_vector(), rt.to_vector(), n, d, std::exp(1.5));
+  Tensor s15 = tensor_f64({1.5}, {});
+  CHECK(clip_loss(ri, rt, s15).item() == doctest::Approx(ref_clip(L, n)).epsilon(1e-10));
+  CHECK(siglip_loss(ri, rt, s15, tensor_f64({-2.0}, {})).item() == doctest::Approx(ref_siglip(L, n, -2.0)).epsilon(1e-10));
+  Tensor f = clip_loss(ri.to(DType::f32), rt.to(DType::f32), s15.to(DType::f32));
+  CHECK(f.dtype() == DType::f32);
+  CHECK(f.item() == doctest::Approx(ref_clip(L, n)).epsilon(1e-4));
 }
 
 }  // TEST_SUITE

@@ -14,6 +14,7 @@
 
 #include "core/ops.h"
 #include "kernels/cuda/contrastive_v3_plan.h"
+#include "tests/random_rows.h"
 
 using namespace minivl;
 namespace v3 = minivl::cuda::v3;
@@ -31,16 +32,7 @@ struct Problem {
 // Rows of random direction and random norm in [0.5, 2]: the kernels must not assume unit rows.
 Problem make_problem(int64_t n, int64_t d, uint64_t seed) {
   Problem p{n, d, std::vector<float>(size_t(n * d)), std::vector<float>(size_t(n * d)), std::log(12.0f), -3.0f, 0.7f};
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<float> nd;
-  std::uniform_real_distribution<float> norm(0.5f, 2.0f);
-  for (std::vector<float>* m : {&p.a, &p.b})
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += std::pow((*m)[size_t(i * d + k)] = nd(gen), 2);
-      const float f = norm(gen) / float(std::sqrt(s));
-      for (int64_t k = 0; k < d; ++k) (*m)[size_t(i * d + k)] *= f;
-    }
+  minivl::testing::fill_random_norm_rows({&p.a, &p.b}, n, d, 0.5f, 2.0f, seed);
   return p;
 }
 
@@ -111,22 +103,21 @@ void merge(const v3::Plan& plan, const v3::Chunk& c, const std::vector<v3::MaxSu
            const std::vector<v3::MaxSum>& col_part, std::vector<v3::MaxSum>& rows, std::vector<v3::MaxSum>& cols) {
   const int64_t cap = v3::chunk_capacity(plan);
   bool written = true;
-  for (int64_t t = 0; t < c.rows; ++t) {
-    v3::MaxSum st = c.c0 == 0 ? v3::MaxSum{} : rows[size_t(c.r0 + t)];
-    for (int64_t q = 0; q < v3::row_part_slots(c); ++q) {
-      written &= !std::isnan(row_part[size_t(q * cap + t)].s);
-      st = v3::merge(st, row_part[size_t(q * cap + t)]);
+  // Merges the partial slots of each of `count` lines (rows or columns) into `out` from `offset`;
+  // a line starts afresh in the first chunk along it (`first`).
+  auto merge_lines = [&](int64_t count, int64_t slots, const std::vector<v3::MaxSum>& part, bool first,
+                         std::vector<v3::MaxSum>& out, int64_t offset) {
+    for (int64_t t = 0; t < count; ++t) {
+      v3::MaxSum st = first ? v3::MaxSum{} : out[size_t(offset + t)];
+      for (int64_t q = 0; q < slots; ++q) {
+        written &= !std::isnan(part[size_t(q * cap + t)].s);
+        st = v3::merge(st, part[size_t(q * cap + t)]);
+      }
+      out[size_t(offset + t)] = st;
     }
-    rows[size_t(c.r0 + t)] = st;
-  }
-  for (int64_t t = 0; t < c.cols; ++t) {
-    v3::MaxSum st = c.r0 == 0 ? v3::MaxSum{} : cols[size_t(c.c0 + t)];
-    for (int64_t q = 0; q < v3::col_part_slots(c); ++q) {
-      written &= !std::isnan(col_part[size_t(q * cap + t)].s);
-      st = v3::merge(st, col_part[size_t(q * cap + t)]);
-    }
-    cols[size_t(c.c0 + t)] = st;
-  }
+  };
+  merge_lines(c.rows, v3::row_part_slots(c), row_part, c.c0 == 0, rows, c.r0);
+  merge_lines(c.cols, v3::col_part_slots(c), col_part, c.r0 == 0, cols, c.c0);
   REQUIRE(written);
 }
 

@@ -38,6 +38,25 @@ void for_each_block(const v3::Plan& p, F&& f) {
     }
 }
 
+// For each chunk of `writes` (chunk origin -> the partial slots its blocks wrote): the slots are
+// exactly what merge_chunk reads, q * cap + e for q < slots_of(chunk) and e < extent_of(chunk)
+// (its rows or columns), each written once, and all under `capacity`.
+template <typename SlotsOf, typename ExtentOf>
+void check_partial_slots(const v3::Plan& p, const std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>>& writes,
+                         SlotsOf slots_of, ExtentOf extent_of, int64_t capacity) {
+  const int64_t cap = v3::chunk_capacity(p);
+  for (const auto& [key, slots] : writes) {
+    const v3::Chunk c = v3::chunk_at(p, key.first / p.chunk, key.second / p.chunk);
+    std::map<int64_t, int> count;
+    for (int64_t s : slots) ++count[s];
+    std::map<int64_t, int> expected;
+    for (int64_t q = 0; q < slots_of(c); ++q)
+      for (int64_t e = 0; e < extent_of(c); ++e) expected[q * cap + e] = 1;
+    CHECK(count == expected);
+    CHECK(count.rbegin()->first < capacity);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("contrastive_v3_plan") {
@@ -173,28 +192,10 @@ TEST_CASE("each row and column partial slot of a chunk has one writer, inside th
             }
         }
       });
-      const int64_t cap = v3::chunk_capacity(p);
-      for (auto& [key, slots] : row_writes) {
-        const v3::Chunk c = v3::chunk_at(p, key.first / p.chunk, key.second / p.chunk);
-        std::map<int64_t, int> count;
-        for (int64_t s : slots) ++count[s];
-        // What merge_chunk reads: q * cap + r for q < row_part_slots, r < rows.
-        std::map<int64_t, int> expected;
-        for (int64_t q = 0; q < v3::row_part_slots(c); ++q)
-          for (int64_t r = 0; r < c.rows; ++r) expected[q * cap + r] = 1;
-        CHECK(count == expected);
-        CHECK(count.rbegin()->first < v3::row_part_capacity(p));
-      }
-      for (auto& [key, slots] : col_writes) {
-        const v3::Chunk c = v3::chunk_at(p, key.first / p.chunk, key.second / p.chunk);
-        std::map<int64_t, int> count;
-        for (int64_t s : slots) ++count[s];
-        std::map<int64_t, int> expected;
-        for (int64_t q = 0; q < v3::col_part_slots(c); ++q)
-          for (int64_t col = 0; col < c.cols; ++col) expected[q * cap + col] = 1;
-        CHECK(count == expected);
-        CHECK(count.rbegin()->first < v3::col_part_capacity(p));
-      }
+      check_partial_slots(p, row_writes, [](const v3::Chunk& c) { return v3::row_part_slots(c); },
+                          [](const v3::Chunk& c) { return c.rows; }, v3::row_part_capacity(p));
+      check_partial_slots(p, col_writes, [](const v3::Chunk& c) { return v3::col_part_slots(c); },
+                          [](const v3::Chunk& c) { return c.cols; }, v3::col_part_capacity(p));
     }
 }
 

@@ -10,15 +10,17 @@
 #include "core/error.h"
 #include "data/annotations.h"
 #include "data/image.h"
+#include "tests/core_test_util.h"
+#include "tests/nn_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace minivl::data;
+using minivl::testing::error_of;
 
 namespace {
 
 fs::path setup(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("minivl_test_annotations_" + name);
-  fs::remove_all(d);
+  const fs::path d = minivl::testing::fresh_temp_dir("annotations_" + name);
   fs::create_directories(d / "img");
   write_png((d / "img" / "a.png").string(), Image(4, 4, 10));
   write_png((d / "img" / "b.png").string(), Image(4, 4, 20));
@@ -26,15 +28,6 @@ fs::path setup(const std::string& name) {
 }
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const minivl::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool has(const std::string& s, const std::string& part) {
   if (s.find(part) != std::string::npos) return true;

@@ -1,19 +1,23 @@
 // Fashion-MNIST: the IDX reader on files written here (always), and the real data set from
-// Debian's dataset-fashion-mnist (skipped, with a message, when the package is absent).
+// Debian's dataset-fashion-mnist (skipped, with a message, when the package is absent), and a
+// header claiming more than the file holds.
 #include <doctest/doctest.h>
 #include <zlib.h>
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
+#include "tests/nn_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace minivl::data;
+using minivl::testing::NnTempDir;
 
 namespace {
 
@@ -94,6 +98,21 @@ TEST_CASE("fashion-mnist: the Debian package's files have 60000 + 10000 images, 
   CHECK(int(test.labels[1]) == 2);
   CHECK(fashion_mnist_classes()[9] == "Ankle boot");
   CHECK(fashion_mnist_caption(0, 1) == "a black and white photo of a t-shirt.");
+}
+
+TEST_CASE("fashion-mnist: a 20-byte IDX header claiming 8 GiB fails as truncated without allocating it") {
+  // Dimensions 2^31-1 x 4: the reader used to allocate the whole claimed payload before reading.
+  NnTempDir dir;
+  const std::string path = dir.file("huge-idx3-ubyte.gz");
+  {
+    std::ofstream out(path, std::ios::binary);
+    const unsigned char header[] = {0, 0, 8, 2, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 4, 1, 2, 3};
+    out.write(reinterpret_cast<const char*>(header), sizeof header);
+  }
+  std::vector<int64_t> dims;
+  CHECK_THROWS_WITH_AS(read_idx_gz(path, dims),
+                       doctest::Contains("truncated: the payload needs 8589934588 bytes, the file ends after 3"),
+                       minivl::Error);
 }
 
 }  // TEST_SUITE

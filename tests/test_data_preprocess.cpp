@@ -229,4 +229,18 @@ TEST_CASE("preprocess: augmentations are drawn from (seed, offset) and stay insi
       for (int x = 0; x < 4; ++x) CHECK(flipped[c * 16 + y * 4 + x] == plain[c * 16 + y * 4 + (3 - x)]);
 }
 
+TEST_CASE("preprocess: CLIP preprocessing of a very elongated image computes only the kept window") {
+  // fuzz_image: a 20-byte TGA header decodes to a 1 x 1,000,000 image; resizing its short side to
+  // R made a coefficient table for the whole R-million-pixel long side (GBs at R = 224).
+  minivl::data::Image image(1, 200000, 9);
+  minivl::data::ClipPreprocessConfig config;
+  config.image_size = 224;
+  std::vector<float> out(size_t(3) * 224 * 224);
+  minivl::data::clip_preprocess_into(image, config, out.data());
+  CHECK(out[0] == doctest::Approx(out[out.size() / 3 - 1]));  // a flat image stays flat
+  // A long side past 2^31 - 1 is refused, not converted with undefined behaviour.
+  CHECK_THROWS_WITH_AS(minivl::data::resize_short_side_size(1, 64000000, 224),
+                       doctest::Contains("would be 14336000000 pixels long, over the 2^31 - 1 limit"), minivl::Error);
+}
+
 }  // TEST_SUITE

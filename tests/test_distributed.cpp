@@ -25,10 +25,14 @@
 #include "nn/layers.h"
 #include "nn/trainer.h"
 #include "nn_test_util.h"
+#include "tests/tiny_models.h"
 
 using namespace minivl;
 using namespace minivl::nn;
 using minivl::testing::NnTempDir;
+using minivl::testing::tiny_clip_keys;
+using minivl::testing::toml_lines;
+using minivl::testing::with_overrides;
 
 namespace {
 
@@ -46,14 +50,17 @@ Tensor unit_rows(int64_t n, int64_t d, uint64_t seed, DType dtype = DType::f64) 
   return models::l2_normalize(randn({n, d}, dtype));
 }
 
+// The tiny CLIP at twice its width, with 4 px patches.
+const std::vector<std::string> kTinyClip = with_overrides(
+    tiny_clip_keys(), {"model.patch_size=4", "model.vision_width=32", "model.vision_mlp=64", "model.text_width=32",
+                       "model.text_mlp=64", "model.projection_dim=16"});
+
 // A tiny CLIP training config (shapes world, learned vocabulary) that trains in seconds on 2 cores.
 // SGD with momentum by default; "adamw" for the AdamW variant (see compare_runs).
 std::string tiny_clip_config(const NnTempDir& dir, const std::string& device = "cpu", const std::string& optim = "sgd") {
   const std::string path = dir.file("tiny_clip_" + optim + ".toml");
   std::ofstream(path) << "steps = 5\nseed = 3\ndevice = \"" << device << "\"\nprecision = \"f32\"\n"
-                      << "[model]\nname = \"clip\"\nimage_size = 16\npatch_size = 4\nvision_width = 32\n"
-                         "vision_layers = 1\nvision_heads = 2\nvision_mlp = 64\ntext_width = 32\ntext_layers = 1\n"
-                         "text_heads = 2\ntext_mlp = 64\nprojection_dim = 16\n"
+                      << "[model]\nname = \"clip\"\n" << toml_lines(kTinyClip, "model")
                       << "[data]\ndataset = \"shapes\"\npath = \"" << dir.file("shapes") << "\"\n"
                       << "vocab = \"learn\"\nlearned_vocab_size = 520\ngenerate_n = 120\ngenerate_size = 16\n"
                          "eval_images = 16\nbatch_size = 16\n"
@@ -107,6 +114,23 @@ Agreement compare_runs(const std::string& a, const std::string& b, size_t steps,
   return r;
 }
 
+// Trains the tiny CLIP on `device` twice, plainly and through the data-parallel path over `group`,
+// and compares the two runs' 5 steps.
+Agreement plain_and_data_parallel(const std::string& device, const std::shared_ptr<ProcessGroup>& group) {
+  models::register_clip_trainers();
+  NnTempDir dir;
+  TrainOptions plain;
+  plain.config_path = tiny_clip_config(dir, device);
+  plain.run_dir = dir.file("plain");
+  plain.quiet = true;
+  run_training(plain);
+  TrainOptions dp = plain;
+  dp.run_dir = dir.file("dp");
+  dp.process_group = group;
+  run_training(dp);
+  return compare_runs(plain.run_dir, dp.run_dir, 5);
+}
+
 std::string shell_output(const std::string& cmd, int* rc = nullptr) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -143,6 +167,14 @@ std::string mpirun_prefix(int ranks, std::string* why) {
   env += "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:detect_leaks=0\" ";  // MPI's own allocations are not ours to report
 #endif
   return env + path + flags;
+}
+
+// mpirun's command prefix for `np` ranks, or "" after a MESSAGE saying why the test skips.
+std::string mpirun_or_skip(int np) {
+  std::string why;
+  const std::string mpirun = mpirun_prefix(np, &why);
+  if (mpirun.empty()) MESSAGE("distributed: skipped: " << why);
+  return mpirun;
 }
 
 }  // namespace
@@ -241,19 +273,7 @@ TEST_CASE("distributed: the reducer buckets in reverse order, starts buckets dur
 }
 
 TEST_CASE("distributed: training through the data-parallel path with one rank equals plain training (tiny CLIP)") {
-  models::register_clip_trainers();
-  NnTempDir dir;
-  const std::string cfg = tiny_clip_config(dir);
-  TrainOptions plain;
-  plain.config_path = cfg;
-  plain.run_dir = dir.file("plain");
-  plain.quiet = true;
-  run_training(plain);
-  TrainOptions dp = plain;
-  dp.run_dir = dir.file("dp");
-  dp.process_group = ProcessGroup::single();
-  run_training(dp);
-  const Agreement r = compare_runs(plain.run_dir, dp.run_dir, 5);
+  const Agreement r = plain_and_data_parallel("cpu", ProcessGroup::single());
   MESSAGE("one rank vs plain: loss rel diff " << r.loss_rel << ", weight abs diff " << r.weight_abs);
   CHECK(r.loss_rel < 1e-6);
   CHECK(r.weight_abs < 1e-5);
@@ -329,12 +349,8 @@ TEST_CASE("distributed worker: collectives, sharded losses and reducer across MP
 }
 
 TEST_CASE("distributed: mpirun -np 2 runs the worker case: collectives, sharded losses, gradients across ranks") {
-  std::string why;
-  const std::string mpirun = mpirun_prefix(2, &why);
-  if (mpirun.empty()) {
-    MESSAGE("distributed: skipped: " << why);
-    return;
-  }
+  const std::string mpirun = mpirun_or_skip(2);
+  if (mpirun.empty()) return;
   char self[4096] = {};
   REQUIRE(::readlink("/proc/self/exe", self, sizeof(self) - 1) > 0);
   int rc = -1;
@@ -347,12 +363,8 @@ TEST_CASE("distributed: mpirun -np 2 runs the worker case: collectives, sharded 
 }
 
 TEST_CASE("distributed: mpirun -np 2 minivl train equals one process on the same global batch (tiny CLIP, resumed)") {
-  std::string why;
-  const std::string mpirun = mpirun_prefix(2, &why);
-  if (mpirun.empty()) {
-    MESSAGE("distributed: skipped: " << why);
-    return;
-  }
+  const std::string mpirun = mpirun_or_skip(2);
+  if (mpirun.empty()) return;
   NnTempDir dir;
   const std::string cfg = tiny_clip_config(dir);
   const std::string cli = MINIVL_CLI_PATH;
@@ -409,19 +421,7 @@ TEST_CASE("distributed_cuda: one rank through NCCL: collectives on CUDA tensors,
   g->finish_all_reduce(h);
   CHECK(max_abs_diff(x, y) == 0);
 
-  models::register_clip_trainers();
-  NnTempDir dir;
-  const std::string cfg = tiny_clip_config(dir, "cuda");
-  TrainOptions plain;
-  plain.config_path = cfg;
-  plain.run_dir = dir.file("plain");
-  plain.quiet = true;
-  run_training(plain);
-  TrainOptions dp = plain;
-  dp.run_dir = dir.file("dp");
-  dp.process_group = g;
-  run_training(dp);
-  const Agreement r = compare_runs(plain.run_dir, dp.run_dir, 5);
+  const Agreement r = plain_and_data_parallel("cuda", g);
   MESSAGE("CUDA, one NCCL rank vs plain: loss rel diff " << r.loss_rel << ", weight abs diff " << r.weight_abs);
   CHECK(r.loss_rel < 1e-5);
   CHECK(r.weight_abs < 1e-4);

@@ -72,6 +72,23 @@ CliResult run_cli(const std::string& env, const std::string& args) {
   return r;
 }
 
+// One run of `minivl ops --versions` with an environment assignment: whether it succeeds, and what
+// its output must say.
+struct VersionsCliCase {
+  std::string env;
+  bool succeeds;
+  std::vector<std::string> says;
+};
+
+void check_versions_cli(const std::vector<VersionsCliCase>& cases) {
+  for (const VersionsCliCase& c : cases) {
+    CAPTURE(c.env);
+    const CliResult r = run_cli(c.env, "ops --versions");
+    CHECK((r.status == 0) == c.succeeds);
+    for (const std::string& part : c.says) CHECK(r.output.find(part) != std::string::npos);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("kernel_versions") {
@@ -282,28 +299,16 @@ TEST_SUITE("kernel_versions") {
   }
 
   TEST_CASE("kernel_versions: MINIVL_ATTENTION_VERSION=9 fails the CLI naming the variable and the versions") {
-    CliResult r = run_cli("MINIVL_ATTENTION_VERSION=9", "ops --versions");
-    CHECK(r.status != 0);
-    CHECK(r.output.find("MINIVL_ATTENTION_VERSION='9'") != std::string::npos);
-    CHECK(r.output.find("1, 2, 3, 4 (4: candidate)") != std::string::npos);
-    r = run_cli("MINIVL_CONTRASTIVE_VERSION=three", "ops --versions");
-    CHECK(r.status != 0);
-    CHECK(r.output.find("MINIVL_CONTRASTIVE_VERSION='three'") != std::string::npos);
-    CHECK(r.output.find("1, 2, 3 (3: candidate)") != std::string::npos);
-    r = run_cli("MINIVL_ATTENTION_VERSION=2", "ops --versions");
-    CHECK(r.status == 0);
-    CHECK(r.output.find("MINIVL_ATTENTION_VERSION=2 is set") != std::string::npos);
+    check_versions_cli({{"MINIVL_ATTENTION_VERSION=9", false, {"MINIVL_ATTENTION_VERSION='9'", "1, 2, 3, 4 (4: candidate)"}},
+                        {"MINIVL_CONTRASTIVE_VERSION=three", false,
+                         {"MINIVL_CONTRASTIVE_VERSION='three'", "1, 2, 3 (3: candidate)"}},
+                        {"MINIVL_ATTENTION_VERSION=2", true, {"MINIVL_ATTENTION_VERSION=2 is set"}}});
   }
 #endif
 
   TEST_CASE("kernel_versions: MINIVL_GEMM_VERSION=5 fails the CLI naming the variable and the versions") {
-    CliResult r = run_cli("MINIVL_GEMM_VERSION=5", "ops --versions");
-    CHECK(r.status != 0);
-    CHECK(r.output.find("MINIVL_GEMM_VERSION='5' is not a cpu gemm version") != std::string::npos);
-    CHECK(r.output.find("1, 2, 3, 4, or unset it") != std::string::npos);
-    r = run_cli("MINIVL_GEMM_VERSION=1", "ops --versions");
-    CHECK(r.status == 0);
-    CHECK(r.output.find("MINIVL_GEMM_VERSION=1 is set") != std::string::npos);
+    check_versions_cli({{"MINIVL_GEMM_VERSION=5", false, {"MINIVL_GEMM_VERSION='5' is not a cpu gemm version", "1, 2, 3, 4, or unset it"}},
+                        {"MINIVL_GEMM_VERSION=1", true, {"MINIVL_GEMM_VERSION=1 is set"}}});
   }
 
   TEST_CASE("kernel_versions: minivl ops --versions prints every registered version with its status") {

@@ -11,9 +11,7 @@
 #include "tests/gradcheck.h"
 
 using namespace minivl;
-using minivl::testing::check_values;
-using minivl::testing::gradcheck;
-using minivl::testing::random_input;
+using namespace minivl::testing;
 
 namespace {
 
@@ -110,6 +108,46 @@ TEST_CASE("layernorm backward is bitwise identical with 1 and 2 threads") {
   };
   auto one = grads(1), two = grads(2);
   for (size_t i = 0; i < one.size(); ++i) CHECK(one[i] == two[i]);
+}
+
+TEST_CASE("layernorm uses the biased variance over the last dim") {
+  Tensor x = tensor_f64({1, 2, 3, 4, -1, 0, 0, 5}, {2, 4});
+  const double eps = 1e-5;
+  // row 0: mean 2.5, biased var 1.25; row 1: mean 1, var (4 + 1 + 1 + 16) / 4 = 5.5
+  std::vector<double> want;
+  for (double v : {1, 2, 3, 4}) want.push_back((v - 2.5) / std::sqrt(1.25 + eps));
+  for (double v : {-1, 0, 0, 5}) want.push_back((v - 1.0) / std::sqrt(5.5 + eps));
+  check_values(layernorm(x, Tensor(), Tensor(), eps), want, 1e-12, 1e-12);
+  Tensor w = tensor_f64({1, 2, 0.5, -1}, {4}), b = tensor_f64({0, 1, 0, 3}, {4});
+  std::vector<double> wb(want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    wb[i] = want[i] * std::vector<double>{1, 2, 0.5, -1}[i % 4] + std::vector<double>{0, 1, 0, 3}[i % 4];
+  check_values(layernorm(x, w, b, eps), wb, 1e-12, 1e-12);
+  check_values(layernorm(x.to(DType::f32), w.to(DType::f32), Tensor(), eps).to_vector(),
+               [&] {
+                 std::vector<double> r(want.size());
+                 for (size_t i = 0; i < want.size(); ++i) r[i] = want[i] * std::vector<double>{1, 2, 0.5, -1}[i % 4];
+                 return r;
+               }(),
+               1e-5, 1e-5);
+}
+
+TEST_CASE("add_layernorm returns (x + residual, layernorm(x + residual))") {
+  Tensor x = tensor_f64({1, 2, 3, 4, 0, 0, 0, 1}, {2, 4}), r = tensor_f64({1, 0, -1, 0, 2, 2, 2, 2}, {2, 4});
+  const double eps = 1e-5;
+  auto [h, y] = add_layernorm(x, r, Tensor(), Tensor(), eps);
+  check_values(h, {2, 2, 2, 4, 2, 2, 2, 3});
+  // row 0: mean 2.5, biased var (3 * 0.25 + 2.25) / 4 = 0.75; row 1: mean 2.25, var (3 * 0.0625 + 0.5625) / 4 = 0.1875
+  std::vector<double> want;
+  for (double v : {2, 2, 2, 4}) want.push_back((v - 2.5) / std::sqrt(0.75 + eps));
+  for (double v : {2, 2, 2, 3}) want.push_back((v - 2.25) / std::sqrt(0.1875 + eps));
+  check_values(y, want, 1e-12, 1e-12);
+  Tensor w = tensor_f64({2, 1, 1, 0.5}, {4}), b = tensor_f64({0, 0, 1, 0}, {4});
+  std::vector<double> wb(want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    wb[i] = want[i] * std::vector<double>{2, 1, 1, 0.5}[i % 4] + std::vector<double>{0, 0, 1, 0}[i % 4];
+  check_values(add_layernorm(x, r, w, b, eps).second, wb, 1e-12, 1e-12);
+  check_values(add_layernorm(x.to(DType::f32), r.to(DType::f32), Tensor(), Tensor(), eps).second, want, 1e-5, 1e-5);
 }
 
 }  // TEST_SUITE

@@ -14,22 +14,15 @@
 #include "nn/trainer.h"
 #include "nn/transformer.h"
 #include "nn_test_util.h"
+#include "tests/cuda_test_util.h"
 
 using namespace minivl;
 using namespace minivl::nn;
 
 TEST_SUITE_BEGIN("nn_cuda");
 
-namespace {
-bool skip_without_cuda() {
-  if (cuda_available()) return false;
-  MESSAGE("nn_cuda: skipped: " << cuda_unavailable_reason());
-  return true;
-}
-}  // namespace
-
 TEST_CASE("nn_cuda: fused multi-tensor AdamW matches the CPU kernel (sizes around the chunk, unaligned views)") {
-  if (skip_without_cuda()) return;
+  if (minivl::testing::skip_without_cuda("nn_cuda", "fused AdamW")) return;
   default_generator().manual_seed(21);
   std::vector<Tensor> cpu, gpu;
   for (int64_t n : {1, 3, 4095, 4096, 4097, 70001, 257}) {
@@ -63,7 +56,7 @@ TEST_CASE("nn_cuda: fused multi-tensor AdamW matches the CPU kernel (sizes aroun
 }
 
 TEST_CASE("nn_cuda: bf16 autocast: Linear and attention close to f32, gradients f32 on f32 weights") {
-  if (skip_without_cuda()) return;
+  if (minivl::testing::skip_without_cuda("nn_cuda", "autocast")) return;
   default_generator().manual_seed(22);
   TransformerEncoderLayer layer({64, 4, 128});
   layer.to(Device::cuda());
@@ -82,7 +75,7 @@ TEST_CASE("nn_cuda: bf16 autocast: Linear and attention close to f32, gradients 
 }
 
 TEST_CASE("nn_cuda: the toy trainer runs in f32, bf16 and f16 (loss scaling) on CUDA") {
-  if (skip_without_cuda()) return;
+  if (minivl::testing::skip_without_cuda("nn_cuda", "toy trainer")) return;
   register_toy_trainers();
   minivl::testing::NnTempDir dir;
   std::ofstream(dir.file("t.toml")) << "steps = 30\ndevice = \"cuda\"\n[model]\nname = \"mlp\"\n[optim]\nlr = 0.01\n";

@@ -26,6 +26,7 @@
 #include "models/vqa_caption_train.h"
 #include "nn/trainer.h"
 #include "nn_test_util.h"
+#include "tests/tiny_models.h"
 
 TEST_SUITE_BEGIN("overfit");
 
@@ -67,8 +68,8 @@ const OverfitWorld& world() {
 }
 
 // The vision tower at 32 px, one layer of width 32, trained from scratch.
-const std::vector<std::string> kTinyVision = {"model.image_size=32", "model.patch_size=8", "model.vision_width=32",
-                                              "model.vision_layers=1", "model.vision_heads=2", "model.vision_mlp=64"};
+const std::vector<std::string> kTinyVision = minivl::testing::with_overrides(
+    minivl::testing::tiny_vision_keys(), {"model.image_size=32", "model.vision_width=32", "model.vision_mlp=64"});
 
 // OpenMP's thread count is 1 for this object's lifetime.
 struct SingleThreaded {

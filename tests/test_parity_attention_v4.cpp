@@ -28,6 +28,7 @@
 #include "core/ops.h"
 #include "kernels/cpu/attention_cpu.h"
 #include "tests/attention_v4_reference.h"
+#include "tests/cuda_test_util.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/attention.h"
@@ -36,21 +37,6 @@
 
 namespace minivl {
 namespace {
-
-bool skip_without_cuda(const char* test) {
-  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
-  if (cuda_available()) return false;
-  const std::string why = "parity_attention_v4: skipped: " + cuda_unavailable_reason();
-  static bool printed = false;
-  if (!printed) {
-    std::printf("%s\n", why.c_str());
-    std::fflush(stdout);
-    printed = true;
-  }
-  const std::string message = why + " (" + test + ")";
-  MESSAGE(message);
-  return true;
-}
 
 using namespace attention_v4_test;
 
@@ -123,7 +109,7 @@ TEST_SUITE("parity_cuda") {
   }
 
   TEST_CASE("attention v4 forward and backward match the CPU at vision-language shapes, every mode") {
-    if (skip_without_cuda("attention v4 parity")) return;
+    if (minivl::testing::skip_without_cuda("parity_attention_v4", "attention v4 parity")) return;
 #if MINIVL_CUDA
     int compared = 0, fused = 0, failed = 0;
     uint32_t seed = 20261127;
@@ -153,7 +139,7 @@ TEST_SUITE("parity_cuda") {
   }
 
   TEST_CASE("attention v4 parity, one case per kernel path (the subset for compute-sanitizer)") {
-    if (skip_without_cuda("attention v4 sanitizer subset")) return;
+    if (minivl::testing::skip_without_cuda("parity_attention_v4", "attention v4 sanitizer subset")) return;
 #if MINIVL_CUDA
     struct Sub {
       SeqShape s;
@@ -179,7 +165,7 @@ TEST_SUITE("parity_cuda") {
   }
 
   TEST_CASE("attention_forward_cuda_version(4) and the op with version 4 asked for run v4") {
-    if (skip_without_cuda("attention v4 version switch")) return;
+    if (minivl::testing::skip_without_cuda("parity_attention_v4", "attention v4 version switch")) return;
 #if MINIVL_CUDA
     const SeqShape s{"text", 2, 2, 77, 77};
     const Inputs in = make_inputs(s, 64, DType::bf16, Mode::causal, 7);

@@ -75,6 +75,18 @@ double neighbour(double x, DType dt, bool away) {
 
 Tensor with_values(const Tensor& like, const std::vector<double>& v) { return from_vector(v, like.shape(), like.dtype()); }
 
+// Sets every value of `v` under `floor` to 0 (what a kernel that flushes its small results does)
+// and returns how many it set.
+int zero_below(std::vector<double>& v, double floor) {
+  int zeroed = 0;
+  for (double& x : v)
+    if (x < floor) {
+      x = 0;
+      ++zeroed;
+    }
+  return zeroed;
+}
+
 }  // namespace
 
 TEST_SUITE("parity_compare") {
@@ -128,13 +140,7 @@ TEST_CASE("parity_compare: a bf16 exp that zeroes its tail fails (the old tolera
   // Every value the old rule's floor, 2% of the largest (exp(2) = 7.39), covers: exp(x) for x < -1.93.
   std::vector<double> y = r.want.outputs[0].to_vector();
   const double floor = 0.0196 * *std::max_element(y.begin(), y.end());
-  int zeroed = 0;
-  for (double& v : y) {
-    if (v < floor) {
-      v = 0;
-      ++zeroed;
-    }
-  }
+  const int zeroed = zero_below(y, floor);
   REQUIRE(zeroed > 10);
   CaseRun got = r.want;
   got.outputs[0] = with_values(r.want.outputs[0], y);
@@ -152,13 +158,7 @@ TEST_CASE("parity_compare: a bf16 softmax over 1500 that zeroes its small probab
   // Every probability under the old rule's floor (2% of the row's largest, ~5e-5 here).
   std::vector<double> p = r.want.outputs[0].to_vector();
   const double floor = 0.0196 * *std::max_element(p.begin(), p.end());
-  int zeroed = 0;
-  for (double& v : p) {
-    if (v < floor) {
-      v = 0;
-      ++zeroed;
-    }
-  }
+  const int zeroed = zero_below(p, floor);
   REQUIRE(zeroed >= 3);
   CaseRun got = r.want;
   got.outputs[0] = with_values(r.want.outputs[0], p);

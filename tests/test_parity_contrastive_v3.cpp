@@ -41,6 +41,8 @@
 #include "core/kernel_versions.h"
 #include "core/ops.h"
 #include "kernels/scalar_types.h"
+#include "tests/cuda_test_util.h"
+#include "tests/random_rows.h"
 
 #if MINIVL_CUDA
 #include "kernels/cuda/fused.h"
@@ -50,24 +52,7 @@ using namespace minivl;
 
 namespace {
 
-const bool g_poison_set = [] {
-  setenv("MINIVL_CUDA_POISON", "1", 0);
-  return true;
-}();
-
-bool skip_without_cuda(const std::string& test) {
-  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
-  if (cuda_available()) return false;
-  const std::string why = "parity_contrastive_v3: skipped: " + cuda_unavailable_reason();
-  static bool printed = false;
-  if (!printed) {
-    std::printf("%s\n", why.c_str());
-    std::fflush(stdout);
-    printed = true;
-  }
-  MESSAGE(why << " (" << test << ")");
-  return true;
-}
+const bool g_poison_set = minivl::testing::poison_cuda_allocations();
 
 struct Inputs {
   int64_t n = 0, d = 0;
@@ -77,16 +62,9 @@ struct Inputs {
 
 Inputs make_inputs(int64_t n, int64_t d, uint64_t seed) {
   Inputs in{n, d, std::vector<double>(size_t(n * d)), std::vector<double>(size_t(n * d))};
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> nd;
-  std::uniform_real_distribution<double> norm(0.5, 1.5);
+  minivl::testing::fill_random_norm_rows({&in.a, &in.b}, n, d, 0.5, 1.5, seed);
   for (std::vector<double>* m : {&in.a, &in.b})
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += std::pow((*m)[size_t(i * d + k)] = nd(gen), 2);
-      const double f = norm(gen) / std::sqrt(s);
-      for (int64_t k = 0; k < d; ++k) (*m)[size_t(i * d + k)] = to_float(to_bf16(float((*m)[size_t(i * d + k)] * f)));
-    }
+    for (double& v : *m) v = to_float(to_bf16(float(v)));  // bf16 values
   return in;
 }
 
@@ -256,7 +234,7 @@ TEST_CASE("parity_contrastive_v3: the tolerances admit 16-bit G and outputs, and
 }
 
 TEST_CASE("parity_contrastive_v3: clip_loss and siglip_loss v3 match the CPU, forward and all gradients") {
-  if (skip_without_cuda("v3")) return;
+  if (minivl::testing::skip_without_cuda("parity_contrastive_v3", "v3")) return;
 #if MINIVL_CUDA
   ScopedVersionOverride v3(kernel_versions().family("contrastive"), 3);
   const char* max_env = std::getenv("MINIVL_PARITY_V3_MAX_N");

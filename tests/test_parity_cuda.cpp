@@ -27,32 +27,13 @@
 #include "core/dispatch.h"
 #include "core/generator.h"
 #include "tests/core_test_util.h"
+#include "tests/cuda_test_util.h"
 #include "tests/parity_cuda_table.h"
 
 namespace minivl {
 namespace {
 
-// Poison every CUDA allocation of this process (read by the caching allocator on its first allocation).
-const bool g_poison_set = [] {
-  setenv("MINIVL_CUDA_POISON", "1", 0);
-  return true;
-}();
-
-// Returns true (after a visible MESSAGE, and a one-time line on stdout for CI logs) when there is no GPU.
-bool skip_without_cuda(const char* test) {
-  (void)kernels();  // registers the backends (and the CUDA allocator) before the first CUDA allocation
-  if (cuda_available()) return false;
-  const std::string why = "parity_cuda: skipped: " + cuda_unavailable_reason();
-  static bool printed = false;
-  if (!printed) {
-    std::printf("%s\n", why.c_str());
-    std::fflush(stdout);
-    printed = true;
-  }
-  const std::string message = why + " (" + test + ")";
-  MESSAGE(message);
-  return true;
-}
+const bool g_poison_set = minivl::testing::poison_cuda_allocations();
 
 using parity::Bound;
 using parity::compare;
@@ -96,7 +77,7 @@ TEST_CASE("parity_cuda: every op in ops.def has a parity row") {
 }
 
 TEST_CASE("parity_cuda: every op matches the CPU forward and backward") {
-  if (skip_without_cuda("ops")) return;
+  if (minivl::testing::skip_without_cuda("parity_cuda", "ops")) return;
   const std::set<std::string> only = filter_from_env();
   const bool gpu_only = std::getenv("MINIVL_PARITY_GPU_ONLY") != nullptr;
   int cases = 0;
@@ -153,7 +134,7 @@ TEST_CASE("parity_cuda: every op matches the CPU forward and backward") {
 }
 
 TEST_CASE("parity_cuda: random fills draw the CPU's Philox numbers") {
-  if (skip_without_cuda("random")) return;
+  if (minivl::testing::skip_without_cuda("parity_cuda", "random")) return;
   for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
     const std::string dt_name = dtype_name(dt);
       CAPTURE(dt_name);
@@ -178,7 +159,7 @@ TEST_CASE("parity_cuda: random fills draw the CPU's Philox numbers") {
 }
 
 TEST_CASE("parity_cuda: dtype conversions and fills match the CPU bit for bit") {
-  if (skip_without_cuda("conversions")) return;
+  if (minivl::testing::skip_without_cuda("parity_cuda", "conversions")) return;
   int pairs = 0;
   for (DType from : parity_cuda::all_dtypes()) {
     for (DType to : parity_cuda::all_dtypes()) {
@@ -208,7 +189,7 @@ TEST_CASE("parity_cuda: dtype conversions and fills match the CPU bit for bit") 
 }
 
 TEST_CASE("parity_cuda: the caching allocator reuses blocks and keeps stats") {
-  if (skip_without_cuda("allocator")) return;
+  if (minivl::testing::skip_without_cuda("parity_cuda", "allocator")) return;
   Allocator* a = allocator_for(Device::cuda(0));
   a->empty_cache();
   const AllocatorStats before = a->stats();

@@ -1,5 +1,6 @@
 // Tensors on their own: the stride/broadcast helpers, factories, views (and
-// that they share storage), dtype conversions, printing, item/to_vector.
+// that they share storage), dtype conversions and names, printing, item/to_vector, and the
+// errors of views, of dims on 0-d tensors and of a host allocation too large to make.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "tests/core_test_util.h"
 
 using namespace minivl;
+using minivl::testing::error_of;
 using minivl::testing::check_error;
 using minivl::testing::check_values;
 
@@ -403,6 +405,68 @@ TEST_CASE("item, item_int and to_vector") {
   // to_vector walks a view in logical row-major order.
   CHECK(iota({2, 3}).t().to_vector() == std::vector<double>{0, 3, 1, 4, 2, 5});
   CHECK(iota({2, 3}, DType::bf16).to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5});
+}
+
+TEST_CASE("view ops, contiguous and to_dtype keep values (forward)") {
+  Tensor x = arange(0, 6).reshape({2, 3});
+  check_values(x.permute({1, 0}).contiguous(), {0, 3, 1, 4, 2, 5});
+  check_values(x.narrow(1, 2, 1).squeeze(1).unsqueeze(0), {2, 5});
+  check_values(x.unsqueeze(1).expand({2, 2, 3}), {0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5});
+  Tensor d = x.to(DType::f64);
+  CHECK(d.dtype() == DType::f64);
+  check_values(d, {0, 1, 2, 3, 4, 5});
+}
+
+TEST_CASE("views: wrong numel, out-of-range narrow, bad dims") {
+  Tensor x = zeros({2, 3});
+  check_error([&] { x.reshape({4, 2}); }, {"reshape", "(2, 3)", "(4, 2)"});
+  check_error([&] { x.reshape({-1, 4}); }, {"reshape", "(2, 3)"});
+  check_error([&] { x.reshape({-1, -1}); }, {"reshape", "-1"});
+  check_error([&] { x.view_as_shape({7}); }, {"view", "(2, 3)"});
+  CHECK_THROWS_WITH_AS(x.narrow(1, 2, 2), doctest::Contains("narrow"), minivl::Error);
+  check_error([&] { x.narrow(1, 2, 2); }, {"narrow", "[2, 4)", "size 3", "(2, 3)"});
+  check_error([&] { x.narrow(0, -1, 1); }, {"narrow"});
+  check_error([&] { x.narrow(2, 0, 1); }, {"narrow", "dim 2"});
+  check_error([&] { x.slice(0, 0, 2, 0); }, {"slice", "step"});
+  check_error([&] { x.transpose(0, 5); }, {"transpose"});
+  check_error([&] { x.unsqueeze(4); }, {"unsqueeze"});
+  check_error([&] { x.flatten(1, 0); }, {"flatten"});
+  check_error([&] { x.copy_(zeros({3, 2})); }, {"copy_", "(3, 2)", "(2, 3)"});
+  check_error([&] { cat({x, zeros({2, 2})}, 0); }, {"cat", "(2, 2)", "(2, 3)"});
+  check_error([&] { cat({x, zeros({2, 3}, DType::f64)}, 0); }, {"cat", "f64"});
+  check_error([&] { stack({x, zeros({3, 2})}, 0); }, {"stack", "(3, 2)", "(2, 3)"});
+  check_error([&] { make_tensor({2, -1}, DType::f32, Device::cpu()); }, {"negative", "(2, -1)"});
+}
+
+TEST_CASE("dim-indexed ops on a 0-d tensor fail cleanly") {
+  Tensor s = scalar_tensor(2);
+  check_error([&] { s.size(0); }, {"size", "0-d"});
+  check_error([&] { s.stride(-1); }, {"stride", "0-d"});
+  check_error([&] { s.narrow(0, 0, 1); }, {"narrow", "0-d"});
+  check_error([&] { s.select(0, 0); }, {"select", "0-d"});
+  check_error([&] { s.slice(0, 0, 1); }, {"slice", "0-d"});
+  check_error([&] { split(s, 1, 0); }, {"split"});
+  check_error([&] { cat({s, s}, 0); }, {"cat"});
+  // The dims that 0-d tensors do accept.
+  CHECK(s.unsqueeze(0).shape() == Shape{1});
+  CHECK(stack({s, s}, 0).shape() == Shape{2});
+  CHECK(sum(s, {0}).item() == 2);
+}
+
+TEST_CASE("dtype names round-trip and unknown names are rejected") {
+  for (DType d : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::boolean})
+    CHECK(dtype_from_name(dtype_name(d)) == d);
+  CHECK(dtype_from_name("bfloat16") == DType::bf16);
+  check_error([] { dtype_from_name("f8"); }, {"f8"});
+}
+
+TEST_CASE("empty: out of host memory names the bytes asked for, the allocator's stats and the knobs") {
+  const std::string e = error_of([] { (void)empty({int64_t(1) << 48}, DType::f32); });
+  CHECK(e.find("out of host memory: asked for 1125899906842624 bytes") != std::string::npos);
+  CHECK(e.find("minivl holds") != std::string::npos);
+  CHECK(e.find("peak") != std::string::npos);
+  CHECK(e.find("data.batch_size") != std::string::npos);
+  CHECK(e.find("bf16") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -77,6 +77,22 @@ inline std::vector<std::string> tiny_clip_keys() {
   return k;
 }
 
+// `base` with the value of each key of `changes` replaced (a key not in `base` is added), for a test
+// that needs a larger tiny model: one definition, and the differences named where they are used.
+inline std::vector<std::string> with_overrides(std::vector<std::string> base, const std::vector<std::string>& changes) {
+  for (const std::string& kv : changes) {
+    const std::string key = kv.substr(0, kv.find('=') + 1);
+    bool replaced = false;
+    for (std::string& b : base)
+      if (b.rfind(key, 0) == 0) {
+        b = kv;
+        replaced = true;
+      }
+    if (!replaced) base.push_back(kv);
+  }
+  return base;
+}
+
 // " --set k=v" for each override, for the CLI.
 inline std::string set_flags(const std::vector<std::string>& overrides) {
   std::string out;

@@ -12,7 +12,7 @@
 #include "data/image.h"
 #include "nn_test_util.h"
 
-TEST_SUITE_BEGIN("hardening");
+TEST_SUITE_BEGIN("cli_errors");
 
 namespace fs = std::filesystem;
 using minivl::testing::NnTempDir;
@@ -94,7 +94,7 @@ void write_fixtures(const fs::path& fx) {
 
 }  // namespace
 
-TEST_CASE("hardening: every row of docs/errors.md gives its exit code and message through the real CLI") {
+TEST_CASE("cli: every row of docs/errors.md gives its exit code and message through the real CLI") {
   const std::vector<ErrorRow> rows = read_error_table(MINIVL_SOURCE_DIR "/docs/errors.md");
   REQUIRE(rows.size() >= 30);
   NnTempDir fx, tmp;
