@@ -160,8 +160,7 @@ __global__ void __launch_bounds__(kThreads2) rows_forward_v2(MmaPass p, float* o
   cp_async_commit();
 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, dg[2] = {0.0f, 0.0f};  // rows qr, qr + 8
-  int64_t step = 0;
-  for (int64_t ct = 0; ct < ntiles; ++ct) {
+  for (int64_t ct = 0, step = 0; ct < ntiles; ++ct) {  // step: the pipeline's, over the whole pass
     float s[8][4];
     logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
     const int64_t col0 = ct * kBn;
@@ -249,8 +248,7 @@ __global__ void __launch_bounds__(kThreads2) rows_backward_v2(MmaPass p, const f
   cp_async_commit();
 
   float part_scale = 0.0f, part_bias = 0.0f;
-  int64_t step = 0;
-  for (int64_t ct = 0; ct < ntiles; ++ct) {
+  for (int64_t ct = 0, step = 0; ct < ntiles; ++ct) {  // step: the pipeline's, over the whole pass
     float s[8][4];
     logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
 
