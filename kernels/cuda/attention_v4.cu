@@ -63,9 +63,7 @@ void forward_head_dim(const StridedView& q, const StridedView& k, const StridedV
 }  // namespace
 }  // namespace v4
 
-bool attention_v4_supports(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool has_mask, bool causal) {
-  (void)has_mask;
-  (void)causal;
+bool attention_v4_supports(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool /*has_mask*/, bool /*causal*/) {
   if (!v4::takes_dtype_and_head_dim(dtype, head_dim)) return false;
   const v4::DeviceSmem& s = v4::device_smem();
   return v4::plan_forward(Tq, Tk, head_dim, s.per_block, s.per_sm).fits;

@@ -62,9 +62,8 @@ bool backward_head_dim(const StridedView& q, const StridedView& k, const Strided
 }  // namespace
 }  // namespace v4
 
-bool attention_v4_backward_fused(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool has_mask, bool causal) {
-  (void)has_mask;
-  (void)causal;
+bool attention_v4_backward_fused(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool /*has_mask*/,
+                                 bool /*causal*/) {
   if (!v4::takes_dtype_and_head_dim(dtype, head_dim)) return false;
   return v4::plan_backward(Tq, Tk, head_dim, v4::device_smem().per_block).fits;
 }
