@@ -164,12 +164,8 @@ void with_unary_op(UnaryOp op, Fn&& fn) {
 }  // namespace
 
 void copy(const StridedView& src, const StridedView& dst) {
-  dispatch_all(src.dtype, "copy", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
-    using S = scalar_t;
-    dispatch_all(dst.dtype, "copy", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
-      using D = scalar_t;
+  dispatch_all(src.dtype, "copy", [&]<typename S>(TypeTag<S>) {
+    dispatch_all(dst.dtype, "copy", [&]<typename D>(TypeTag<D>) {
       const S* sp = src.ptr<S>();
       D* dp = dst.ptr<D>();
       for_each_row<2>(dst.sizes, dst.ndim, {src.strides, dst.strides}, [&](auto off, int64_t n, auto st) {
@@ -186,8 +182,7 @@ void copy(const StridedView& src, const StridedView& dst) {
 }
 
 void fill(const StridedView& dst, double value) {
-  dispatch_all(dst.dtype, "fill", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_all(dst.dtype, "fill", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     scalar_t v;
     if constexpr (std::is_same_v<scalar_t, bool>) v = value != 0.0;
     else store(&v, static_cast<compute_t<scalar_t>>(value));
@@ -200,8 +195,7 @@ void fill(const StridedView& dst, double value) {
 
 // Element i of the (row-major) output takes Philox draw i of (seed, offset).
 void random_fill(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_t offset) {
-  dispatch_floating(dst.dtype, "random", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(dst.dtype, "random", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     const int64_t n = dst.numel();
     scalar_t* dp = dst.ptr<scalar_t>();
     const bool contiguous = dst.is_contiguous();
@@ -219,8 +213,7 @@ void random_fill(const StridedView& dst, RandomKind kind, uint64_t seed, uint64_
 }
 
 void unary(UnaryOp op, UnaryParams p, const StridedView& x, const StridedView& out) {
-  dispatch_floating(x.dtype, "unary", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(x.dtype, "unary", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* xp = x.ptr<scalar_t>();
     scalar_t* op_ = out.ptr<scalar_t>();
@@ -237,8 +230,7 @@ void unary(UnaryOp op, UnaryParams p, const StridedView& x, const StridedView& o
 }
 
 void unary_backward(UnaryOp op, UnaryParams p, const StridedView& x, const StridedView& gy, const StridedView& gx) {
-  dispatch_floating(x.dtype, "unary_backward", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(x.dtype, "unary_backward", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* xp = x.ptr<scalar_t>();
     const scalar_t* gyp = gy.ptr<scalar_t>();
@@ -259,8 +251,7 @@ void unary_backward(UnaryOp op, UnaryParams p, const StridedView& x, const Strid
 }
 
 void binary(BinaryOp op, const StridedView& a, const StridedView& b, const StridedView& out) {
-  dispatch_all(out.dtype, "binary", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_all(out.dtype, "binary", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* ap = a.ptr<scalar_t>();
     const scalar_t* bp = b.ptr<scalar_t>();
@@ -288,8 +279,7 @@ void binary(BinaryOp op, const StridedView& a, const StridedView& b, const Strid
 
 void where(const StridedView& cond, const StridedView& a, const StridedView& b, const StridedView& out) {
   // cond is bool or u8: one byte per element either way.
-  dispatch_all(out.dtype, "where", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_all(out.dtype, "where", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     const uint8_t* cp = static_cast<const uint8_t*>(cond.data);
     const scalar_t* ap = a.ptr<scalar_t>();
     const scalar_t* bp = b.ptr<scalar_t>();
@@ -307,8 +297,7 @@ void where(const StridedView& cond, const StridedView& a, const StridedView& b, 
 // Element i (row-major over x's shape) is kept when its Philox uniform is >= p,
 // so the mask is a pure function of (seed, offset, i): CUDA draws the same one.
 void dropout(const StridedView& x, const StridedView& out, double p, uint64_t seed, uint64_t offset) {
-  dispatch_floating(x.dtype, "dropout", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(x.dtype, "dropout", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const C scale = p < 1.0 ? C(1.0 / (1.0 - p)) : C(0);
     const float threshold = float(p);

@@ -26,8 +26,7 @@ void embedding(const StridedView& weight, const StridedView& ids, const StridedV
 void embedding_backward(const StridedView& gout, const StridedView& ids, const StridedView& gweight) {
   const int64_t n = ids.sizes[0], dim = gweight.sizes[1];
   const int64_t* ip = ids.ptr<int64_t>();
-  dispatch_floating(gweight.dtype, "embedding_backward", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(gweight.dtype, "embedding_backward", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* gp = gout.ptr<scalar_t>();
     scalar_t* wp = gweight.ptr<scalar_t>();

@@ -12,9 +12,11 @@ namespace minivl::cpu::detail {
 // Register tiles (MR rows x NR columns of C) of the microkernels, and KernelShape<T>:
 // the widest one the build has, which gemm_f32 / gemm_f64 use. Both files see the same
 // ISA macros, so they agree on the panel widths.
-struct Avx2TileF32 {
-  static constexpr int MR = 6, NR = 16;
+template <int kMR, int kNR>
+struct Tile {
+  static constexpr int MR = kMR, NR = kNR;
 };
+struct Avx2TileF32 : Tile<6, 16> {};
 
 // A build with AVX-512 also compiles the AVX2 f32 microkernel (the ladder's v4_avx2).
 #if defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
@@ -24,30 +26,14 @@ struct Avx2TileF32 {
 template <class T>
 struct KernelShape;
 #if defined(__AVX512F__)
-template <>
-struct KernelShape<float> {
-  static constexpr int MR = 14, NR = 32;
-};
-template <>
-struct KernelShape<double> {
-  static constexpr int MR = 14, NR = 16;
-};
+template <> struct KernelShape<float> : Tile<14, 32> {};
+template <> struct KernelShape<double> : Tile<14, 16> {};
 #elif defined(__AVX2__) && defined(__FMA__)
-template <>
-struct KernelShape<float> : Avx2TileF32 {};
-template <>
-struct KernelShape<double> {
-  static constexpr int MR = 6, NR = 8;
-};
+template <> struct KernelShape<float> : Avx2TileF32 {};
+template <> struct KernelShape<double> : Tile<6, 8> {};
 #else
-template <>
-struct KernelShape<float> {
-  static constexpr int MR = 4, NR = 4;
-};
-template <>
-struct KernelShape<double> {
-  static constexpr int MR = 4, NR = 4;
-};
+template <> struct KernelShape<float> : Tile<4, 4> {};
+template <> struct KernelShape<double> : Tile<4, 4> {};
 #endif
 
 // Packs the m x kc block of A at `a` (element (i, k) at a[i * row_stride + k * col_stride])

@@ -153,31 +153,21 @@ void packed(const Problem& p) {
   }
 }
 
+// v1-v3 as gemm_f32's signature: `single` run on each GEMM of the batch.
+template <void (*single)(const Problem&)>
+void ladder_gemm(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t a_row_stride,
+                 int64_t a_col_stride, const int64_t* a_offsets, const float* b, int64_t b_row_stride,
+                 int64_t b_col_stride, const int64_t* b_offsets, float beta, float* c, int64_t c_row_stride,
+                 int64_t c_col_stride, const int64_t* c_offsets) {
+  for_each_gemm(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b, b_row_stride, b_col_stride,
+                b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets, single);
+}
+
 }  // namespace
 
-void gemm_f32_v1_naive(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                       int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                       int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta, float* c,
-                       int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
-  for_each_gemm(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b, b_row_stride, b_col_stride,
-                b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets, naive);
-}
-
-void gemm_f32_v2_blocked(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                         int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                         int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta,
-                         float* c, int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
-  for_each_gemm(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b, b_row_stride, b_col_stride,
-                b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets, blocked);
-}
-
-void gemm_f32_v3_packed(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                        int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                        int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta,
-                        float* c, int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets) {
-  for_each_gemm(batch, M, N, K, alpha, a, a_row_stride, a_col_stride, a_offsets, b, b_row_stride, b_col_stride,
-                b_offsets, beta, c, c_row_stride, c_col_stride, c_offsets, packed);
-}
+const GemmF32Function gemm_f32_v1_naive = ladder_gemm<naive>;
+const GemmF32Function gemm_f32_v2_blocked = ladder_gemm<blocked>;
+const GemmF32Function gemm_f32_v3_packed = ladder_gemm<packed>;
 
 // The one place that lists the versions (core/register_cpu.cpp registers them as the kernel
 // version registry's CPU "gemm" family).

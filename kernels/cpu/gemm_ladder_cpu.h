@@ -31,20 +31,10 @@ using GemmF32Function = void (*)(int64_t batch, int64_t M, int64_t N, int64_t K,
                                  const int64_t* b_offsets, float beta, float* c, int64_t c_row_stride,
                                  int64_t c_col_stride, const int64_t* c_offsets);
 
-void gemm_f32_v1_naive(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                       int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                       int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta, float* c,
-                       int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets);
-
-void gemm_f32_v2_blocked(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                         int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                         int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta,
-                         float* c, int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets);
-
-void gemm_f32_v3_packed(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                        int64_t a_row_stride, int64_t a_col_stride, const int64_t* a_offsets, const float* b,
-                        int64_t b_row_stride, int64_t b_col_stride, const int64_t* b_offsets, float beta,
-                        float* c, int64_t c_row_stride, int64_t c_col_stride, const int64_t* c_offsets);
+// v1 naive, v2 blocked, v3 packed (gemm_ladder_cpu.cpp); v4 is gemm_f32.
+extern const GemmF32Function gemm_f32_v1_naive;
+extern const GemmF32Function gemm_f32_v2_blocked;
+extern const GemmF32Function gemm_f32_v3_packed;
 
 struct GemmF32Version {
   int number;           // 1..4: the rung (the kernel version registry's number; v4's variants share 4)

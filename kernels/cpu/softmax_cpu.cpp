@@ -12,8 +12,7 @@ namespace minivl::cpu {
 void softmax(const StridedView& x, const StridedView& y, bool log) {
   const int64_t len = x.sizes[x.ndim - 1];
   const int64_t rows = len ? x.numel() / len : 0;
-  dispatch_floating(x.dtype, "softmax", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(x.dtype, "softmax", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* xp = x.ptr<scalar_t>();
     scalar_t* yp = y.ptr<scalar_t>();
@@ -42,8 +41,7 @@ void softmax(const StridedView& x, const StridedView& y, bool log) {
 void softmax_backward(const StridedView& y, const StridedView& gy, const StridedView& gx, bool log) {
   const int64_t len = y.sizes[y.ndim - 1];
   const int64_t rows = len ? y.numel() / len : 0;
-  dispatch_floating(y.dtype, "softmax_backward", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(y.dtype, "softmax_backward", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* yp = y.ptr<scalar_t>();
     const scalar_t* gyp = gy.ptr<scalar_t>();
@@ -72,8 +70,7 @@ void cross_entropy(const StridedView& logits, const StridedView& target, const S
                    const StridedView& lse, int64_t ignore_index, double label_smoothing) {
   const int64_t n = logits.sizes[0], classes = logits.sizes[1];
   const int64_t* tp = target.ptr<int64_t>();
-  dispatch_floating(logits.dtype, "cross_entropy", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(logits.dtype, "cross_entropy", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* xp = logits.ptr<scalar_t>();
     scalar_t* lp = loss.ptr<scalar_t>();
@@ -108,8 +105,7 @@ void cross_entropy_backward(const StridedView& logits, const StridedView& target
                             double label_smoothing) {
   const int64_t n = logits.sizes[0], classes = logits.sizes[1];
   const int64_t* tp = target.ptr<int64_t>();
-  dispatch_floating(logits.dtype, "cross_entropy_backward", [&](auto tag_) {
-    using scalar_t = typename decltype(tag_)::type;
+  dispatch_floating(logits.dtype, "cross_entropy_backward", [&]<typename scalar_t>(TypeTag<scalar_t>) {
     using C = compute_t<scalar_t>;
     const scalar_t* xp = logits.ptr<scalar_t>();
     const scalar_t* sp = lse.ptr<scalar_t>();

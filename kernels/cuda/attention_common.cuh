@@ -1,7 +1,8 @@
 #pragma once
 // Pieces shared by the CUDA attention versions (attention_v1_v2.cu, attention_v3.cu,
-// attention_v3_backward.cu): the problem geometry with the mask rule, and each version's entry
-// points, which the version switch (attention.cu) calls.
+// attention_v3_backward.cu, attention_v4*.cu): the problem geometry with the mask rule, the
+// shared-memory opt-in, the backward's Delta pre-pass, and each version's entry points, which the
+// version switch (attention.cu) calls.
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
@@ -27,6 +28,33 @@ struct Geometry {
     return s < 0 ? 0 : (s > Tq ? Tq : s);
   }
 };
+
+// Dynamic shared memory over the default 48 KiB per block needs the kernel's opt-in first.
+template <typename Kernel>
+void allow_dynamic_smem(Kernel kernel, size_t bytes) {
+  if (bytes > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+// The backward's Delta pre-pass, one warp per row: delta[r] = sum_d dO[r, d] O[r, d], rows of D.
+template <typename T>
+__global__ void row_delta_kernel(int64_t rows, int64_t D, const T* o, const T* dout, compute_t<T>* delta) {
+  using C = compute_t<T>;
+  const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (warp >= rows) return;
+  C acc = 0;
+  for (int64_t d = lane; d < D; d += 32) acc += C(load(o + warp * D + d)) * C(load(dout + warp * D + d));
+  acc = warp_sum(acc);
+  if (lane == 0) delta[warp] = acc;
+}
+
+template <typename T>
+void launch_row_delta(int64_t rows, int64_t D, const T* o, const T* dout, compute_t<T>* delta) {
+  row_delta_kernel<T><<<unsigned((rows * 32 + kThreads - 1) / kThreads), kThreads, 0, stream()>>>(rows, D, o, dout,
+                                                                                                  delta);
+  CUDA_CHECK_LAUNCH();
+}
 
 inline Geometry geometry(const StridedView& q, const StridedView& k, const StridedView& mask, bool causal) {
   return {q.sizes[0], q.sizes[1], q.sizes[2], k.sizes[2], q.sizes[3],

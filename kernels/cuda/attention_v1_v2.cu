@@ -107,19 +107,6 @@ __global__ void v1_cols_times(Geometry g, const Acc<T>* P, const T* x, Acc<T> al
   }
 }
 
-// One warp per row: delta[r] = sum_d dO[r, d] O[r, d].
-template <typename T>
-__global__ void row_delta(int64_t rows, int64_t D, const T* o, const T* dout, Acc<T>* delta) {
-  using C = Acc<T>;
-  const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
-  const int lane = threadIdx.x & 31;
-  if (warp >= rows) return;
-  C acc = 0;
-  for (int64_t d = lane; d < D; d += 32) acc += C(load(o + warp * D + d)) * C(load(dout + warp * D + d));
-  acc = warp_sum(acc);
-  if (lane == 0) delta[warp] = acc;
-}
-
 // dS[bh, i, j] = P (dO_i . v_j - delta_i), in place over P.
 template <typename T>
 __global__ void v1_dscores(Geometry g, const T* dout, const T* v, const Acc<T>* delta, Acc<T>* P) {
@@ -177,8 +164,7 @@ void backward_v1(const StridedView& qv, const StridedView& kv, const StridedView
     v1_cols_times<T><<<grid_for(keys * g.D), kThreads, 0, stream()>>>(g, P.as<C>(), dout.ptr<T>(), C(1), dv.ptr<T>());
     CUDA_CHECK_LAUNCH();
   }
-  row_delta<T><<<warp_blocks, kThreads, 0, stream()>>>(rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<C>());
-  CUDA_CHECK_LAUNCH();
+  launch_row_delta<T>(rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<C>());
   v1_dscores<T><<<grid_for(rows * g.Tk), kThreads, 0, stream()>>>(g, dout.ptr<T>(), vv.ptr<T>(), delta.as<C>(),
                                                                   P.as<C>());
   CUDA_CHECK_LAUNCH();
@@ -209,6 +195,17 @@ __device__ void stage_rows(const T* src, int64_t r0, int n, int64_t total, int64
     const int r = e / int(D), d = e % int(D);
     dst[r * ld + d] = r0 + r < total ? float(load(src + (r0 + r) * D + d)) * mul : 0.0f;
   }
+}
+
+// The next tile of kTile2 key and value rows (a, b: (total, D)) into shared memory, between two
+// barriers: every warp is done with the previous tile, and the new one is visible to all.
+template <typename T>
+__device__ __forceinline__ void stage_key_tile(const T* a, const T* b, int64_t r0, int64_t total, int64_t D,
+                                               float* as, int lda, float* bs, int ldb) {
+  __syncthreads();
+  stage_rows(a, r0, kTile2, total, D, 1.0f, as, lda);
+  stage_rows(b, r0, kTile2, total, D, 1.0f, bs, ldb);
+  __syncthreads();
 }
 
 // acc[t] += sum over the tile's rows jj of p(lane jj) * tile[jj * ld + c], c = lane + 32 t: the warp
@@ -260,10 +257,7 @@ __global__ void __launch_bounds__(kThreads2) forward_v2_kernel(Geometry g, const
   }
   const int64_t kend = g.key_end(i0 + kRows2);
   for (int64_t j0 = 0; j0 < kend; j0 += kTile2) {
-    __syncthreads();
-    stage_rows(kb, j0, kTile2, g.Tk, g.D, 1.0f, Ks, ldk);
-    stage_rows(vb, j0, kTile2, g.Tk, g.D, 1.0f, Vs, D);
-    __syncthreads();
+    stage_key_tile(kb, vb, j0, g.Tk, g.D, Ks, ldk, Vs, D);
     const int64_t j = j0 + lane;
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -389,10 +383,7 @@ __global__ void __launch_bounds__(kThreads2) dq_v2_kernel(Geometry g, const T* q
   }
   const int64_t kend = g.key_end(i0 + kRows2);
   for (int64_t j0 = 0; j0 < kend; j0 += kTile2) {
-    __syncthreads();
-    stage_rows(k + bh * g.Tk * g.D, j0, kTile2, g.Tk, g.D, 1.0f, Ks, ld);
-    stage_rows(v + bh * g.Tk * g.D, j0, kTile2, g.Tk, g.D, 1.0f, Vs, ld);
-    __syncthreads();
+    stage_key_tile(k + bh * g.Tk * g.D, v + bh * g.Tk * g.D, j0, g.Tk, g.D, Ks, ld, Vs, ld);
     const int64_t j = j0 + lane;
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -418,12 +409,6 @@ __global__ void __launch_bounds__(kThreads2) dq_v2_kernel(Geometry g, const T* q
   }
 }
 
-template <typename K>
-void set_smem(K kernel, size_t bytes) {
-  if (bytes > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 template <typename T>
 void forward_v2(const StridedView& qv, const StridedView& kv, const StridedView& vv, const StridedView& mask,
                 bool causal, double scale, const StridedView& out, const StridedView& lse) {
@@ -431,7 +416,7 @@ void forward_v2(const StridedView& qv, const StridedView& kv, const StridedView&
   const int64_t blocks = g.B * g.H * ((g.Tq + kRows2 - 1) / kRows2);
   if (blocks == 0) return;
   const size_t smem = size_t(kRows2 * g.D + kTile2 * (g.D + 1) + kTile2 * g.D) * sizeof(float);
-  set_smem(forward_v2_kernel<T>, smem);
+  allow_dynamic_smem(forward_v2_kernel<T>, smem);
   forward_v2_kernel<T><<<unsigned(blocks), kThreads2, smem, stream()>>>(g, qv.ptr<T>(), kv.ptr<T>(), vv.ptr<T>(),
                                                                         float(scale), out.ptr<T>(), lse.ptr<float>());
   CUDA_CHECK_LAUNCH();
@@ -445,14 +430,12 @@ void backward_v2(const StridedView& qv, const StridedView& kv, const StridedView
   const int64_t rows = g.B * g.H * g.Tq;
   DeviceBuffer delta(size_t(std::max<int64_t>(rows, 1)) * sizeof(float));
   if (rows > 0) {
-    row_delta<T><<<unsigned((rows * 32 + kThreads - 1) / kThreads), kThreads, 0, stream()>>>(
-        rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<float>());
-    CUDA_CHECK_LAUNCH();
+    launch_row_delta<T>(rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<float>());
   }
   const size_t smem_kv = size_t(2 * kRows2 * g.D + 2 * kTile2 * (g.D + 1) + 2 * kTile2) * sizeof(float);
   const int64_t kv_blocks = g.B * g.H * ((g.Tk + kRows2 - 1) / kRows2);
   if (kv_blocks > 0) {
-    set_smem(dkdv_v2_kernel<T>, smem_kv);
+    allow_dynamic_smem(dkdv_v2_kernel<T>, smem_kv);
     dkdv_v2_kernel<T><<<unsigned(kv_blocks), kThreads2, smem_kv, stream()>>>(
         g, qv.ptr<T>(), kv.ptr<T>(), vv.ptr<T>(), dout.ptr<T>(), lse.ptr<float>(), delta.as<float>(), float(scale),
         dk.ptr<T>(), dv.ptr<T>());
@@ -461,7 +444,7 @@ void backward_v2(const StridedView& qv, const StridedView& kv, const StridedView
   const size_t smem_q = size_t(2 * kRows2 * g.D + 2 * kTile2 * (g.D + 1)) * sizeof(float);
   const int64_t q_blocks = g.B * g.H * ((g.Tq + kRows2 - 1) / kRows2);
   if (q_blocks > 0) {
-    set_smem(dq_v2_kernel<T>, smem_q);
+    allow_dynamic_smem(dq_v2_kernel<T>, smem_q);
     dq_v2_kernel<T><<<unsigned(q_blocks), kThreads2, smem_q, stream()>>>(g, qv.ptr<T>(), kv.ptr<T>(), vv.ptr<T>(),
                                                                          dout.ptr<T>(), lse.ptr<float>(),
                                                                          delta.as<float>(), float(scale), dq.ptr<T>());

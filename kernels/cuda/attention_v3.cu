@@ -25,7 +25,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/attention_common.cuh"
-#include "kernels/cuda/mma_sm80.cuh"
+#include "kernels/cuda/attention_mma_tiles.cuh"
 
 namespace minivl::cuda {
 namespace {
@@ -124,43 +124,11 @@ __global__ void __launch_bounds__(kThreads3) forward_v3_kernel(Geometry g, const
           x = ok ? x * scale_log2 : -INFINITY;
           mx = fmaxf(mx, x);
         }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mnew = fmaxf(m[r], mx);
-      const float ref = mnew == -INFINITY ? 0.0f : mnew;  // a row with nothing visible yet: P = 0
-      const float alpha = exp2f(m[r] - ref);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = s[n][2 * r + e];
-          x = exp2f(x - ref);
-          sum += x;
-        }
-      l[r] = l[r] * alpha + sum;  // per-lane partial; the quad's partials are summed at the end
-      m[r] = mnew;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][2 * r] *= alpha;
-        o[n][2 * r + 1] *= alpha;
-      }
+      online_softmax_row<D>(s, r, mx, m[r], l[r], o);  // a row with nothing visible yet: P = 0
     }
 
     // O += P V: P from the S accumulators (k16 step kk = n8 tiles 2 kk, 2 kk + 1).
-#pragma unroll
-    for (int kk = 0; kk < kBc / 16; ++kk) {
-      const uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                             pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < D / 8; n += 2) {
-        uint32_t bv[4];
-        ldmatrix_x4_trans(bv, Vt + (kk * 16 + (mi & 1) * 8 + mr) * kLd + n * 8 + (mi >> 1) * 8);
-        mma16816<T>(o[n], a, bv[0], bv[1]);
-        mma16816<T>(o[n + 1], a, bv[2], bv[3]);
-      }
-    }
+    acc_times_rows<T, D, 8>(s, Vt, kBc / 16, o);
     __syncthreads();  // this buffer is refilled by the prefetch two iterations on
   }
   cp_async_wait<0>();
@@ -189,8 +157,7 @@ void launch_forward(const Geometry& g, const StridedView& q, const StridedView& 
   if (blocks == 0) return;
   constexpr size_t kSmem = size_t(kBr + 4 * kBc) * (D + 8) * sizeof(uint16_t);
   auto kernel = forward_v3_kernel<T, D>;
-  if (kSmem > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmem)));
+  allow_dynamic_smem(kernel, kSmem);
   kernel<<<unsigned(blocks), kThreads3, kSmem, stream()>>>(
       g, static_cast<const uint16_t*>(q.data), static_cast<const uint16_t*>(k.data),
       static_cast<const uint16_t*>(v.data), float(scale * 1.4426950408889634), out.ptr<T>(), lse.ptr<float>());

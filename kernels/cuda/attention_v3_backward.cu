@@ -19,7 +19,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/attention_common.cuh"
-#include "kernels/cuda/mma_sm80.cuh"
+#include "kernels/cuda/attention_mma_tiles.cuh"
 
 namespace minivl::cuda {
 namespace {
@@ -57,37 +57,6 @@ __device__ __forceinline__ void rows_times_rows_t(const uint16_t* a, const uint1
       mma16816<T>(acc[n + 1], af, bf[2], bf[3]);
     }
   }
-}
-
-// out (16 x D) += P (16 x 8 NT, accumulator layout) x M (8 NT rows of `m`, (rows, D) in smem).
-template <typename T, int D, int NT = 8>
-__device__ __forceinline__ void acc_times_rows(const float (&p)[NT][4], const uint16_t* m, float (&out)[D / 8][4]) {
-  constexpr int kLd = D + 8;
-  const int lane = threadIdx.x & 31, mi = lane >> 3, mr = lane & 7;
-#pragma unroll
-  for (int kk = 0; kk < NT / 2; ++kk) {
-    const uint32_t a[4] = {pack2<T>(p[2 * kk][0], p[2 * kk][1]), pack2<T>(p[2 * kk][2], p[2 * kk][3]),
-                           pack2<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                           pack2<T>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-#pragma unroll
-    for (int n = 0; n < D / 8; n += 2) {
-      uint32_t bf[4];
-      ldmatrix_x4_trans(bf, m + (kk * 16 + (mi & 1) * 8 + mr) * kLd + n * 8 + (mi >> 1) * 8);
-      mma16816<T>(out[n], a, bf[0], bf[1]);
-      mma16816<T>(out[n + 1], a, bf[2], bf[3]);
-    }
-  }
-}
-
-template <typename T>
-__global__ void delta_kernel(int64_t rows, int64_t D, const T* o, const T* dout, float* delta) {
-  const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
-  const int lane = threadIdx.x & 31;
-  if (warp >= rows) return;
-  float acc = 0;
-  for (int64_t d = lane; d < D; d += 32) acc += float(load(o + warp * D + d)) * float(load(dout + warp * D + d));
-  acc = warp_sum(acc);
-  if (lane == 0) delta[warp] = acc;
 }
 
 // Key-block pass: dK, dV for 64 keys per block; query tiles of kQ rows (32 at D = 128, where
@@ -165,8 +134,8 @@ __global__ void __launch_bounds__(kThreadsB) dkdv_v3_kernel(Geometry g, const ui
         p[n][e] = pe;
         ds[n][e] = pe * (ds[n][e] - Dt[col]);
       }
-    acc_times_rows<T, D, kNT>(p, Gt, dV);   // dV += P^T dO
-    acc_times_rows<T, D, kNT>(ds, Qt, dK);  // dK += dS^T Q
+    acc_times_rows<T, D, kNT>(p, Gt, kNT / 2, dV);   // dV += P^T dO
+    acc_times_rows<T, D, kNT>(ds, Qt, kNT / 2, dK);  // dK += dS^T Q
     __syncthreads();
   }
   cp_async_wait<0>();
@@ -245,7 +214,7 @@ __global__ void __launch_bounds__(kThreadsB, 1) dq_v3_kernel(Geometry g, const u
         const float pe = ok ? exp2f(p[n][e] * scale_log2 - (e < 2 ? lr0 : lr1)) : 0.0f;
         ds[n][e] = pe * (ds[n][e] - (e < 2 ? dr0 : dr1));
       }
-    acc_times_rows<T, D>(ds, Kt, dQ);  // dQ += dS K
+    acc_times_rows<T, D, 8>(ds, Kt, 4, dQ);  // dQ += dS K
     __syncthreads();
   }
   cp_async_wait<0>();
@@ -260,12 +229,6 @@ __global__ void __launch_bounds__(kThreadsB, 1) dq_v3_kernel(Geometry g, const u
   }
 }
 
-template <typename K>
-void allow_smem(K kernel, size_t bytes) {
-  if (bytes > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 template <typename T, int D>
 void launch_backward(const Geometry& g, const StridedView& q, const StridedView& k, const StridedView& v,
                      double scale, const StridedView& out, const StridedView& lse, const StridedView& dout,
@@ -273,9 +236,7 @@ void launch_backward(const Geometry& g, const StridedView& q, const StridedView&
   const int64_t rows = g.B * g.H * g.Tq;
   DeviceBuffer delta(size_t(rows > 0 ? rows : 1) * sizeof(float));
   if (rows > 0) {
-    delta_kernel<T><<<unsigned((rows * 32 + kThreads - 1) / kThreads), kThreads, 0, stream()>>>(
-        rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<float>());
-    CUDA_CHECK_LAUNCH();
+    launch_row_delta<T>(rows, g.D, out.ptr<T>(), dout.ptr<T>(), delta.as<float>());
   }
   const auto* qp = static_cast<const uint16_t*>(q.data);
   const auto* kp = static_cast<const uint16_t*>(k.data);
@@ -286,7 +247,7 @@ void launch_backward(const Geometry& g, const StridedView& q, const StridedView&
     constexpr int kQ = kQTile<D>;
     constexpr size_t kSmem = size_t(2 * kTileB + 4 * kQ) * (D + 8) * sizeof(uint16_t) + 4 * kQ * sizeof(float);
     auto kernel = dkdv_v3_kernel<T, D>;
-    allow_smem(kernel, kSmem);
+    allow_dynamic_smem(kernel, kSmem);
     kernel<<<unsigned(kv_blocks), kThreadsB, kSmem, stream()>>>(g, qp, kp, vp, gp, lse.ptr<float>(),
                                                                  delta.as<float>(), float(scale), dk.ptr<T>(),
                                                                  dv.ptr<T>());
@@ -296,7 +257,7 @@ void launch_backward(const Geometry& g, const StridedView& q, const StridedView&
   if (q_blocks > 0) {
     constexpr size_t kSmem = size_t(6 * kTileB) * (D + 8) * sizeof(uint16_t);
     auto kernel = dq_v3_kernel<T, D>;
-    allow_smem(kernel, kSmem);
+    allow_dynamic_smem(kernel, kSmem);
     kernel<<<unsigned(q_blocks), kThreadsB, kSmem, stream()>>>(g, qp, kp, vp, gp, lse.ptr<float>(),
                                                                 delta.as<float>(), float(scale), dq.ptr<T>());
     CUDA_CHECK_LAUNCH();

@@ -33,8 +33,7 @@ void launch_forward(const StridedView& q, const StridedView& k, const StridedVie
   const int64_t blocks = B * H * plan.q_tiles;
   if (blocks == 0) return;
   auto kernel = forward_v4_kernel<T, D>;
-  if (plan.smem_bytes > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(plan.smem_bytes)));
+  allow_dynamic_smem(kernel, plan.smem_bytes);
   const ForwardArgs args{static_cast<const uint16_t*>(q.data),
                          static_cast<const uint16_t*>(k.data),
                          static_cast<const uint16_t*>(v.data),
@@ -64,11 +63,8 @@ void forward_head_dim(const StridedView& q, const StridedView& k, const StridedV
 }  // namespace
 }  // namespace v4
 
-bool attention_v4_supports(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool has_mask, bool causal) {
-  (void)has_mask;
-  (void)causal;
-  if (!(dtype == DType::bf16 || dtype == DType::f16) || !(head_dim == 32 || head_dim == 64 || head_dim == 128))
-    return false;
+bool attention_v4_supports(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool /*has_mask*/, bool /*causal*/) {
+  if (!v4::takes_dtype_and_head_dim(dtype, head_dim)) return false;
   const v4::DeviceSmem& s = v4::device_smem();
   return v4::plan_forward(Tq, Tk, head_dim, s.per_block, s.per_sm).fits;
 }

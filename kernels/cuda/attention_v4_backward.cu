@@ -25,8 +25,7 @@ bool launch_backward(const StridedView& q, const StridedView& k, const StridedVi
   const int64_t blocks = B * H;
   if (blocks == 0) return true;
   auto kernel = backward_v4_kernel<T, D>;
-  if (plan.smem_bytes > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(plan.smem_bytes)));
+  allow_dynamic_smem(kernel, plan.smem_bytes);
   const BackwardArgs args{static_cast<const uint16_t*>(q.data),
                           static_cast<const uint16_t*>(k.data),
                           static_cast<const uint16_t*>(v.data),
@@ -63,11 +62,9 @@ bool backward_head_dim(const StridedView& q, const StridedView& k, const Strided
 }  // namespace
 }  // namespace v4
 
-bool attention_v4_backward_fused(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool has_mask, bool causal) {
-  (void)has_mask;
-  (void)causal;
-  if (!(dtype == DType::bf16 || dtype == DType::f16) || !(head_dim == 32 || head_dim == 64 || head_dim == 128))
-    return false;
+bool attention_v4_backward_fused(DType dtype, int64_t head_dim, int64_t Tq, int64_t Tk, bool /*has_mask*/,
+                                 bool /*causal*/) {
+  if (!v4::takes_dtype_and_head_dim(dtype, head_dim)) return false;
   return v4::plan_backward(Tq, Tk, head_dim, v4::device_smem().per_block).fits;
 }
 

@@ -1,19 +1,18 @@
 #pragma once
 // Device pieces attention v4's forward (attention_v4.cu) and backward (attention_v4_backward.cu)
 // share: row copies into padded shared memory by cp.async, the run-time-count cp.async wait, the
-// A-fragment load of a warp's 16 rows, and the coalesced store of a 16-row strip staged in shared
-// memory. The index arithmetic lives in attention_v4_plan.h.
+// A-fragment load of a warp's 16 rows, the S = A B^T product, and the coalesced store of a 16-row
+// strip staged in shared memory (O += P M and the online-softmax step, shared with v3, are in
+// attention_mma_tiles.cuh). The index arithmetic lives in attention_v4_plan.h.
 #include <cstdint>
 
 #include "kernels/cuda/attention_v4_plan.h"
-// The PTX primitives (cp.async, ldmatrix, mma.sync): mma_sm80.cuh on the GPU; the CPU emulation
-// test points this at its SIMT emulation of the same functions.
-#ifndef MINIVL_V4_MMA_HEADER
-#define MINIVL_V4_MMA_HEADER "kernels/cuda/mma_sm80.cuh"
-#endif
-#include MINIVL_V4_MMA_HEADER
+// With the PTX primitives (MINIVL_V4_MMA_HEADER) and the fragment products v3 shares.
+#include "kernels/cuda/attention_mma_tiles.cuh"
 
 namespace minivl::cuda::v4 {
+
+static_assert(kPadHalves == 8, "acc_times_rows (attention_mma_tiles.cuh) takes rows of D + 8 halves");
 
 // This device's shared memory: the opt-in per-block limit and the SM's capacity (read once).
 struct DeviceSmem {
@@ -87,30 +86,6 @@ __device__ __forceinline__ void frag_times_rows_t(const uint32_t (&a)[D / 16][4]
         mma16816<T>(acc[2 * np + 1], a[kk], b[2], b[3]);
       }
     }
-}
-
-// out (16 x D) += P (16 x 8 NT, C layout, re-packed as A fragments) M, M = the NT * 8 shared-memory
-// rows at `rows` (stride D + 8): O += P V, dV += P^T dO, dK += dS^T Q. k16 steps >= `steps` skipped.
-template <typename T, int D, int NT>
-__device__ __forceinline__ void acc_times_rows(const float (&p)[NT][4], const uint16_t* rows, int steps,
-                                               float (&out)[D / 8][4]) {
-  constexpr int kLd = D + kPadHalves;
-  const int lane = threadIdx.x & 31, mi = lane >> 3, mr = lane & 7;
-#pragma unroll
-  for (int kk = 0; kk < NT / 2; ++kk) {
-    if (kk < steps) {
-      const uint32_t a[4] = {pack2<T>(p[2 * kk][0], p[2 * kk][1]), pack2<T>(p[2 * kk][2], p[2 * kk][3]),
-                             pack2<T>(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                             pack2<T>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < D / 8; n += 2) {
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, rows + (kk * 16 + (mi & 1) * 8 + mr) * kLd + n * 8 + (mi >> 1) * 8);
-        mma16816<T>(out[n], a, b[0], b[1]);
-        mma16816<T>(out[n + 1], a, b[2], b[3]);
-      }
-    }
-  }
 }
 
 // Writes a warp's 16 x D accumulator (C layout) times `scale` into its 16 staging rows in shared

@@ -88,27 +88,7 @@ __device__ __forceinline__ void attend_chunk(const uint32_t (&qf)[D / 16][4], co
         }
         mx = fmaxf(mx, x);
       }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    const float mnew = fmaxf(m[r], mx);
-    const float ref = mnew == -INFINITY ? 0.0f : mnew;  // nothing visible yet: P = 0, O stays 0
-    const float alpha = exp2f(m[r] - ref);
-    float sum = 0.0f;
-#pragma unroll
-    for (int n = 0; n < 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        float& x = s[n][2 * r + e];
-        x = exp2f(x - ref);
-        sum += x;
-      }
-    l[r] = l[r] * alpha + sum;  // this lane's partial; the quad's partials are summed at the end
-    m[r] = mnew;
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][2 * r] *= alpha;
-      o[n][2 * r + 1] *= alpha;
-    }
+    online_softmax_row<D>(s, r, mx, m[r], l[r], o);
   }
   acc_times_rows<T, D, 8>(s, Vt, steps, o);
 }

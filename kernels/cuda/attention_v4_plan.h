@@ -35,6 +35,11 @@ MINIVL_HOST_DEVICE constexpr int64_t round_up(int64_t a, int64_t b) { return cei
 MINIVL_HOST_DEVICE constexpr int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 MINIVL_HOST_DEVICE constexpr int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+// The dtypes and head dims v4's kernels are instantiated for (bf16/f16; D in {32, 64, 128}).
+constexpr bool takes_dtype_and_head_dim(DType dtype, int64_t D) {
+  return (dtype == DType::bf16 || dtype == DType::f16) && (D == 32 || D == 64 || D == 128);
+}
+
 // Shared-memory row stride in halves of a (rows, D) operand: D + 8, so the stride in 4-byte words is
 // 4 mod 8 and the 8 rows one ldmatrix reads (16 bytes each) cover all 32 banks once.
 MINIVL_HOST_DEVICE constexpr int64_t operand_ld(int64_t D) { return D + kPadHalves; }

@@ -21,8 +21,7 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/fused.h"
+#include "kernels/cuda/contrastive_common.cuh"
 
 namespace minivl::cuda {
 namespace {
@@ -292,27 +291,6 @@ void clip_forward(const StridedView& image, const StridedView& text, const Strid
 }
 
 template <typename T>
-void clip_backward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                   const StridedView& lse_row, const StridedView& lse_col, const StridedView& grad_loss,
-                   const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
-  using C = Acc<T>;
-  const int64_t n = image.sizes[0], d = image.sizes[1];
-  const size_t smem = backward_smem<T, Loss::clip>(d);
-  DeviceBuffer part(size_t(blocks_for(n)) * sizeof(C));
-  rows_backward_v1<T, Loss::clip><<<blocks_for(n), kThreadsC, smem, stream()>>>(
-      row_pass<T>(image, text, logit_scale, nullptr), lse_row.ptr<const C>(), lse_col.ptr<const C>(),
-      grad_loss.ptr<const C>(), dimage.ptr<T>(), part.as<C>(), nullptr);
-  CUDA_CHECK_LAUNCH();
-  rows_backward_v1<T, Loss::clip><<<blocks_for(n), kThreadsC, smem, stream()>>>(
-      row_pass<T>(text, image, logit_scale, nullptr), lse_col.ptr<const C>(), lse_row.ptr<const C>(),
-      grad_loss.ptr<const C>(), dtext.ptr<T>(), nullptr, nullptr);
-  CUDA_CHECK_LAUNCH();
-  fixed_order_sum<C><<<1, 1024, 0, stream()>>>(part.as<C>(), nullptr, nullptr, int64_t(blocks_for(n)), C(1),
-                                               dlogit_scale.ptr<C>());
-  CUDA_CHECK_LAUNCH();
-}
-
-template <typename T>
 void siglip_forward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
                     const StridedView& logit_bias, const StridedView& loss) {
   using C = Acc<T>;
@@ -325,69 +303,44 @@ void siglip_forward(const StridedView& image, const StridedView& text, const Str
   CUDA_CHECK_LAUNCH();
 }
 
-template <typename T>
-void siglip_backward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                     const StridedView& logit_bias, const StridedView& grad_loss, const StridedView& dimage,
-                     const StridedView& dtext, const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
+// Both backward passes; CLIP's reads the forward's lse (lse_row, lse_col), SigLIP's has a bias
+// (logit_bias, dlogit_bias) and a second block partial per block for its gradient.
+template <typename T, Loss kLoss>
+void backward(const ContrastiveGrad& a) {
   using C = Acc<T>;
-  const int64_t n = image.sizes[0], d = image.sizes[1];
-  const size_t smem = backward_smem<T, Loss::siglip>(d);
+  const int64_t n = a.image.sizes[0], d = a.image.sizes[1];
+  const size_t smem = backward_smem<T, kLoss>(d);
   const int64_t blocks = blocks_for(n);
-  DeviceBuffer part(size_t(2 * blocks) * sizeof(C));
-  rows_backward_v1<T, Loss::siglip><<<unsigned(blocks), kThreadsC, smem, stream()>>>(
-      row_pass<T>(image, text, logit_scale, &logit_bias), nullptr, nullptr, grad_loss.ptr<const C>(),
-      dimage.ptr<T>(), part.as<C>(), part.as<C>() + blocks);
+  const C* la = a.lse_row ? a.lse_row->ptr<const C>() : nullptr;
+  const C* lb = a.lse_col ? a.lse_col->ptr<const C>() : nullptr;
+  constexpr bool kBias = kLoss == Loss::siglip;
+  DeviceBuffer part(size_t((kBias ? 2 : 1) * blocks) * sizeof(C));
+  rows_backward_v1<T, kLoss><<<unsigned(blocks), kThreadsC, smem, stream()>>>(
+      row_pass<T>(a.image, a.text, a.logit_scale, a.logit_bias), la, lb, a.grad_loss.ptr<const C>(),
+      a.dimage.ptr<T>(), part.as<C>(), kBias ? part.as<C>() + blocks : nullptr);
   CUDA_CHECK_LAUNCH();
-  rows_backward_v1<T, Loss::siglip><<<unsigned(blocks), kThreadsC, smem, stream()>>>(
-      row_pass<T>(text, image, logit_scale, &logit_bias), nullptr, nullptr, grad_loss.ptr<const C>(),
-      dtext.ptr<T>(), nullptr, nullptr);
+  rows_backward_v1<T, kLoss><<<unsigned(blocks), kThreadsC, smem, stream()>>>(
+      row_pass<T>(a.text, a.image, a.logit_scale, a.logit_bias), lb, la, a.grad_loss.ptr<const C>(), a.dtext.ptr<T>(),
+      nullptr, nullptr);
   CUDA_CHECK_LAUNCH();
-  fixed_order_sum<C><<<1, 1024, 0, stream()>>>(part.as<C>(), nullptr, nullptr, blocks, C(1), dlogit_scale.ptr<C>());
-  fixed_order_sum<C><<<1, 1024, 0, stream()>>>(part.as<C>() + blocks, nullptr, nullptr, blocks, C(1),
-                                               dlogit_bias.ptr<C>());
+  fixed_order_sum<C><<<1, 1024, 0, stream()>>>(part.as<C>(), nullptr, nullptr, blocks, C(1), a.dlogit_scale.ptr<C>());
+  if constexpr (kBias)
+    fixed_order_sum<C><<<1, 1024, 0, stream()>>>(part.as<C>() + blocks, nullptr, nullptr, blocks, C(1),
+                                                 a.dlogit_bias->ptr<C>());
   CUDA_CHECK_LAUNCH();
 }
 
-
-void clip_loss_forward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
-  dispatch_cuda_floating(image.dtype, "clip_loss", [&](auto tag_) {
-    clip_forward<typename decltype(tag_)::type>(image, text, logit_scale, loss, lse_row, lse_col);
-  });
-}
-
-void clip_loss_backward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                const StridedView& lse_row, const StridedView& lse_col, const StridedView& grad_loss,
-                                const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
-  dispatch_cuda_floating(image.dtype, "clip_loss_backward", [&](auto tag_) {
-    clip_backward<typename decltype(tag_)::type>(image, text, logit_scale, lse_row, lse_col, grad_loss, dimage,
-                                                 dtext, dlogit_scale);
-  });
-}
-
-void siglip_loss_forward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                 const StridedView& logit_bias, const StridedView& loss) {
-  dispatch_cuda_floating(image.dtype, "siglip_loss", [&](auto tag_) {
-    siglip_forward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, loss);
-  });
-}
-
-void siglip_loss_backward_cuda_v1(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                  const StridedView& logit_bias, const StridedView& grad_loss,
-                                  const StridedView& dimage, const StridedView& dtext,
-                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
-  dispatch_cuda_floating(image.dtype, "siglip_loss_backward", [&](auto tag_) {
-    siglip_backward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, grad_loss, dimage, dtext,
-                                                   dlogit_scale, dlogit_bias);
-  });
-}
 
 }  // namespace
 
-const ContrastiveKernels& contrastive_v1_kernels() {
-  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v1, clip_loss_backward_cuda_v1,
-                                          siglip_loss_forward_cuda_v1, siglip_loss_backward_cuda_v1};
-  return kernels;
-}
+template <typename T>
+struct ContrastivePasses<1, T> {
+  static constexpr auto clip_loss = &clip_forward<T>;
+  static constexpr auto siglip_loss = &siglip_forward<T>;
+  template <bool kClip>
+  static constexpr auto loss_backward = &backward<T, kClip ? Loss::clip : Loss::siglip>;
+};
+
+const ContrastiveKernels& contrastive_v1_kernels() { return contrastive_entry_points<1>(); }
 
 }  // namespace minivl::cuda

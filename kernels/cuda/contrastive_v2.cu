@@ -38,8 +38,7 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/fused.h"
+#include "kernels/cuda/contrastive_common.cuh"
 #include "kernels/cuda/mma_sm80.cuh"
 
 namespace minivl::cuda {
@@ -161,8 +160,7 @@ __global__ void __launch_bounds__(kThreads2) rows_forward_v2(MmaPass p, float* o
   cp_async_commit();
 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, dg[2] = {0.0f, 0.0f};  // rows qr, qr + 8
-  int64_t step = 0;
-  for (int64_t ct = 0; ct < ntiles; ++ct) {
+  for (int64_t ct = 0, step = 0; ct < ntiles; ++ct) {  // step: the pipeline's, over the whole pass
     float s[8][4];
     logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
     const int64_t col0 = ct * kBn;
@@ -250,8 +248,7 @@ __global__ void __launch_bounds__(kThreads2) rows_backward_v2(MmaPass p, const f
   cp_async_commit();
 
   float part_scale = 0.0f, part_bias = 0.0f;
-  int64_t step = 0;
-  for (int64_t ct = 0; ct < ntiles; ++ct) {
+  for (int64_t ct = 0, step = 0; ct < ntiles; ++ct) {  // step: the pipeline's, over the whole pass
     float s[8][4];
     logits_tile<T>(s, step, nk, steps, issue, as, bs, warp, lane);
 
@@ -389,26 +386,6 @@ void clip_forward(const StridedView& image, const StridedView& text, const Strid
 }
 
 template <typename T>
-void clip_backward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                   const StridedView& lse_row, const StridedView& lse_col, const StridedView& grad_loss,
-                   const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale) {
-  const int64_t n = image.sizes[0], d = image.sizes[1];
-  DeviceBuffer acc = accumulator(n, d);
-  DeviceBuffer part(size_t(blocks_for(n)) * sizeof(float));
-  rows_backward_v2<T, Loss::clip><<<blocks_for(n), kThreads2, 0, stream()>>>(
-      mma_pass(image, text, logit_scale, nullptr), lse_row.ptr<const float>(), lse_col.ptr<const float>(),
-      grad_loss.ptr<const float>(), acc.as<float>(), dimage.ptr<T>(), part.as<float>(), nullptr);
-  CUDA_CHECK_LAUNCH();
-  rows_backward_v2<T, Loss::clip><<<blocks_for(n), kThreads2, 0, stream()>>>(
-      mma_pass(text, image, logit_scale, nullptr), lse_col.ptr<const float>(), lse_row.ptr<const float>(),
-      grad_loss.ptr<const float>(), acc.as<float>(), dtext.ptr<T>(), nullptr, nullptr);
-  CUDA_CHECK_LAUNCH();
-  fixed_order_sum_v2<<<1, 1024, 0, stream()>>>(part.as<float>(), nullptr, nullptr, int64_t(blocks_for(n)), 1.0f,
-                                               dlogit_scale.ptr<float>());
-  CUDA_CHECK_LAUNCH();
-}
-
-template <typename T>
 void siglip_forward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
                     const StridedView& logit_bias, const StridedView& loss) {
   const int64_t n = image.sizes[0];
@@ -421,85 +398,45 @@ void siglip_forward(const StridedView& image, const StridedView& text, const Str
   CUDA_CHECK_LAUNCH();
 }
 
-template <typename T>
-void siglip_backward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                     const StridedView& logit_bias, const StridedView& grad_loss, const StridedView& dimage,
-                     const StridedView& dtext, const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
-  const int64_t n = image.sizes[0], d = image.sizes[1];
+// Both backward passes; CLIP's reads the forward's lse (lse_row, lse_col), SigLIP's has a bias
+// (logit_bias, dlogit_bias) and a second block partial per block for its gradient.
+template <typename T, Loss kLoss>
+void backward(const ContrastiveGrad& a) {
+  const int64_t n = a.image.sizes[0], d = a.image.sizes[1];
   const int64_t blocks = blocks_for(n);
+  const float* la = a.lse_row ? a.lse_row->ptr<const float>() : nullptr;
+  const float* lb = a.lse_col ? a.lse_col->ptr<const float>() : nullptr;
+  constexpr bool kBias = kLoss == Loss::siglip;
   DeviceBuffer acc = accumulator(n, d);
-  DeviceBuffer part(size_t(2 * blocks) * sizeof(float));
-  rows_backward_v2<T, Loss::siglip><<<unsigned(blocks), kThreads2, 0, stream()>>>(
-      mma_pass(image, text, logit_scale, &logit_bias), nullptr, nullptr, grad_loss.ptr<const float>(),
-      acc.as<float>(), dimage.ptr<T>(), part.as<float>(), part.as<float>() + blocks);
+  DeviceBuffer part(size_t((kBias ? 2 : 1) * blocks) * sizeof(float));
+  rows_backward_v2<T, kLoss><<<unsigned(blocks), kThreads2, 0, stream()>>>(
+      mma_pass(a.image, a.text, a.logit_scale, a.logit_bias), la, lb, a.grad_loss.ptr<const float>(), acc.as<float>(),
+      a.dimage.ptr<T>(), part.as<float>(), kBias ? part.as<float>() + blocks : nullptr);
   CUDA_CHECK_LAUNCH();
-  rows_backward_v2<T, Loss::siglip><<<unsigned(blocks), kThreads2, 0, stream()>>>(
-      mma_pass(text, image, logit_scale, &logit_bias), nullptr, nullptr, grad_loss.ptr<const float>(),
-      acc.as<float>(), dtext.ptr<T>(), nullptr, nullptr);
+  rows_backward_v2<T, kLoss><<<unsigned(blocks), kThreads2, 0, stream()>>>(
+      mma_pass(a.text, a.image, a.logit_scale, a.logit_bias), lb, la, a.grad_loss.ptr<const float>(), acc.as<float>(),
+      a.dtext.ptr<T>(), nullptr, nullptr);
   CUDA_CHECK_LAUNCH();
   fixed_order_sum_v2<<<1, 1024, 0, stream()>>>(part.as<float>(), nullptr, nullptr, blocks, 1.0f,
-                                               dlogit_scale.ptr<float>());
-  fixed_order_sum_v2<<<1, 1024, 0, stream()>>>(part.as<float>() + blocks, nullptr, nullptr, blocks, 1.0f,
-                                               dlogit_bias.ptr<float>());
+                                               a.dlogit_scale.ptr<float>());
+  if constexpr (kBias)
+    fixed_order_sum_v2<<<1, 1024, 0, stream()>>>(part.as<float>() + blocks, nullptr, nullptr, blocks, 1.0f,
+                                                 a.dlogit_bias->ptr<float>());
   CUDA_CHECK_LAUNCH();
 }
 
-bool rows_ok(const StridedView& v, int64_t n, int64_t d) {
-  return v.ndim == 2 && v.sizes[0] == n && v.sizes[1] == d && v.strides[1] == 1 && v.strides[0] == d &&
-         aligned16(v.data);
-}
-
-template <typename F>
-void dispatch_half(DType dtype, const char* name, F&& f) {
-  switch (dtype) {
-    case DType::bf16: return f(TypeTag<bf16>{});
-    case DType::f16: return f(TypeTag<f16>{});
-    default: throw CudaError(std::string(name) + ": the v2 kernel takes bf16 or f16");
-  }
-}
-
-
-void clip_loss_forward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
-  dispatch_half(image.dtype, "clip_loss", [&](auto tag_) {
-    clip_forward<typename decltype(tag_)::type>(image, text, logit_scale, loss, lse_row, lse_col);
-  });
-}
-
-void clip_loss_backward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                const StridedView& lse_row, const StridedView& lse_col,
-                                const StridedView& grad_loss, const StridedView& dimage, const StridedView& dtext,
-                                const StridedView& dlogit_scale) {
-  dispatch_half(image.dtype, "clip_loss_backward", [&](auto tag_) {
-    clip_backward<typename decltype(tag_)::type>(image, text, logit_scale, lse_row, lse_col, grad_loss, dimage,
-                                                 dtext, dlogit_scale);
-  });
-}
-
-void siglip_loss_forward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                 const StridedView& logit_bias, const StridedView& loss) {
-  dispatch_half(image.dtype, "siglip_loss", [&](auto tag_) {
-    siglip_forward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, loss);
-  });
-}
-
-void siglip_loss_backward_cuda_v2(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                  const StridedView& logit_bias, const StridedView& grad_loss,
-                                  const StridedView& dimage, const StridedView& dtext,
-                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
-  dispatch_half(image.dtype, "siglip_loss_backward", [&](auto tag_) {
-    siglip_backward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, grad_loss, dimage, dtext,
-                                                   dlogit_scale, dlogit_bias);
-  });
-}
 
 }  // namespace
 
-const ContrastiveKernels& contrastive_v2_kernels() {
-  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v2, clip_loss_backward_cuda_v2,
-                                          siglip_loss_forward_cuda_v2, siglip_loss_backward_cuda_v2};
-  return kernels;
-}
+template <typename T>
+struct ContrastivePasses<2, T> {
+  static constexpr auto clip_loss = &clip_forward<T>;
+  static constexpr auto siglip_loss = &siglip_forward<T>;
+  template <bool kClip>
+  static constexpr auto loss_backward = &backward<T, kClip ? Loss::clip : Loss::siglip>;
+};
+
+const ContrastiveKernels& contrastive_v2_kernels() { return contrastive_entry_points<2>(); }
 
 bool contrastive_v2_takes(DType dtype, int64_t d) {
   return (dtype == DType::bf16 || dtype == DType::f16) && d >= 8 && d % 8 == 0 && d <= (int64_t(1) << 30);
@@ -508,7 +445,7 @@ bool contrastive_v2_takes(DType dtype, int64_t d) {
 bool contrastive_v2_supported(const StridedView& image, const StridedView& text) {
   if (text.dtype != image.dtype || image.ndim != 2 || !contrastive_v2_takes(image.dtype, image.sizes[1])) return false;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  if (n < 1 || !rows_ok(image, n, d) || !rows_ok(text, n, d)) return false;
+  if (n < 1 || !contrastive_rows_ok(image, n, d) || !contrastive_rows_ok(text, n, d)) return false;
   return device_props().cc_major >= 8;
 }
 

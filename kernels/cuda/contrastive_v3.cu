@@ -42,7 +42,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/contrastive_common.cuh"
 #include "kernels/cuda/contrastive_v3.h"
 #include "kernels/cuda/contrastive_v3_parts.cuh"
 #include "kernels/cuda/contrastive_v3_plan.h"
@@ -206,6 +206,30 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return s;
 }
 
+// Over the 2 kN accumulator entries (a, b) of one row (or column) this lane holds: the max of the
+// valid ones, and the sum of __expf(x - base) over them.
+template <int kN, typename Valid, typename At>
+__device__ __forceinline__ float masked_max(const Valid& valid, const At& at) {
+  float mx = -INFINITY;
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+      if (valid(a, b)) mx = fmaxf(mx, at(a, b));
+  return mx;
+}
+
+template <int kN, typename Valid, typename At>
+__device__ __forceinline__ float masked_exp_sum(float base, const Valid& valid, const At& at) {
+  float sum = 0.0f;
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+#pragma unroll
+    for (int b = 0; b < 2; ++b)
+      if (valid(a, b)) sum += __expf(at(a, b) - base);
+  return sum;
+}
+
 // CLIP forward tiles of one chunk: row and column (max, sum) partials, the diagonal. The running
 // row states (one per warp and row, over the run's tiles) sit in shared memory: kept in
 // registers they would take 16 more per lane and spill at the 2-blocks-per-SM budget.
@@ -239,22 +263,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) clip_forward_tiles(Opera
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            if (acc_col(warp, lane, nt, e) < f.cols_valid) mx = fmaxf(mx, acc[mt][nt][2 * h + e]);
+        const auto col_ok = [&](int nt, int e) { return acc_col(warp, lane, nt, e) < f.cols_valid; };
+        const auto x_at = [&](int nt, int e) { return acc[mt][nt][2 * h + e]; };
+        const float mx = masked_max<kNTiles>(col_ok, x_at);
         const int i = acc_row(warp, lane, mt, 2 * h) - warp_row(warp) * kWarpM;
         const float2 old = row_state[warp][i];
         const float mnew = fmaxf(old.x, quad_max(mx)), base = mnew == -INFINITY ? 0.0f : mnew;
-        float sum = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            if (acc_col(warp, lane, nt, e) < f.cols_valid) sum += __expf(acc[mt][nt][2 * h + e] - base);
-        sum = quad_sum(sum);
+        const float sum = quad_sum(masked_exp_sum<kNTiles>(base, col_ok, x_at));
         __syncwarp();  // the quad has read `old` before its lane 0 replaces it
         if ((lane & 3) == 0) row_state[warp][i] = make_float2(mnew, old.y * __expf(old.x - base) + sum);
       }
@@ -262,21 +277,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) clip_forward_tiles(Opera
     for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            if (acc_row(warp, lane, mt, 2 * h) < f.rows_valid) mx = fmaxf(mx, acc[mt][nt][2 * h + e]);
-        mx = column_max(mx);
+        const auto row_ok = [&](int mt, int h) { return acc_row(warp, lane, mt, 2 * h) < f.rows_valid; };
+        const auto x_at = [&](int mt, int h) { return acc[mt][nt][2 * h + e]; };
+        const float mx = column_max(masked_max<kMTiles>(row_ok, x_at));
         const float base = mx == -INFINITY ? 0.0f : mx;
-        float sum = 0.0f;
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            if (acc_row(warp, lane, mt, 2 * h) < f.rows_valid) sum += __expf(acc[mt][nt][2 * h + e] - base);
-        sum = column_sum(sum);
+        const float sum = column_sum(masked_exp_sum<kMTiles>(base, row_ok, x_at));
         const int c = acc_col(warp, lane, nt, e);
         if (lane < 4 && c < f.cols_valid)
           col_part[col_part_index(plan, blockIdx.y, warp_row(warp), f.col0 + c - chunk.c0)] = make_float2(mx, sum);
@@ -459,18 +464,17 @@ void siglip_forward(const StridedView& image, const StridedView& text, const Str
 
 // Both losses: per chunk, G / coef from the tile kernel, then dA_I += G B_J and dB_J += G^T A_I.
 template <typename T, bool kClip>
-void backward(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-              const StridedView* logit_bias, const float* lse_row, const float* lse_col, const StridedView& grad_loss,
-              const StridedView& dimage, const StridedView& dtext, const StridedView& dlogit_scale,
-              const StridedView* dlogit_bias) {
-  const Plan plan{image.sizes[0], kChunk};
-  const int64_t n = plan.n, d = image.sizes[1], parts = scalar_part_count(plan);
-  const Operands op = operands(image, text, logit_scale, logit_bias);
+void backward(const ContrastiveGrad& a) {
+  const float* lse_row = a.lse_row ? a.lse_row->ptr<const float>() : nullptr;
+  const float* lse_col = a.lse_col ? a.lse_col->ptr<const float>() : nullptr;
+  const Plan plan{a.image.sizes[0], kChunk};
+  const int64_t n = plan.n, d = a.image.sizes[1], parts = scalar_part_count(plan);
+  const Operands op = operands(a.image, a.text, a.logit_scale, a.logit_bias);
   DeviceBuffer acc_a(size_t(n * d) * sizeof(float)), acc_b(size_t(n * d) * sizeof(float));
   DeviceBuffer g(size_t(g_elems(plan)) * 2), part(size_t(2 * parts) * sizeof(float)), ws(kLtWorkspaceBytes);
   static const bool configured = (allow_smem(grad_tiles<T, kClip>), true);
   (void)configured;
-  const DType dt = image.dtype;
+  const DType dt = a.image.dtype;
   const int64_t sides = chunks_per_side(plan);
   for (int64_t ci = 0; ci < sides; ++ci)
     for (int64_t cj = 0; cj < sides; ++cj) {
@@ -488,40 +492,35 @@ void backward(const StridedView& image, const StridedView& text, const StridedVi
               ws.ptr, ws.bytes);
     }
   const float coef_div = kClip ? float(2 * n) : float(n);  // coef = g / coef_div
-  const float* gl = grad_loss.ptr<const float>();
+  const float* gl = a.grad_loss.ptr<const float>();
   // CLIP's G / coef = P_row + P_col - 2 I: the tiles left out -2 I, whose share is -2 text_i in
   // dimage_i, -2 image_j in dtext_j and -2 sum_i L_ii in dlogit_scale.
   DeviceBuffer diag(kClip ? size_t(n) * sizeof(float) : 0);
   if constexpr (kClip) launch_diag_logits(dt, op.a, op.b, n, int(d), op.log_scale, diag.as<float>());
   launch_finish_grad(dt, acc_a.as<float>(), kClip ? op.b : nullptr, n * d, op.log_scale, gl, coef_div,
-                     dimage.ptr<uint16_t>());
+                     a.dimage.ptr<uint16_t>());
   launch_finish_grad(dt, acc_b.as<float>(), kClip ? op.a : nullptr, n * d, op.log_scale, gl, coef_div,
-                     dtext.ptr<uint16_t>());
+                     a.dtext.ptr<uint16_t>());
   launch_fixed_sum(part.as<float>(), nullptr, parts, kClip ? diag.as<float>() : nullptr, n, gl, 1.0f / coef_div,
-                   dlogit_scale.ptr<float>());
-  if (dlogit_bias)
+                   a.dlogit_scale.ptr<float>());
+  if (a.dlogit_bias)
     launch_fixed_sum(part.as<float>() + parts, nullptr, parts, nullptr, 0, gl, 1.0f / coef_div,
-                     dlogit_bias->ptr<float>());
+                     a.dlogit_bias->ptr<float>());
 }
 
-bool rows_ok(const StridedView& v, int64_t n, int64_t d) {
-  return v.ndim == 2 && v.sizes[0] == n && v.sizes[1] == d && v.strides[1] == 1 && v.strides[0] == d &&
-         aligned16(v.data);
-}
-
-template <typename F>
-void dispatch_half(DType dtype, const char* name, F&& f) {
-  switch (dtype) {
-    case DType::bf16: return f(TypeTag<bf16>{});
-    case DType::f16: return f(TypeTag<f16>{});
-    default: throw CudaError(std::string(name) + ": the v3 kernels take bf16 or f16");
-  }
-}
 
 }  // namespace
 }  // namespace minivl::cuda::v3
 
 namespace minivl::cuda {
+
+template <typename T>
+struct ContrastivePasses<3, T> {
+  static constexpr auto clip_loss = &v3::clip_forward<T>;
+  static constexpr auto siglip_loss = &v3::siglip_forward<T>;
+  template <bool kClip>
+  static constexpr auto loss_backward = &v3::backward<T, kClip>;
+};
 
 bool contrastive_v3_takes(DType dtype, int64_t d) {
   // d <= 65536: 128 d fits the tiles' 32-bit offsets.
@@ -531,49 +530,10 @@ bool contrastive_v3_takes(DType dtype, int64_t d) {
 bool contrastive_v3_supported(const StridedView& image, const StridedView& text) {
   if (text.dtype != image.dtype || image.ndim != 2 || !contrastive_v3_takes(image.dtype, image.sizes[1])) return false;
   const int64_t n = image.sizes[0], d = image.sizes[1];
-  if (n < 1 || !v3::rows_ok(image, n, d) || !v3::rows_ok(text, n, d)) return false;
+  if (n < 1 || !contrastive_rows_ok(image, n, d) || !contrastive_rows_ok(text, n, d)) return false;
   return device_props().cc_major >= 8;
 }
 
-void clip_loss_forward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col) {
-  v3::dispatch_half(image.dtype, "clip_loss", [&](auto tag_) {
-    v3::clip_forward<typename decltype(tag_)::type>(image, text, logit_scale, loss, lse_row, lse_col);
-  });
-}
-
-void clip_loss_backward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                const StridedView& lse_row, const StridedView& lse_col,
-                                const StridedView& grad_loss, const StridedView& dimage, const StridedView& dtext,
-                                const StridedView& dlogit_scale) {
-  v3::dispatch_half(image.dtype, "clip_loss_backward", [&](auto tag_) {
-    v3::backward<typename decltype(tag_)::type, true>(image, text, logit_scale, nullptr, lse_row.ptr<const float>(),
-                                                      lse_col.ptr<const float>(), grad_loss, dimage, dtext,
-                                                      dlogit_scale, nullptr);
-  });
-}
-
-void siglip_loss_forward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                 const StridedView& logit_bias, const StridedView& loss) {
-  v3::dispatch_half(image.dtype, "siglip_loss", [&](auto tag_) {
-    v3::siglip_forward<typename decltype(tag_)::type>(image, text, logit_scale, logit_bias, loss);
-  });
-}
-
-void siglip_loss_backward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                  const StridedView& logit_bias, const StridedView& grad_loss,
-                                  const StridedView& dimage, const StridedView& dtext,
-                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias) {
-  v3::dispatch_half(image.dtype, "siglip_loss_backward", [&](auto tag_) {
-    v3::backward<typename decltype(tag_)::type, false>(image, text, logit_scale, &logit_bias, nullptr, nullptr,
-                                                       grad_loss, dimage, dtext, dlogit_scale, &dlogit_bias);
-  });
-}
-
-const ContrastiveKernels& contrastive_v3_kernels() {
-  static const ContrastiveKernels kernels{clip_loss_forward_cuda_v3, clip_loss_backward_cuda_v3,
-                                          siglip_loss_forward_cuda_v3, siglip_loss_backward_cuda_v3};
-  return kernels;
-}
+const ContrastiveKernels& contrastive_v3_kernels() { return contrastive_entry_points<3>(); }
 
 }  // namespace minivl::cuda

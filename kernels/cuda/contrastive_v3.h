@@ -2,7 +2,7 @@
 // Contrastive losses v3 (kernels/cuda/contrastive_v3.cu): the four-GEMM-equivalent schedule
 // (fused single-pass forward with row and column log-sum-exp; backward that recomputes each
 // logits tile once and feeds both dimage and dtext from it). Host C++ may include this file:
-// no CUDA headers. Each function matches a KernelTable slot, as v1's and v2's do (fused.h).
+// no CUDA headers. Its four passes are contrastive_v3_kernels() (fused.h), as v1's and v2's are.
 #include <cstdint>
 
 #include "kernels/strided_view.h"
@@ -11,18 +11,6 @@ namespace minivl::cuda {
 
 // bf16/f16 image and text, contiguous (N, d) with d % 8 == 0, 16-byte aligned, sm_80+.
 bool contrastive_v3_supported(const StridedView& image, const StridedView& text);
-void clip_loss_forward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                               const StridedView& loss, const StridedView& lse_row, const StridedView& lse_col);
-void clip_loss_backward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                const StridedView& lse_row, const StridedView& lse_col,
-                                const StridedView& grad_loss, const StridedView& dimage, const StridedView& dtext,
-                                const StridedView& dlogit_scale);
-void siglip_loss_forward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                 const StridedView& logit_bias, const StridedView& loss);
-void siglip_loss_backward_cuda_v3(const StridedView& image, const StridedView& text, const StridedView& logit_scale,
-                                  const StridedView& logit_bias, const StridedView& grad_loss,
-                                  const StridedView& dimage, const StridedView& dtext,
-                                  const StridedView& dlogit_scale, const StridedView& dlogit_bias);
 
 // The speed floor of bench_contrastive: the four GEMMs of one forward + backward of the loss
 // (logits; logits again, dimage = G text, dtext = G^T image), bf16/f16 in, f32 accumulate,

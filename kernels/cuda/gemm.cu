@@ -248,20 +248,17 @@ void gemm(const GemmProblem& in) {
     for (int64_t i = 0; i < g.batch; ++i) o[size_t(i)] = i * per;
     return o;
   };
-  if (!oa.ok) {
-    a_copy = DeviceBuffer(size_t(g.batch * g.M * g.K * elem));
-    gather(g.a, g.a_offsets, g.dtype, g.batch, g.M, g.K, g.a_row_stride, g.a_col_stride, a_copy.ptr, true);
-    dense_a = dense_offsets(g.M * g.K);
-    g.a = a_copy.ptr, g.a_row_stride = g.K, g.a_col_stride = 1, g.a_offsets = dense_a.data();
-    oa = describe(g.M, g.K, g.K, 1);
-  }
-  if (!ob.ok) {
-    b_copy = DeviceBuffer(size_t(g.batch * g.K * g.N * elem));
-    gather(g.b, g.b_offsets, g.dtype, g.batch, g.K, g.N, g.b_row_stride, g.b_col_stride, b_copy.ptr, true);
-    dense_b = dense_offsets(g.K * g.N);
-    g.b = b_copy.ptr, g.b_row_stride = g.N, g.b_col_stride = 1, g.b_offsets = dense_b.data();
-    ob = describe(g.K, g.N, g.N, 1);
-  }
+  // Operand x (batch of R x C at strides rs, cs) repointed at a contiguous copy of itself.
+  auto make_dense = [&](const void*& x, const int64_t*& offsets, int64_t R, int64_t C, int64_t& rs, int64_t& cs,
+                        DeviceBuffer& copy, std::vector<int64_t>& dense) {
+    copy = DeviceBuffer(size_t(g.batch * R * C * elem));
+    gather(x, offsets, g.dtype, g.batch, R, C, rs, cs, copy.ptr, true);
+    dense = dense_offsets(R * C);
+    x = copy.ptr, rs = C, cs = 1, offsets = dense.data();
+    return describe(R, C, C, 1);
+  };
+  if (!oa.ok) oa = make_dense(g.a, g.a_offsets, g.M, g.K, g.a_row_stride, g.a_col_stride, a_copy, dense_a);
+  if (!ob.ok) ob = make_dense(g.b, g.b_offsets, g.K, g.N, g.b_row_stride, g.b_col_stride, b_copy, dense_b);
   // C must be op N: unit column stride and row stride >= N (or a single row).
   int64_t c_rs = g.M == 1 ? std::max<int64_t>(g.N, 1) : g.c_row_stride;
   const bool c_ok = (g.c_col_stride == 1 || g.N == 1) && c_rs >= g.N;

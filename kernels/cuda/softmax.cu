@@ -147,38 +147,40 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int64_t* ta
 }
 
 struct RowLaunch {
+  int64_t rows, len;
   int group;
   unsigned blocks;
 };
 RowLaunch row_launch(int64_t rows, int64_t len) {
   const int group = len > 1024 ? kThreads : 32;
   const int per_block = kThreads / group;
-  return {group, unsigned((rows + per_block - 1) / per_block)};
+  return {rows, len, group, unsigned((rows + per_block - 1) / per_block)};
+}
+// The rows of x's last dimension (a 0-d x is one row of one value).
+RowLaunch last_dim_launch(const StridedView& x) {
+  const int64_t len = x.ndim ? x.sizes[x.ndim - 1] : 1;
+  return row_launch(len ? x.numel() / len : 0, len);
 }
 
 }  // namespace
 
 void softmax(const StridedView& x, const StridedView& y, bool log_out) {
-  const int64_t len = x.ndim ? x.sizes[x.ndim - 1] : 1;
-  const int64_t rows = len ? x.numel() / len : 0;
-  if (rows == 0) return;
-  RowLaunch l = row_launch(rows, len);
+  const RowLaunch l = last_dim_launch(x);
+  if (l.rows == 0) return;
   dispatch_cuda_floating(x.dtype, "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    softmax_kernel<T><<<l.blocks, kThreads, 0, stream()>>>(x.ptr<T>(), y.ptr<T>(), rows, len, log_out, l.group);
+    softmax_kernel<T><<<l.blocks, kThreads, 0, stream()>>>(x.ptr<T>(), y.ptr<T>(), l.rows, l.len, log_out, l.group);
     CUDA_CHECK_LAUNCH();
   });
 }
 
 void softmax_backward(const StridedView& y, const StridedView& gy, const StridedView& gx, bool log_out) {
-  const int64_t len = y.ndim ? y.sizes[y.ndim - 1] : 1;
-  const int64_t rows = len ? y.numel() / len : 0;
-  if (rows == 0) return;
-  RowLaunch l = row_launch(rows, len);
+  const RowLaunch l = last_dim_launch(y);
+  if (l.rows == 0) return;
   dispatch_cuda_floating(y.dtype, "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    softmax_backward_kernel<T><<<l.blocks, kThreads, 0, stream()>>>(y.ptr<T>(), gy.ptr<T>(), gx.ptr<T>(), rows, len,
-                                                                    log_out, l.group);
+    softmax_backward_kernel<T><<<l.blocks, kThreads, 0, stream()>>>(y.ptr<T>(), gy.ptr<T>(), gx.ptr<T>(), l.rows,
+                                                                    l.len, log_out, l.group);
     CUDA_CHECK_LAUNCH();
   });
 }
@@ -187,7 +189,7 @@ void cross_entropy(const StridedView& logits, const StridedView& target, const S
                    const StridedView& lse, int64_t ignore_index, double label_smoothing) {
   const int64_t n = logits.sizes[0], classes = logits.sizes[1];
   if (n == 0) return;
-  RowLaunch l = row_launch(n, classes);
+  const RowLaunch l = row_launch(n, classes);
   dispatch_cuda_floating(logits.dtype, "cross_entropy", [&](auto tag) {
     using T = typename decltype(tag)::type;
     cross_entropy_kernel<T><<<l.blocks, kThreads, 0, stream()>>>(
