@@ -220,7 +220,8 @@ void register_adamw_versions(KernelVersionRegistry& r) {
   f.add({2, "multi-tensor", t(2), "f32 tensors",
          "one launch over every tensor, blocks find their tensor by binary search over a prefix sum",
          "trained on H200 and H100, 2026-11-27 (the data-parallel check: one rank through NCCL against plain "
-         "training); its CPU parity test (nn_cuda) has not run on a GPU"});
+         "training); not yet run on a GPU since: its CPU parity test (nn_cuda), the device-side non-finite guard and "
+         "the bf16/f16 weight copies written in the update (2026-12-07)"});
 }
 
 }  // namespace

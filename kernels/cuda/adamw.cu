@@ -44,6 +44,27 @@ __device__ __forceinline__ void adamw_element(float& p, float g, float& m, float
   p = p * decay - step_size * (m / denom);
 }
 
+// The per-tensor constants of one step: weight decay, the bias-corrected step size, 1 / sqrt(bc2).
+struct AdamWStepConstants {
+  float decay, step_size, inv_sqrt_bc2, grad_factor;
+};
+
+__device__ __forceinline__ AdamWStepConstants adamw_step_constants(const AdamWTensor& t, const AdamWHyper& h) {
+  const AdamWScalars sc = adamw_scalars(h);
+  return {1.0f - h.lr * t.weight_decay, h.lr / sc.bias_correction1, rsqrtf(sc.bias_correction2), sc.grad_factor};
+}
+
+// Element i of t updated in place, and its 16-bit copy written where there is one.
+__device__ __forceinline__ void adamw_update_at(const AdamWTensor& t, int64_t i, const AdamWStepConstants& c,
+                                                const AdamWHyper& h) {
+  float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
+  adamw_element(p, t.grad[i], m, v, c.decay, c.step_size, c.inv_sqrt_bc2, c.grad_factor, h);
+  t.param[i] = p;
+  t.exp_avg[i] = m;
+  t.exp_avg_sq[i] = v;
+  if (t.param_low) adamw_store_low(t, i, p);
+}
+
 // v1: one tensor, grid-stride.
 __global__ void adamw_tensor_kernel_v1(AdamWTensor t, AdamWHyper h) {
   if (h.control && h.control[2] != 0.0) {  // the guard skipped this step; the low copy follows p
@@ -52,17 +73,9 @@ __global__ void adamw_tensor_kernel_v1(AdamWTensor t, AdamWHyper h) {
         adamw_store_low(t, i, t.param[i]);
     return;
   }
-  const AdamWScalars sc = adamw_scalars(h);
-  const float decay = 1.0f - h.lr * t.weight_decay, step_size = h.lr / sc.bias_correction1;
-  const float inv_sqrt_bc2 = rsqrtf(sc.bias_correction2);
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n; i += int64_t(gridDim.x) * blockDim.x) {
-    float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
-    adamw_element(p, t.grad[i], m, v, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-    t.param[i] = p;
-    t.exp_avg[i] = m;
-    t.exp_avg_sq[i] = v;
-    if (t.param_low) adamw_store_low(t, i, p);
-  }
+  const AdamWStepConstants c = adamw_step_constants(t, h);
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n; i += int64_t(gridDim.x) * blockDim.x)
+    adamw_update_at(t, i, c, h);
 }
 
 // v2: all tensors. block_start (count + 1): first block of each tensor, block_start[count] = total blocks.
@@ -89,11 +102,10 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
       for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) adamw_store_low(t, i, t.param[i]);
     return;
   }
-  const AdamWScalars sc = adamw_scalars(h);
-  const float decay = 1.0f - h.lr * t.weight_decay, step_size = h.lr / sc.bias_correction1;
-  const float inv_sqrt_bc2 = rsqrtf(sc.bias_correction2);
+  const AdamWStepConstants c = adamw_step_constants(t, h);
   const bool vec = ((reinterpret_cast<uintptr_t>(t.param) | reinterpret_cast<uintptr_t>(t.grad) |
                      reinterpret_cast<uintptr_t>(t.exp_avg) | reinterpret_cast<uintptr_t>(t.exp_avg_sq)) & 15u) == 0;
+  int64_t scalar_begin = begin;  // where the one-element loop starts: after the float4 groups, if any
   if (vec) {
     // begin is a multiple of kChunk (so of 4): 4-element groups stay aligned.
     const int64_t vec_end = begin + ((end - begin) & ~int64_t(3));
@@ -102,10 +114,10 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
       const float4 g = *reinterpret_cast<const float4*>(t.grad + i);
       float4 m = *reinterpret_cast<const float4*>(t.exp_avg + i);
       float4 v = *reinterpret_cast<const float4*>(t.exp_avg_sq + i);
-      adamw_element(p.x, g.x, m.x, v.x, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-      adamw_element(p.y, g.y, m.y, v.y, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-      adamw_element(p.z, g.z, m.z, v.z, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-      adamw_element(p.w, g.w, m.w, v.w, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
+      adamw_element(p.x, g.x, m.x, v.x, c.decay, c.step_size, c.inv_sqrt_bc2, c.grad_factor, h);
+      adamw_element(p.y, g.y, m.y, v.y, c.decay, c.step_size, c.inv_sqrt_bc2, c.grad_factor, h);
+      adamw_element(p.z, g.z, m.z, v.z, c.decay, c.step_size, c.inv_sqrt_bc2, c.grad_factor, h);
+      adamw_element(p.w, g.w, m.w, v.w, c.decay, c.step_size, c.inv_sqrt_bc2, c.grad_factor, h);
       *reinterpret_cast<float4*>(t.param + i) = p;
       *reinterpret_cast<float4*>(t.exp_avg + i) = m;
       *reinterpret_cast<float4*>(t.exp_avg_sq + i) = v;
@@ -116,24 +128,9 @@ __global__ void adamw_multi_tensor_kernel_v2(const AdamWTensor* __restrict__ ten
         adamw_store_low(t, i + 3, p.w);
       }
     }
-    for (int64_t i = vec_end + threadIdx.x; i < end; i += blockDim.x) {
-      float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
-      adamw_element(p, t.grad[i], m, v, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-      t.param[i] = p;
-      t.exp_avg[i] = m;
-      t.exp_avg_sq[i] = v;
-      if (t.param_low) adamw_store_low(t, i, p);
-    }
-    return;
+    scalar_begin = vec_end;
   }
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    float p = t.param[i], m = t.exp_avg[i], v = t.exp_avg_sq[i];
-    adamw_element(p, t.grad[i], m, v, decay, step_size, inv_sqrt_bc2, sc.grad_factor, h);
-    t.param[i] = p;
-    t.exp_avg[i] = m;
-    t.exp_avg_sq[i] = v;
-    if (t.param_low) adamw_store_low(t, i, p);
-  }
+  for (int64_t i = scalar_begin + threadIdx.x; i < end; i += blockDim.x) adamw_update_at(t, i, c, h);
 }
 
 // The guard's first pass: block b's sum of (grad * grad_scale)^2 over its chunk, in f64.
