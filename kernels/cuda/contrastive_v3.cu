@@ -195,6 +195,18 @@ __device__ __forceinline__ TileFrame frame(const BlockWork& w, int64_t n, int t)
   return TileFrame{int(min64(n - w.row0, kTileM)), int(min64(n - c0, kTileN)), c0, c0 - w.row0};
 }
 
+// Visits every accumulator entry this lane holds, (mt, nt, e) in row-major order, with its row and
+// column in the 128 x 128 tile: the order fixes the order of any sum the visitor keeps.
+template <typename Visit>
+__device__ __forceinline__ void for_each_acc(Acc& acc, int warp, int lane, Visit&& visit) {
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) visit(acc[mt][nt][e], acc_row(warp, lane, mt, e), acc_col(warp, lane, nt, e));
+}
+
 // Sum over the block in a fixed order; the result is valid in thread 0. red: kWarps floats.
 __device__ __forceinline__ float block_sum(float v, float* red) {
   v = warp_sum(v);
@@ -248,17 +260,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) clip_forward_tiles(Opera
     const BlockWork w = this_block(chunk);
     const TileFrame f = frame(w, op.n, t);
     const bool has_diag = f.diag > -kTileN && f.diag < kTileM;
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float& x = acc[mt][nt][e];
-          x *= scale;
-          const int r = acc_row(warp, lane, mt, e), c = acc_col(warp, lane, nt, e);
-          if (has_diag && r == c + int(f.diag) && r < f.rows_valid) diag[w.row0 + r] = x;
-        }
+    for_each_acc(acc, warp, lane, [&](float& x, int r, int c) {
+      x *= scale;
+      if (has_diag && r == c + int(f.diag) && r < f.rows_valid) diag[w.row0 + r] = x;
+    });
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
@@ -317,17 +322,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) siglip_forward_tiles(Ope
   run_tiles<T>(op, w, smem, [&](Acc& acc, int t) {
     const BlockWork w = this_block(chunk);
     const TileFrame f = frame(w, op.n, t);
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNTiles; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = acc_row(warp, lane, mt, e), c = acc_col(warp, lane, nt, e);
-          const float u = acc[mt][nt][e] * scale + bias;
-          const float term = softplus(r == c + int(f.diag) ? -u : u);
-          part += r < f.rows_valid && c < f.cols_valid ? term : 0.0f;
-        }
+    for_each_acc(acc, warp, lane, [&](float x, int r, int c) {
+      const float u = x * scale + bias;
+      const float term = softplus(r == c + int(f.diag) ? -u : u);
+      part += r < f.rows_valid && c < f.cols_valid ? term : 0.0f;
+    });
   });
   const float s = block_sum(part, red);
   if (threadIdx.x == 0) block_part[scalar_part_index(plan, chunk, blockIdx.x, blockIdx.y)] = s;
