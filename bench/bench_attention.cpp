@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "core/dispatch.h"
 #include "core/kernel_versions.h"
 #include "core/ops.h"
@@ -50,6 +51,7 @@
 
 #if MINIVL_CUDA
 #include "bench/cudnn_peer.h"
+#include "bench/cudnn_rows.h"
 #include "bench/gpu_timing.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/backend.h"
@@ -303,48 +305,19 @@ void cuda_row(benchmark::State& state, const AttnShape& s, int version, int pass
   }
 }
 
-// One shape's cuDNN plans, forward and backward, built once for both passes' rows (building a
-// plan can compile kernels at run time). When the backward plan fails, the forward still runs and
-// the backward row reports why.
+// One shape's cuDNN plans (bench/cudnn_rows.h), for both passes' rows.
 bench::CudnnSdpa& cudnn_plans(const AttnShape& s, int pass, double scale) {
-  static std::string key, backward_error;
-  static std::unique_ptr<bench::CudnnSdpa> sdpa;
-  if (!sdpa || key != shape_args(s)) {
-    sdpa.reset();
-    key.clear();
-    backward_error.clear();
-    const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
-    try {
-      sdpa = std::make_unique<bench::CudnnSdpa>(sp, true, scale, cuda::stream_handle());
-    } catch (const std::exception& e) {
-      backward_error = std::string("with the backward graph: ") + e.what();
-      sdpa = std::make_unique<bench::CudnnSdpa>(sp, false, scale, cuda::stream_handle());
-    }
-    key = shape_args(s);
-  }
-  if (pass == 1 && !backward_error.empty()) throw bench::CudnnError(backward_error);
-  return *sdpa;
+  static bench::CudnnPlans<bench::CudnnSdpa> plans;
+  const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
+  return plans.get(shape_args(s), pass, [&](bool with_backward) {
+    return std::make_unique<bench::CudnnSdpa>(sp, with_backward, scale, cuda::stream_handle());
+  });
 }
 
 void cudnn_row(benchmark::State& state, const AttnShape& s, int pass) {
-  const bench::CudnnLibrary& lib = bench::cudnn_library();
-  if (!lib.loaded) {
-    state.SkipWithError(lib.describe().c_str());
-    return;
-  }
   const bench::SdpaProblem sp{s.B, s.H, s.Tq, s.Tk, s.D, s.causal};
   const double scale = 1.0 / std::sqrt(double(s.D));
-  if (!cuda_available()) {
-    std::string msg = "no GPU (" + cuda_unavailable_reason() + "): " + lib.describe() + "; ";
-    try {
-      bench::CudnnSdpa dry(sp, pass == 1, scale, nullptr);
-      msg += dry.note();
-    } catch (const std::exception& e) {
-      msg += std::string("the graph was rejected: ") + e.what();
-    }
-    state.SkipWithError(msg.c_str());
-    return;
-  }
+  if (!bench::cudnn_row_can_run(state, [&] { return bench::CudnnSdpa(sp, pass == 1, scale, nullptr); })) return;
   try {
     ShapeData& d = shape_data(s);
     const Problem& p = d.gpu;
@@ -407,22 +380,8 @@ void register_gpu_rows() {
       for (int pass : {0, 1})
         if (takes(version, s) && !recent(version, s)) add_cuda(s, version, pass);
 }
-
-void add_gpu_context() {
-  benchmark::AddCustomContext("cudnn", bench::cudnn_library().describe());
-  if (!cuda_available()) return;
-  try {
-    benchmark::AddCustomContext("memory_ceiling", bench::memory_ceiling().describe());
-  } catch (const std::exception& e) {
-    benchmark::AddCustomContext("memory_ceiling", std::string("not measured: ") + e.what());
-  }
-}
 #else
-void register_gpu_rows() {
-  for (const char* name : {"BM_AttentionCuda", "BM_AttentionCudnn"})
-    benchmark::RegisterBenchmark(name, [](benchmark::State& st) { st.SkipWithError("built without CUDA"); });
-}
-void add_gpu_context() {}
+void register_gpu_rows() { bench::register_rows_built_without_cuda({"BM_AttentionCuda", "BM_AttentionCudnn"}); }
 #endif
 
 }  // namespace
@@ -431,10 +390,5 @@ int main(int argc, char** argv) {
   (void)kernels();  // registers the backends (and the CUDA allocator) before the first tensor
   register_cpu_rows();
   register_gpu_rows();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  add_gpu_context();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv, bench::add_gpu_context);
 }

@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -45,6 +46,7 @@
 #include <ctime>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "kernels/cpu/gemm_cpu.h"
 #include "kernels/cpu/gemm_ladder_cpu.h"
 
@@ -76,32 +78,24 @@ double fma_loop(int64_t steps) {
   constexpr int kLanes = 16;
   auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
   auto set = [](float x) { return _mm512_set1_ps(x); };
-  auto sum = [](Vec v) {
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, v);
-    float total = 0.0f;
-    for (float x : lanes) total += x;
-    return total;
-  };
 #elif defined(__AVX2__) && defined(__FMA__)
   using Vec = __m256;
   constexpr int kLanes = 8;
   auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
   auto set = [](float x) { return _mm256_set1_ps(x); };
-  auto sum = [](Vec v) {
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, v);
-    float total = 0.0f;
-    for (float x : lanes) total += x;
-    return total;
-  };
 #else
   using Vec = float;
   constexpr int kLanes = 1;
   auto fma = [](Vec a, Vec b, Vec c) { return a * b + c; };
   auto set = [](float x) { return x; };
-  auto sum = [](Vec v) { return v; };
 #endif
+  auto sum = [](Vec v) {  // v's lanes, added in order
+    float lanes[kLanes];
+    std::memcpy(lanes, &v, sizeof(v));
+    float total = 0.0f;
+    for (float x : lanes) total += x;
+    return total;
+  };
   Vec acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = set(float(i));
   const Vec scale = set(0.999999f), shift = set(1e-7f);  // keeps every chain bounded
@@ -403,9 +397,5 @@ int main(int argc, char** argv) {
                               std::to_string(measured_fma_peak() / 1e9) + " (f32 FMA loop: best of 64 per thread, summed)");
   benchmark::AddCustomContext("peak_flags_clock_gflops", flags_clock_peak());
   register_ladder();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return minivl::bench::run_benchmarks(argc, argv);
 }

@@ -33,12 +33,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "core/dispatch.h"
 #include "core/kernel_versions.h"
 #include "core/ops.h"
 
 #if MINIVL_CUDA
 #include "bench/cudnn_peer.h"
+#include "bench/cudnn_rows.h"
 #include "bench/gpu_timing.h"
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/fused.h"
@@ -272,46 +274,18 @@ void minivl_row(benchmark::State& state, const LnCase& c, int version, int pass)
   }
 }
 
-// One case's cuDNN plans (forward and backward), built once for both passes' rows. When the
-// backward plan fails, the forward still runs and the backward row reports why.
+// One case's cuDNN plans (bench/cudnn_rows.h), for both passes' rows.
 bench::CudnnLayerNorm& cudnn_plans(const bench::LayerNormProblem& lp, int pass) {
-  static std::string key, backward_error;
-  static std::unique_ptr<bench::CudnnLayerNorm> ln;
-  const std::string k = std::to_string(lp.rows) + "/" + std::to_string(lp.cols) + (lp.bf16 ? "/bf16" : "/f32");
-  if (!ln || key != k) {
-    ln.reset();
-    key.clear();
-    backward_error.clear();
-    try {
-      ln = std::make_unique<bench::CudnnLayerNorm>(lp, true, cuda::stream_handle());
-    } catch (const std::exception& e) {
-      backward_error = std::string("with the backward graph: ") + e.what();
-      ln = std::make_unique<bench::CudnnLayerNorm>(lp, false, cuda::stream_handle());
-    }
-    key = k;
-  }
-  if (pass == 1 && !backward_error.empty()) throw bench::CudnnError(backward_error);
-  return *ln;
+  static bench::CudnnPlans<bench::CudnnLayerNorm> plans;
+  const std::string key = std::to_string(lp.rows) + "/" + std::to_string(lp.cols) + (lp.bf16 ? "/bf16" : "/f32");
+  return plans.get(key, pass, [&](bool with_backward) {
+    return std::make_unique<bench::CudnnLayerNorm>(lp, with_backward, cuda::stream_handle());
+  });
 }
 
 void cudnn_row(benchmark::State& state, const LnCase& c, int pass) {
-  const bench::CudnnLibrary& lib = bench::cudnn_library();
-  if (!lib.loaded) {
-    state.SkipWithError(lib.describe().c_str());
-    return;
-  }
   const bench::LayerNormProblem lp{c.R, c.C, c.bf16, kEps};
-  if (!cuda_available()) {
-    std::string msg = "no GPU (" + cuda_unavailable_reason() + "): " + lib.describe() + "; ";
-    try {
-      bench::CudnnLayerNorm dry(lp, pass == 1, nullptr);
-      msg += dry.note();
-    } catch (const std::exception& e) {
-      msg += std::string("the graph was rejected: ") + e.what();
-    }
-    state.SkipWithError(msg.c_str());
-    return;
-  }
+  if (!bench::cudnn_row_can_run(state, [&] { return bench::CudnnLayerNorm(lp, pass == 1, nullptr); })) return;
   try {
     LnData& d = case_data(c);
     bench::CudnnLayerNorm& ln = cudnn_plans(lp, pass);
@@ -360,22 +334,8 @@ void register_gpu_rows() {
       }
     }
 }
-
-void add_gpu_context() {
-  benchmark::AddCustomContext("cudnn", bench::cudnn_library().describe());
-  if (!cuda_available()) return;
-  try {
-    benchmark::AddCustomContext("memory_ceiling", bench::memory_ceiling().describe());
-  } catch (const std::exception& e) {
-    benchmark::AddCustomContext("memory_ceiling", std::string("not measured: ") + e.what());
-  }
-}
 #else
-void register_gpu_rows() {
-  for (const char* name : {"BM_LayerNormCuda", "BM_LayerNormCudnn"})
-    benchmark::RegisterBenchmark(name, [](benchmark::State& st) { st.SkipWithError("built without CUDA"); });
-}
-void add_gpu_context() {}
+void register_gpu_rows() { bench::register_rows_built_without_cuda({"BM_LayerNormCuda", "BM_LayerNormCudnn"}); }
 #endif
 
 }  // namespace
@@ -383,10 +343,5 @@ void add_gpu_context() {}
 int main(int argc, char** argv) {
   (void)kernels();  // registers the backends (and the CUDA allocator) before the first tensor
   register_gpu_rows();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  add_gpu_context();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv, bench::add_gpu_context);
 }

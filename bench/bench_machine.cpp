@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
+
 namespace {
 
 // Accumulator chains per thread: more than FMA latency x FMA pipes (4 x 2 on current x86 cores), so
@@ -171,9 +173,5 @@ int main(int argc, char** argv) {
 #else
   benchmark::AddCustomContext("isa", "scalar");
 #endif
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return minivl::bench::run_benchmarks(argc, argv);
 }

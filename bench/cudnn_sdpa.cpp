@@ -39,6 +39,14 @@ struct MaskIds {
   int64_t seq_q = 0, seq_kv = 0;               // device (B, 1, 1, 1) int32 lengths when padded
 };
 
+// The masked scores: s where keep holds, the masked value elsewhere.
+int64_t select_kept(OpGraph& g, int64_t s, int64_t keep, const MaskIds& m, const char* scores_name,
+                    const char* select_name) {
+  const int64_t out = g.virtual_like(s, CUDNN_DATA_FLOAT, scores_name);
+  g.pointwise(CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT, s, m.neg_inf, keep, out, select_name);
+  return out;
+}
+
 // Causal mask on the scores s (B, H, Tq, Tk): keeps (i, j) with i + Tk - Tq >= j.
 int64_t causal_mask(OpGraph& g, int64_t s, bool shifted, const MaskIds& m) {
   int64_t row = g.virtual_like(s, CUDNN_DATA_INT32, "row index");
@@ -53,9 +61,7 @@ int64_t causal_mask(OpGraph& g, int64_t s, bool shifted, const MaskIds& m) {
   }
   const int64_t keep = g.virtual_like(s, CUDNN_DATA_BOOLEAN, "causal keep");
   g.pointwise(CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN, row, col, 0, keep, "row >= col");
-  const int64_t out = g.virtual_like(s, CUDNN_DATA_FLOAT, "causal scores");
-  g.pointwise(CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT, s, m.neg_inf, keep, out, "causal select");
-  return out;
+  return select_kept(g, s, keep, m, "causal scores", "causal select");
 }
 
 // Padding mask: keeps (i, j) with i < seq_q[b] and j < seq_kv[b].
@@ -70,9 +76,7 @@ int64_t padding_mask(OpGraph& g, int64_t s, const MaskIds& m) {
   g.pointwise(CUDNN_POINTWISE_CMP_LT, CUDNN_DATA_BOOLEAN, col, m.seq_kv, 0, col_in, "col < seq_kv");
   const int64_t keep = g.virtual_like(s, CUDNN_DATA_BOOLEAN, "padding keep");
   g.pointwise(CUDNN_POINTWISE_LOGICAL_AND, CUDNN_DATA_BOOLEAN, row_in, col_in, 0, keep, "row and col in");
-  const int64_t out = g.virtual_like(s, CUDNN_DATA_FLOAT, "padded scores");
-  g.pointwise(CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT, s, m.neg_inf, keep, out, "padding select");
-  return out;
+  return select_kept(g, s, keep, m, "padded scores", "padding select");
 }
 
 struct ForwardIds {

@@ -109,6 +109,15 @@ json read_json_file(const std::string& path, const std::string& kind) {
   }
 }
 
+ScoringFiles read_scoring_files(const std::string& refs_path, const std::string& cands_path,
+                                const std::string& refs_what, const std::string& cands_what) {
+  ScoringFiles f{read_json_file(refs_path, "score"), read_json_file(cands_path, "score")};
+  MINIVL_CHECK(f.refs.is_object() && f.refs.contains("annotations") && f.refs["annotations"].is_array(), "score: ",
+               refs_path, " is not ", refs_what, " (no 'annotations' list)");
+  MINIVL_CHECK(f.cands.is_array(), "score: ", cands_path, " is not ", cands_what);
+  return f;
+}
+
 std::string expand_image_pattern(const std::string& pattern, int64_t id, const std::string& subtype) {
   std::string out;
   for (size_t i = 0; i < pattern.size();) {

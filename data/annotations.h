@@ -76,6 +76,15 @@ auto read_json_file_as(const std::string& path, const std::string& kind, Convert
   }
 }
 
+// The two files `minivl score` compares, each read with read_json_file(path, "score"): refs, an
+// object with an "annotations" list (else "score: REFS is not REFS_WHAT (no 'annotations' list)"),
+// and cands, a list of results (else "score: CANDS is not CANDS_WHAT").
+struct ScoringFiles {
+  nlohmann::json refs, cands;
+};
+ScoringFiles read_scoring_files(const std::string& refs_path, const std::string& cands_path,
+                                const std::string& refs_what, const std::string& cands_what);
+
 // "{id:06}" with id 42 -> "000042"; "{subtype}" -> subtype. Errors name `pattern`.
 std::string expand_image_pattern(const std::string& pattern, int64_t id, const std::string& subtype);
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -127,14 +126,7 @@ SampleInfo FashionMnistDataset::info(int64_t index, int64_t) const {
 
 ClassList read_class_list(const std::string& path, const AnnotationOptions& options) {
   namespace fs = std::filesystem;
-  std::ifstream in(path, std::ios::binary);
-  MINIVL_CHECK(in.good(), "class list '", path, "': cannot open it");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    MINIVL_FAIL("class list '", path, "': invalid JSON: ", e.what());
-  }
+  const nlohmann::json j = read_json_file(path, "class list");
   MINIVL_CHECK(j.is_object() && j.contains("classes") && j["classes"].is_array(), "class list '", path,
                "': no 'classes' list");
   MINIVL_CHECK(j.contains("images") && j["images"].is_array(), "class list '", path, "': no 'images' list");

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cfenv>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/error.h"
+#include "data/annotations.h"
 #include "kernels/philox.h"
 
 namespace minivl::data {
@@ -183,14 +183,7 @@ int read_size(const nlohmann::json& v, const char* key, const std::string& path)
 }  // namespace
 
 ClipPreprocessConfig ClipPreprocessConfig::from_json_file(const std::string& path) {
-  std::ifstream in(path);
-  MINIVL_CHECK(in.good(), "preprocess config '", path, "': cannot open it");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    MINIVL_FAIL("preprocess config '", path, "': invalid JSON: ", e.what());
-  }
+  const nlohmann::json j = read_json_file(path, "preprocess config");
   MINIVL_CHECK(j.is_object(), "preprocess config '", path, "': the top level is not an object");
   ClipPreprocessConfig cfg;
   if (j.contains("image_mean")) cfg.mean = read_triple(j, "image_mean", path);

@@ -210,13 +210,8 @@ double cider_d(const std::vector<std::vector<std::string>>& refs, const std::vec
 
 CaptionScores score_caption_files(const std::string& refs_path, const std::string& cands_path) {
   using json = nlohmann::json;
-  const auto load = [](const std::string& path) { return data::read_json_file(path, "score"); };
-  const json refs_json = load(refs_path);
-  const json cands_json = load(cands_path);
-  MINIVL_CHECK(refs_json.is_object() && refs_json.contains("annotations") && refs_json["annotations"].is_array(),
-               "score: ", refs_path, " is not a COCO captions file (no 'annotations' list)");
-  MINIVL_CHECK(cands_json.is_array(), "score: ", cands_path,
-               " is not a COCO results list [{\"image_id\", \"caption\"}]");
+  const auto [refs_json, cands_json] = data::read_scoring_files(
+      refs_path, cands_path, "a COCO captions file", "a COCO results list [{\"image_id\", \"caption\"}]");
   // Image order: the refs file's "images" list, then any image only seen in annotations.
   std::vector<int64_t> order;
   std::unordered_map<int64_t, std::vector<std::string>> ref_caps;

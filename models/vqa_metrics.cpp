@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "data/annotations.h"
+#include "tokenizer/unicode.h"
 
 namespace minivl::models {
 
@@ -40,24 +41,6 @@ CodePoint decode_utf8(const std::string& s, std::size_t i) {
   const bool overlong = (n == 3 && c < 0x800) || (n == 4 && c < 0x10000);
   if (overlong || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return {b0, 1};
   return {c, n};
-}
-
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
-  } else {
-    out.push_back(static_cast<char>(0xf0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
-  }
 }
 
 // Python 2.7's unicode whitespace (Py_UNICODE_ISSPACE): what strip() and split() remove.
@@ -137,7 +120,7 @@ std::string py_lower(const std::string& s) {
     if (cp.bytes == 1 && cp.value >= 0x80) {
       out.push_back(s[i]);  // an invalid byte, kept as it is
     } else {
-      append_utf8(out, py_lower(cp.value));
+      tokenizer::utf8_append(out, py_lower(cp.value));
     }
     i += cp.bytes;
   }
@@ -360,12 +343,8 @@ VqaScores vqa_evaluate(const std::vector<VqaEvalItem>& items) {
 
 VqaScores score_vqa_files(const std::string& refs_path, const std::string& cands_path) {
   using json = nlohmann::json;
-  const auto load = [](const std::string& path) { return data::read_json_file(path, "score"); };
-  const json refs = load(refs_path);
-  const json cands = load(cands_path);
-  MINIVL_CHECK(refs.is_object() && refs.contains("annotations") && refs["annotations"].is_array(),
-               "score: ", refs_path, " is not a VQA annotations file (no 'annotations' list)");
-  MINIVL_CHECK(cands.is_array(), "score: ", cands_path, " is not a results list [{\"question_id\", \"answer\"}]");
+  const auto [refs, cands] = data::read_scoring_files(refs_path, cands_path, "a VQA annotations file",
+                                                      "a results list [{\"question_id\", \"answer\"}]");
   std::unordered_map<int64_t, std::string> pred;
   for (std::size_t i = 0; i < cands.size(); ++i) {
     const json& c = cands[i];

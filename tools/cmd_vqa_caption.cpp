@@ -70,12 +70,17 @@ Tensor load_pixels(const std::string& path, int64_t R) {
   return data::clip_preprocess(data::read_image(path), pre).reshape({1, 3, R, R});
 }
 
+// With --data: the options `minivl eval --task vqa|caption` would get (o.eval, on o.model and o.data).
+models::EvalVqaCaptionOptions eval_options(const AskOptions& o) {
+  models::EvalVqaCaptionOptions e = o.eval;
+  e.model = o.model;
+  e.data = o.data;
+  return e;
+}
+
 void run_vqa(const AskOptions& o) {
   if (!o.data.empty()) {
-    models::EvalVqaCaptionOptions e = o.eval;
-    e.model = o.model;
-    e.data = o.data;
-    std::printf("%s\n", models::run_eval_vqa(e).dump(2).c_str());
+    std::printf("%s\n", models::run_eval_vqa(eval_options(o)).dump(2).c_str());
     return;
   }
   MINIVL_CHECK(!o.image.empty() && !o.question.empty(), "vqa: give --image and --question (or --data to evaluate)");
@@ -94,10 +99,7 @@ void run_vqa(const AskOptions& o) {
 
 void run_caption(const AskOptions& o) {
   if (!o.data.empty()) {
-    models::EvalVqaCaptionOptions e = o.eval;
-    e.model = o.model;
-    e.data = o.data;
-    std::printf("%s\n", models::run_eval_caption(e).dump(2).c_str());
+    std::printf("%s\n", models::run_eval_caption(eval_options(o)).dump(2).c_str());
     return;
   }
   MINIVL_CHECK(!o.image.empty(), "caption: give --image (or --data to evaluate)");

@@ -1,6 +1,8 @@
 #include "tools/op_runner.h"
 
+#include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -28,27 +30,36 @@ std::string OpCall::attr(const std::string& name, const std::string& fallback) c
   return it == attrs.end() ? fallback : it->second;
 }
 
+namespace {
+
+// The whole of `text` read by std::stod / std::stoll; nullopt where it does not parse or has
+// characters left over.
+template <typename T>
+std::optional<T> parse_whole(const std::string& text) {
+  try {
+    size_t used = 0;
+    T v;
+    if constexpr (std::is_same_v<T, double>) v = std::stod(text, &used);
+    else v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 double OpCall::attr_double(const std::string& name, double fallback) const {
   auto it = attrs.find(name);
   if (it == attrs.end()) return fallback;
-  try {
-    size_t used = 0;
-    double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
+  if (std::optional<double> v = parse_whole<double>(it->second)) return *v;
   MINIVL_FAIL(op, ": attribute ", name, "='", it->second, "' is not a number");
 }
 
 int64_t OpCall::attr_int(const std::string& name, int64_t fallback) const {
   auto it = attrs.find(name);
   if (it == attrs.end()) return fallback;
-  try {
-    size_t used = 0;
-    long long v = std::stoll(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
+  if (std::optional<long long> v = parse_whole<long long>(it->second)) return *v;
   MINIVL_FAIL(op, ": attribute ", name, "='", it->second, "' is not an integer");
 }
 
@@ -74,13 +85,9 @@ std::vector<int64_t> OpCall::attr_ints(const std::string& name, std::vector<int6
     size_t a = item.find_first_not_of(' '), b = item.find_last_not_of(' ');
     if (a == std::string::npos) continue;
     item = item.substr(a, b - a + 1);
-    try {
-      size_t used = 0;
-      out.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      MINIVL_FAIL(op, ": attribute ", name, "='", it->second, "' is not a comma-separated list of integers");
-    }
+    std::optional<long long> v = parse_whole<long long>(item);
+    if (!v) MINIVL_FAIL(op, ": attribute ", name, "='", it->second, "' is not a comma-separated list of integers");
+    out.push_back(*v);
   }
   return out;
 }

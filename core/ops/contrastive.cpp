@@ -29,16 +29,24 @@ Tensor scalar_arg(const char* op, const char* what, const Tensor& s, const Tenso
   return s.detach().reshape({}).to(stats_dtype(image.dtype())).contiguous();
 }
 
-// A gradient for a scalar argument, back in that argument's shape and dtype.
-Tensor scalar_grad(const Tensor& g, const Shape& shape, DType dtype) { return g.to(dtype).reshape(shape); }
+// A scalar argument as the backward keeps it: its 0-d value in the statistics dtype (scalar_arg's),
+// and the caller's shape and dtype, which its gradient goes back to.
+struct SavedScalar {
+  SavedTensor value;
+  Shape shape;
+  DType dtype = DType::f32;
+  SavedScalar() = default;
+  SavedScalar(const Tensor& stats_value, const Tensor& argument)
+      : value(stats_value), shape(argument.shape()), dtype(argument.dtype()) {}
+  Tensor grad(const Tensor& g) const { return g.to(dtype).reshape(shape); }
+};
 
 struct ClipLossBackward final : Node {
-  SavedTensor image, text, scale, lse_row, lse_col;
-  Shape scale_shape;
-  DType scale_dtype = DType::f32;
+  SavedTensor image, text, lse_row, lse_col;
+  SavedScalar scale;
   const char* name() const override { return "ClipLossBackward"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
-    Tensor img = image.get(name()), txt = text.get(name()), s = scale.get(name());
+    Tensor img = image.get(name()), txt = text.get(name()), s = scale.value.get(name());
     Tensor lr = lse_row.get(name()), lc = lse_col.get(name());
     Tensor g = grads[0].to(s.dtype()).reshape({}).contiguous();
     Tensor dimage = make_tensor(img.shape(), img.dtype(), img.device());
@@ -47,24 +55,23 @@ struct ClipLossBackward final : Node {
     kernel_for(kernels().clip_loss_backward, img.device(), name())(img.view(), txt.view(), s.view(), lr.view(),
                                                                   lc.view(), g.view(), dimage.view(), dtext.view(),
                                                                   dscale.view());
-    return {dimage, dtext, scalar_grad(dscale, scale_shape, scale_dtype)};
+    return {dimage, dtext, scale.grad(dscale)};
   }
   void release_saved() override {
     image.release();
     text.release();
-    scale.release();
+    scale.value.release();
     lse_row.release();
     lse_col.release();
   }
 };
 
 struct SiglipLossBackward final : Node {
-  SavedTensor image, text, scale, bias;
-  Shape scale_shape, bias_shape;
-  DType scale_dtype = DType::f32, bias_dtype = DType::f32;
+  SavedTensor image, text;
+  SavedScalar scale, bias;
   const char* name() const override { return "SiglipLossBackward"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
-    Tensor img = image.get(name()), txt = text.get(name()), s = scale.get(name()), b = bias.get(name());
+    Tensor img = image.get(name()), txt = text.get(name()), s = scale.value.get(name()), b = bias.value.get(name());
     Tensor g = grads[0].to(s.dtype()).reshape({}).contiguous();
     Tensor dimage = make_tensor(img.shape(), img.dtype(), img.device());
     Tensor dtext = make_tensor(txt.shape(), txt.dtype(), txt.device());
@@ -73,13 +80,13 @@ struct SiglipLossBackward final : Node {
     kernel_for(kernels().siglip_loss_backward, img.device(), name())(img.view(), txt.view(), s.view(), b.view(),
                                                                     g.view(), dimage.view(), dtext.view(),
                                                                     dscale.view(), dbias.view());
-    return {dimage, dtext, scalar_grad(dscale, scale_shape, scale_dtype), scalar_grad(dbias, bias_shape, bias_dtype)};
+    return {dimage, dtext, scale.grad(dscale), bias.grad(dbias)};
   }
   void release_saved() override {
     image.release();
     text.release();
-    scale.release();
-    bias.release();
+    scale.value.release();
+    bias.value.release();
   }
 };
 
@@ -103,11 +110,9 @@ Tensor clip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_sc
     auto node = std::make_shared<ClipLossBackward>();
     node->image = SavedTensor(img);
     node->text = SavedTensor(txt);
-    node->scale = SavedTensor(scale);
+    node->scale = SavedScalar(scale, logit_scale);
     node->lse_row = SavedTensor(lse_row);
     node->lse_col = SavedTensor(lse_col);
-    node->scale_shape = logit_scale.shape();
-    node->scale_dtype = logit_scale.dtype();
     set_history(node, {image, text, logit_scale}, {loss});
   }
   return to_feature_dtype(loss, image.dtype());
@@ -126,12 +131,8 @@ Tensor siglip_loss(const Tensor& image, const Tensor& text, const Tensor& logit_
     auto node = std::make_shared<SiglipLossBackward>();
     node->image = SavedTensor(img);
     node->text = SavedTensor(txt);
-    node->scale = SavedTensor(scale);
-    node->bias = SavedTensor(bias);
-    node->scale_shape = logit_scale.shape();
-    node->scale_dtype = logit_scale.dtype();
-    node->bias_shape = logit_bias.shape();
-    node->bias_dtype = logit_bias.dtype();
+    node->scale = SavedScalar(scale, logit_scale);
+    node->bias = SavedScalar(bias, logit_bias);
     set_history(node, {image, text, logit_scale, logit_bias}, {loss});
   }
   return to_feature_dtype(loss, image.dtype());

@@ -1,6 +1,7 @@
 // Reductions over dims (sum, mean, max, var), argmax and topk.
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "core/dispatch.h"
 #include "core/error.h"
@@ -90,31 +91,28 @@ struct MaxBackward final : Node {
   }
 };
 
-}  // namespace
-
-Tensor sum(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
-  ReducePlan p = plan_reduce(x, dims, "sum");
-  Tensor out = reduce_raw(ReduceOp::sum, x, p, "sum");
+// sum, or mean (op == ReduceOp::mean): the same backward, the mean's scaled by 1 / count.
+Tensor sum_or_mean(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim, const char* name) {
+  ReducePlan p = plan_reduce(x, std::move(dims), name);
+  Tensor out = reduce_raw(op, x, p, name);
   if (needs_grad({&x})) {
     auto node = std::make_shared<SumBackward>();
     node->input_shape = x.shape();
     node->keep_shape = p.keep_shape;
+    if (op == ReduceOp::mean) node->scale = 1.0 / double(p.count);
     set_history(node, {x}, {out});
   }
   return keepdim ? out.reshape(p.keep_shape) : out;
 }
 
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return sum_or_mean(ReduceOp::sum, x, std::move(dims), keepdim, "sum");
+}
+
 Tensor mean(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
-  ReducePlan p = plan_reduce(x, dims, "mean");
-  Tensor out = reduce_raw(ReduceOp::mean, x, p, "mean");
-  if (needs_grad({&x})) {
-    auto node = std::make_shared<SumBackward>();
-    node->input_shape = x.shape();
-    node->keep_shape = p.keep_shape;
-    node->scale = 1.0 / double(p.count);
-    set_history(node, {x}, {out});
-  }
-  return keepdim ? out.reshape(p.keep_shape) : out;
+  return sum_or_mean(ReduceOp::mean, x, std::move(dims), keepdim, "mean");
 }
 
 Tensor max(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
