@@ -449,22 +449,27 @@ void run_bench_step(const BenchOptions& o) {
   std::printf("%s\n", j.dump().c_str());
 }
 
+// --model (required) and --vocab: what every subcommand that loads a CLIP model folder takes.
+void add_model_folder_options(CLI::App* cmd, std::string& model, std::string& vocab,
+                              const std::string& model_help = "Model folder") {
+  cmd->add_option("--model", model, model_help)->required();
+  cmd->add_option("--vocab", vocab, "Tokenizer files (overrides the folder's)");
+}
+
 }  // namespace
 
 void register_clip_commands(CLI::App& app) {
   auto e = std::make_shared<EmbedOptions>();
   CLI::App* embed = app.add_subcommand("embed", "CLIP embeddings of images and texts as one JSON object");
-  embed->add_option("--model", e->model, "Model folder (config.json, model.safetensors, vocab.json, merges.txt)")
-      ->required();
-  embed->add_option("--vocab", e->vocab, "Tokenizer files (overrides the folder's)");
+  add_model_folder_options(embed, e->model, e->vocab,
+                           "Model folder (config.json, model.safetensors, vocab.json, merges.txt)");
   embed->add_option("--image", e->images, "An image (repeatable)");
   embed->add_option("--text", e->texts, "A text (repeatable)");
   embed->callback([e] { run_embed(*e); });
 
   auto z = std::make_shared<ZeroshotOptions>();
   CLI::App* zs = app.add_subcommand("zeroshot", "Zero-shot classification of images over label names");
-  zs->add_option("--model", z->model, "Model folder")->required();
-  zs->add_option("--vocab", z->vocab, "Tokenizer files (overrides the folder's)");
+  add_model_folder_options(zs, z->model, z->vocab);
   zs->add_option("--image", z->images, "An image (repeatable)")->required();
   zs->add_option("--labels", z->labels, "Comma-separated class names")->required();
   zs->add_option("--templates", z->templates, "Prompt templates, one per line with {} (default 'a photo of a {}.')");
@@ -474,8 +479,7 @@ void register_clip_commands(CLI::App& app) {
 
   auto v = std::make_shared<EvalOptions>();
   CLI::App* ev = app.add_subcommand("eval", "Zero-shot accuracy or retrieval recall of a model, as JSON");
-  ev->add_option("--model", v->model, "Model folder")->required();
-  ev->add_option("--vocab", v->vocab, "Tokenizer files (overrides the folder's)");
+  add_model_folder_options(ev, v->model, v->vocab);
   ev->add_option("--task", v->task, "zeroshot, retrieval, vqa or caption");
   ev->add_option("--data", v->data,
                  "fashion-mnist, a shapes folder (classes.json / captions.json), or a classes/captions JSON")

@@ -119,6 +119,19 @@ budget() {
   echo $((left < cap ? left : cap))
 }
 
+# One doctest suite of $build's minivl_tests within SECONDS of what is left of the budget (none
+# left: skipped), its output in $out/LOG and the lines matching PATTERN printed; the exit status,
+# or "skipped", in suite_rc. Called from run(), whose locals build and out it reads.
+run_suite() {
+  local seconds=$1 suite=$2 log=$3 pattern=$4
+  suite_rc=skipped
+  if [ "$(budget "$seconds")" -gt 1 ]; then
+    timeout "$(budget "$seconds")" "$build/bin/minivl_tests" -ts="$suite" > "$out/$log" 2>&1
+    suite_rc=$?
+    grep -E "$pattern" "$out/$log" | tail -n 8
+  fi
+}
+
 run() {
   RUN_T0=$SECONDS
   local out=${OUT:-$ROOT_DIR/gpu-check-out}
@@ -175,22 +188,14 @@ run() {
   # Data parallelism on one GPU: collectives and a tiny CLIP trained through a one-rank group
   # (NCCL's single-rank communicator), compared with plain training (docs/distributed.md).
   echo "== data parallel, one rank through NCCL"
-  local dist_rc=skipped
-  if [ "$(budget 120)" -gt 1 ]; then
-    timeout "$(budget 120)" "$build/bin/minivl_tests" -ts=distributed_cuda > "$out/distributed.log" 2>&1
-    dist_rc=$?
-    grep -E "distributed_cuda|loss rel diff|test cases|ERROR|FAILED" "$out/distributed.log" | tail -n 8
-  fi
+  run_suite 120 distributed_cuda distributed.log "distributed_cuda|loss rel diff|test cases|ERROR|FAILED"
+  local dist_rc=$suite_rc
 
   # nn on CUDA: the fused multi-tensor AdamW against the CPU's, bf16 autocast, the toy trainer's
   # loss falling in f32, bf16 and f16 on the GPU (tests/test_nn_cuda.cpp).
   echo "== nn tests on CUDA"
-  local nn_rc=skipped
-  if [ "$(budget 90)" -gt 1 ]; then
-    timeout "$(budget 90)" "$build/bin/minivl_tests" -ts=nn_cuda > "$out/nn_cuda.log" 2>&1
-    nn_rc=$?
-    grep -E "nn_cuda: skipped|test cases|ERROR|FAILED" "$out/nn_cuda.log" | tail -n 8
-  fi
+  run_suite 90 nn_cuda nn_cuda.log "nn_cuda: skipped|test cases|ERROR|FAILED"
+  local nn_rc=$suite_rc
 
   # The sanitizer runs check memory accesses, not values: MINIVL_PARITY_GPU_ONLY runs each case on
   # the GPU only (no CPU reference, no error model), which halves their time.
