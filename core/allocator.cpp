@@ -72,8 +72,10 @@ Allocator* g_cuda_allocator = nullptr;
 }  // namespace
 
 Allocator* cpu_allocator() {
-  static CpuAllocator allocator;
-  return &allocator;
+  // Never destroyed: tensors held by other statics (nn/amp.cpp's low-precision copies, a test's
+  // fixtures) are freed during exit, in an order across files that C++ does not fix.
+  static CpuAllocator* allocator = new CpuAllocator();
+  return allocator;
 }
 
 void set_cuda_allocator(Allocator* allocator) { g_cuda_allocator = allocator; }
