@@ -181,9 +181,11 @@ TEST_SUITE("kernel_versions") {
   }
 
   TEST_CASE("kernel_versions: MINIVL_GEMM_VERSION's override runs that rung of the ladder in the f32 matmul") {
-    // K = 300: v1's one-dot-product-per-output sum and v4's KC-blocked register tiles round
-    // differently, so each result is checked bit for bit against its own kernel called directly.
-    const int64_t M = 37, N = 29, K = 300;
+    // K = 1300 spans three of v4's KC = 512 slices: v4 sums each slice in registers from zero and
+    // adds it to C, v1 sums one dot product per output, so the two round differently even where no
+    // SIMD or FMA is compiled in (the sanitizer builds). Each result is checked bit for bit against
+    // its own kernel called directly.
+    const int64_t M = 37, N = 29, K = 1300;
     Tensor a = randn({M, K}, DType::f32), b = randn({K, N}, DType::f32);
     const std::vector<double> av = a.to_vector(), bv = b.to_vector();
     std::vector<float> af(av.begin(), av.end()), bf(bv.begin(), bv.end());
